@@ -1,0 +1,92 @@
+## Layout and navigation
+nav-skip = Sari la conținut
+nav-label = Principal
+nav-orgs = Organizații
+nav-sign-in = Autentificare
+nav-sign-out = Ieșire
+
+## Home
+home-title = Bun venit
+home-intro = Portico este locul unde membrii se înscriu, plătesc și își gestionează calitatea de membru.
+home-signed-in-as = Sunteți autentificat ca { $email }.
+
+## Sign-in
+login-title = Autentificare
+login-submit = Autentificare
+login-failed = Email sau parolă greșită.
+flash-signed-out = Ați ieșit din cont.
+
+## Organisations
+orgs-title = Organizații
+orgs-empty = Nu există încă nicio organizație.
+orgs-back = Toate organizațiile
+org-display-name = Organizație
+org-members = Membri
+org-no-members = Această organizație nu are încă membri.
+org-create-title = Creați o organizație
+org-create-submit = Creați organizația
+flash-org-created = Organizația a fost creată.
+form-has-errors = Vă rugăm să corectați câmpurile marcate mai jos.
+
+## Fields
+field-email = Email
+field-password = Parolă
+field-username = Nume de utilizator
+field-role = Rol
+field-status = Stare
+field-slug = Identificator
+field-slug-help = Între 2 și 63 de litere mici, cifre sau cratime; apare în linkuri.
+field-name = Nume
+field-kind = Tip
+field-company-name = Numele firmei (opțional)
+field-signup = Înscriere publică
+
+## Field errors (keyed by error code)
+field-invalid-email = Introduceți o adresă de email validă.
+field-invalid-slug = Folosiți între 2 și 63 de litere mici, cifre sau cratime, fără cratimă la început sau la sfârșit.
+field-slug-taken = Acest identificator este deja folosit.
+field-invalid-name = Introduceți un nume de cel mult 200 de caractere.
+field-invalid-company-name = Introduceți un nume de firmă de cel mult 200 de caractere sau lăsați câmpul gol.
+field-invalid-kind = Alegeți persoană fizică, firmă sau organizație non-profit.
+field-invalid-signup = Alegeți închisă sau deschisă.
+field-weak-password = Folosiți cel puțin 12 caractere greu de ghicit.
+field-invalid-setting-value = Această valoare nu este permisă pentru setare.
+
+## Values
+individual = Persoană fizică
+company = Firmă
+nonprofit = Non-profit
+closed = Închisă
+open = Deschisă
+owner = Proprietar
+admin = Administrator
+member = Membru
+pending = În așteptare
+active = Activ
+suspended = Suspendat
+banned = Exclus
+
+## Errors
+title-error = Ceva nu a funcționat
+title-bad-request = Cerere greșită
+title-forbidden = Nepermis
+title-not-found = Pagina nu există
+title-conflict = Există deja
+title-rate-limited = Prea multe încercări
+error-invalid-input = Unele date introduse nu sunt valide.
+error-conflict = Acest lucru există deja.
+error-not-found = Nu există nimic aici.
+error-forbidden = Nu aveți permisiunea să faceți acest lucru.
+error-rate-limited = Prea multe încercări. Vă rugăm să așteptați puțin și să încercați din nou.
+error-internal = A apărut o eroare la noi. Vă rugăm să încercați din nou.
+error-csrf = Acest formular a expirat. Reveniți, reîncărcați pagina și încercați din nou.
+error-not-a-form = Această adresă acceptă doar trimiteri de formulare.
+error-too-large = Datele trimise sunt prea mari.
+error-go-home = Mergeți la pagina de start
+
+## Durations
+duration-hours = { $count ->
+    [one] { $count } oră
+    [few] { $count } ore
+   *[other] { $count } de ore
+}

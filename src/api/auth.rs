@@ -1,0 +1,52 @@
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::domain::SecretToken;
+use crate::flows::Ctx;
+use crate::server::{AppState, RequestOrigin};
+use crate::store::audit::Actor;
+use crate::store::{StoreError, api_tokens};
+
+/// A staff member authenticated by `Authorization: Bearer <token>`.
+pub struct ApiCaller(pub Ctx);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid API token is required",
+            )
+        };
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 200)
+            .ok_or_else(unauthorized)?;
+        let owner = api_tokens::find_staff_owner(
+            state.store.pool(),
+            &SecretToken::hash_presented(presented),
+        )
+        .await
+        .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?
+        .ok_or_else(unauthorized)?;
+        let Ok(RequestOrigin(origin)) = RequestOrigin::from_request_parts(parts, state).await;
+        Ok(ApiCaller(Ctx {
+            actor: Actor::user(owner.user_id, &owner.email),
+            staff_role: Some(owner.staff_role),
+            origin,
+        }))
+    }
+}

@@ -1,0 +1,118 @@
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::flows::FlowError;
+use crate::http_error::{ErrorInfo, classify, describe, field_key};
+use crate::i18n::Locale;
+
+/// Every API error answers `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub info: ErrorInfo,
+    /// Overrides the message of `info` (used for parser messages about malformed input).
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_email`, `slug_taken`, `rate_limited`.
+    pub code: String,
+    pub message: String,
+    /// Per-field messages when the input was invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            info: ErrorInfo::new(status, code, "error-invalid-input"),
+            detail: Some(message.into()),
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> ApiError {
+        ApiError {
+            info: classify(&e),
+            detail: None,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let (status, code) = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+        };
+        ApiError::new(status, code, rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let t = Locale::En.tr();
+        let fields = (!self.info.fields.is_empty()).then(|| {
+            self.info
+                .fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.field.to_string(),
+                        serde_json::Value::String(t.t(&field_key(f.code))),
+                    )
+                })
+                .collect()
+        });
+        let message = self
+            .detail
+            .clone()
+            .unwrap_or_else(|| describe(&self.info, &t));
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.info.code.to_string(),
+                message,
+                fields,
+            },
+        };
+        let mut response = (self.info.status, Json(body)).into_response();
+        if let Some(secs) = self.info.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if self.info.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A JSON body whose rejections (wrong content type, malformed, unknown fields, too large)
+/// answer with the API error body.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

@@ -1,0 +1,87 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::ApiCaller;
+use super::error::{ApiError, ApiJson, ErrorBody};
+use crate::domain::{OrgKind, SignupMode, rfc3339};
+use crate::flows::{self, orgs::OrgInput};
+use crate::server::AppState;
+use crate::store::orgs::Org;
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgJson {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    /// The company name for a company that has one, else the name; never empty.
+    pub display_name: String,
+    pub kind: OrgKind,
+    pub company_name: Option<String>,
+    pub signup: SignupMode,
+    pub activation: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&Org> for OrgJson {
+    fn from(o: &Org) -> OrgJson {
+        OrgJson {
+            id: o.id,
+            slug: o.slug.clone(),
+            name: o.name.clone(),
+            display_name: o.display_name().to_string(),
+            kind: o.kind,
+            company_name: o.company_name.clone(),
+            signup: o.signup,
+            activation: o.activation.clone(),
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}
+
+/// Create an organisation (admin staff only).
+#[utoipa::path(
+    post, path = "/api/v1/orgs", tag = "organisations",
+    request_body = OrgInput,
+    responses(
+        (status = 201, description = "Created", body = OrgJson),
+        (status = 400, description = "Invalid input (`invalid_slug`, `invalid_name`, `invalid_kind`, `malformed_json`, ...)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "`slug_taken`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_org(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiJson(input): ApiJson<OrgInput>,
+) -> Result<(StatusCode, Json<OrgJson>), ApiError> {
+    let org = flows::orgs::create(&state.store, &ctx, &input).await?;
+    Ok((StatusCode::CREATED, Json(OrgJson::from(&org))))
+}
+
+/// Read one organisation.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}", tag = "organisations",
+    params(("slug" = String, Path, description = "Organisation slug")),
+    responses(
+        (status = 200, description = "The organisation", body = OrgJson),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_org(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    Path(slug): Path<String>,
+) -> Result<Json<OrgJson>, ApiError> {
+    let org = flows::orgs::get(&state.store, &ctx, &slug).await?;
+    Ok(Json(OrgJson::from(&org)))
+}

@@ -1,0 +1,389 @@
+//! Configuration: a TOML file (`PORTICO_CONFIG` or `--config`) overlaid by `PORTICO_*`
+//! environment variables (the environment wins). Every bad value is reported at once, each with
+//! the setting it came from.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+use crate::i18n::Locale;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub base_url: Url,
+    pub database_url: String,
+    /// `None` means the dev outbox: mail is kept for the `/dev/mail` viewer, never sent.
+    pub smtp_url: Option<Url>,
+    pub secret_key: SecretKey,
+    pub brand: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub default_locale: Locale,
+    pub session_hours: i64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Key for signing CSRF tokens. Debug output never shows it.
+#[derive(Clone)]
+pub struct SecretKey(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    pub fn random() -> SecretKey {
+        use rand::RngCore;
+        let mut key = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        SecretKey(key)
+    }
+}
+
+/// What the configuration is loaded for; decides which settings are required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// `serve`: a secret key is required.
+    Serve,
+    /// `demo`: a random secret key is generated when none is set.
+    Demo,
+    /// Admin commands (`migrate`, `org create`, ...): no secret needed.
+    Admin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    base_url: Option<String>,
+    database_url: Option<String>,
+    smtp_url: Option<String>,
+    secret_key: Option<String>,
+    brand: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    default_locale: Option<String>,
+    session_hours: Option<i64>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://portico.db";
+
+impl Config {
+    /// Loads from the process environment and the file it names (or `config_path`).
+    pub fn load(purpose: Purpose, config_path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PORTICO_"))
+            .collect();
+        Self::from_sources(purpose, config_path, &env)
+    }
+
+    pub fn from_sources(
+        purpose: Purpose,
+        config_path: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        let path = config_path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("PORTICO_CONFIG").map(Into::into));
+        let file = match &path {
+            None => FileConfig::default(),
+            Some(path) => match std::fs::read_to_string(path) {
+                Err(e) => {
+                    errors.push(format!(
+                        "config file {}: cannot read it: {e}",
+                        path.display()
+                    ));
+                    FileConfig::default()
+                }
+                Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
+                    errors.push(format!("config file {}: {}", path.display(), e.message()));
+                    FileConfig::default()
+                }),
+            },
+        };
+        // The environment wins over the file; each value remembers where it came from.
+        let pick = |env_key: &str, file_key: &str, file_value: Option<String>| {
+            env.get(env_key)
+                .map(|v| (v.clone(), env_key.to_string()))
+                .or(file_value.map(|v| (v, format!("{file_key} in the config file"))))
+        };
+
+        let bind = match pick("PORTICO_BIND", "bind", file.bind) {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some((v, src)) => v.parse().unwrap_or_else(|_| {
+                errors.push(format!(
+                    "{src}: {v:?} is not an address like 127.0.0.1:8080"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }),
+        };
+
+        let default_base = format!("http://{bind}/");
+        let base_url = match pick("PORTICO_BASE_URL", "base_url", file.base_url) {
+            None => Url::parse(&default_base).ok(),
+            Some((v, src)) => match Url::parse(&v) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                _ => {
+                    errors.push(format!("{src}: {v:?} is not an http:// or https:// URL"));
+                    None
+                }
+            },
+        };
+
+        let database_url = match pick("PORTICO_DATABASE_URL", "database_url", file.database_url) {
+            None => DEFAULT_DATABASE_URL.to_string(),
+            Some((v, src)) => {
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
+                    errors.push(format!(
+                        "{src}: {v:?} is not a database URL (use sqlite://path or postgres://...)"
+                    ));
+                }
+                v
+            }
+        };
+
+        let smtp_url = match pick("PORTICO_SMTP_URL", "smtp_url", file.smtp_url) {
+            None => None,
+            Some((v, _)) if v.trim().is_empty() => None,
+            Some((v, src)) => match Url::parse(&v) {
+                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some() => Some(u),
+                _ => {
+                    errors.push(format!("{src}: {v:?} is not an smtp:// or smtps:// URL"));
+                    None
+                }
+            },
+        };
+
+        let secret_key = match pick("PORTICO_SECRET_KEY", "secret_key", file.secret_key) {
+            Some((v, src)) if v.len() < 32 => {
+                errors.push(format!(
+                    "{src}: the secret key must be at least 32 characters"
+                ));
+                None
+            }
+            Some((v, _)) => Some(SecretKey(v.into_bytes())),
+            None if purpose == Purpose::Serve => {
+                errors.push(
+                    "PORTICO_SECRET_KEY: required for `portico serve` (at least 32 random characters)"
+                        .to_string(),
+                );
+                None
+            }
+            None => Some(SecretKey::random()),
+        };
+
+        let brand = pick("PORTICO_BRAND", "brand", file.brand)
+            .map(|(v, _)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "Portico".to_string());
+
+        let proxies: Option<(Vec<String>, String)> = match env.get("PORTICO_TRUSTED_PROXIES") {
+            Some(v) => Some((
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+                "PORTICO_TRUSTED_PROXIES".to_string(),
+            )),
+            None => file
+                .trusted_proxies
+                .map(|v| (v, "trusted_proxies in the config file".to_string())),
+        };
+        let mut trusted_proxies = Vec::new();
+        if let Some((list, src)) = proxies {
+            for item in list {
+                match item
+                    .parse::<IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                {
+                    Ok(net) => trusted_proxies.push(net),
+                    Err(_) => errors.push(format!(
+                        "{src}: {item:?} is not an IP address or CIDR range"
+                    )),
+                }
+            }
+        }
+
+        let default_locale = match pick(
+            "PORTICO_DEFAULT_LOCALE",
+            "default_locale",
+            file.default_locale,
+        ) {
+            None => Locale::En,
+            Some((v, src)) => Locale::parse(&v).unwrap_or_else(|| {
+                errors.push(format!("{src}: {v:?} is not a supported locale (en, ro)"));
+                Locale::En
+            }),
+        };
+
+        let session_hours = parse_number(
+            &mut errors,
+            pick(
+                "PORTICO_SESSION_HOURS",
+                "session_hours",
+                file.session_hours.map(|n| n.to_string()),
+            ),
+            12,
+            1..=24 * 30,
+        );
+        let max_body_bytes = parse_number(
+            &mut errors,
+            pick(
+                "PORTICO_MAX_BODY_BYTES",
+                "max_body_bytes",
+                file.max_body_bytes.map(|n| n.to_string()),
+            ),
+            64 * 1024,
+            1024..=10 * 1024 * 1024,
+        );
+
+        match (base_url, secret_key) {
+            (Some(base_url), Some(secret_key)) if errors.is_empty() => Ok(Config {
+                bind,
+                base_url,
+                database_url,
+                smtp_url,
+                secret_key,
+                brand,
+                trusted_proxies,
+                default_locale,
+                session_hours,
+                max_body_bytes: max_body_bytes as usize,
+            }),
+            _ => Err(ConfigError(errors)),
+        }
+    }
+
+    /// True when cookies must carry `Secure`.
+    pub fn https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+}
+
+fn parse_number(
+    errors: &mut Vec<String>,
+    value: Option<(String, String)>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> i64 {
+    match value {
+        None => default,
+        Some((v, src)) => match v.trim().parse::<i64>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                errors.push(format!(
+                    "{src}: {v:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+                default
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_for_demo() {
+        let c = Config::from_sources(Purpose::Demo, None, &env(&[])).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(c.smtp_url.is_none());
+        assert!(!c.https());
+    }
+
+    #[test]
+    fn serve_requires_a_secret() {
+        let err = Config::from_sources(Purpose::Serve, None, &env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("PORTICO_SECRET_KEY: required"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_source() {
+        let err = Config::from_sources(
+            Purpose::Serve,
+            None,
+            &env(&[
+                ("PORTICO_BIND", "nope"),
+                ("PORTICO_BASE_URL", "ftp://x"),
+                ("PORTICO_DATABASE_URL", "mysql://x"),
+                ("PORTICO_SMTP_URL", "http://mail"),
+                ("PORTICO_SECRET_KEY", "short"),
+                ("PORTICO_TRUSTED_PROXIES", "10.0.0.0/8, banana"),
+                ("PORTICO_DEFAULT_LOCALE", "xx"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "PORTICO_BIND",
+            "PORTICO_BASE_URL",
+            "PORTICO_DATABASE_URL",
+            "PORTICO_SMTP_URL",
+            "PORTICO_SECRET_KEY",
+            "\"banana\"",
+            "PORTICO_DEFAULT_LOCALE",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in {text}");
+        }
+        assert_eq!(err.0.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = std::env::temp_dir().join(format!("portico-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("portico.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\nbrand = \"Hackspace\"\ntrusted_proxies = [\"10.0.0.0/8\"]\nsecret_key = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(
+            Purpose::Serve,
+            Some(&path),
+            &env(&[("PORTICO_BRAND", "Club")]),
+        )
+        .unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.brand, "Club");
+        assert_eq!(c.trusted_proxies.len(), 1);
+        std::fs::write(&path, "bogus_key = 1\n").unwrap();
+        let err = Config::from_sources(Purpose::Admin, Some(&path), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let missing = dir.join("missing.toml");
+        let err = Config::from_sources(Purpose::Admin, Some(&missing), &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("cannot read it"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

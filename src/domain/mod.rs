@@ -1,0 +1,29 @@
+//! Pure types with invariants. Each `parse` either returns a value that is valid by construction
+//! or says why not; nothing here does I/O.
+
+mod email;
+mod names;
+mod org;
+mod password;
+mod roles;
+mod secret_token;
+mod settings;
+
+pub use email::{Email, EmailError};
+pub use names::{NameError, Slug, Username};
+pub use org::{OrgKind, SignupMode, display_name};
+pub use password::{NewPassword, PasswordError};
+pub use roles::{MembershipRole, MembershipStatus, StaffRole, UnknownValue};
+pub use secret_token::SecretToken;
+pub use settings::{ALL_SETTINGS, LOGIN_ATTEMPTS_PER_IP, SettingDef, SettingError};
+
+/// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:30:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,68 @@
+//! Runtime settings staff can change without a restart. Each has a type, a default and a valid
+//! range; a value outside it is refused on write.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingDef {
+    pub key: &'static str,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+    pub help: &'static str,
+}
+
+pub const LOGIN_ATTEMPTS_PER_IP: SettingDef = SettingDef {
+    key: "security.login_attempts_per_ip_per_15min",
+    default: 10,
+    min: 1,
+    max: 10_000,
+    help: "sign-in attempts one client IP may make in 15 minutes",
+};
+
+pub const ALL_SETTINGS: &[SettingDef] = &[LOGIN_ATTEMPTS_PER_IP];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting {0:?}")]
+    UnknownKey(String),
+    #[error("{key} must be a whole number from {min} to {max}")]
+    OutOfRange {
+        key: &'static str,
+        min: i64,
+        max: i64,
+    },
+}
+
+impl SettingDef {
+    pub fn find(key: &str) -> Result<&'static SettingDef, SettingError> {
+        ALL_SETTINGS
+            .iter()
+            .find(|d| d.key == key)
+            .ok_or_else(|| SettingError::UnknownKey(key.chars().take(80).collect()))
+    }
+
+    pub fn parse_value(&self, raw: &str) -> Result<i64, SettingError> {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|v| (self.min..=self.max).contains(v))
+            .ok_or(SettingError::OutOfRange {
+                key: self.key,
+                min: self.min,
+                max: self.max,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        let def = SettingDef::find("security.login_attempts_per_ip_per_15min").unwrap();
+        assert_eq!(def.parse_value(" 5 "), Ok(5));
+        assert!(def.parse_value("0").is_err());
+        assert!(def.parse_value("many").is_err());
+        assert!(SettingDef::find("nope").is_err());
+    }
+}

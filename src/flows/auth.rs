@@ -1,0 +1,141 @@
+//! Signing in and out. Sessions live in the database (two server processes must share them);
+//! the cookie holds a random token and only its SHA-256 is stored.
+
+use serde_json::json;
+
+use super::{Ctx, FlowError, FlowResult, password, settings, throttle};
+use crate::domain::{Email, LOGIN_ATTEMPTS_PER_IP, SecretToken};
+use crate::store::audit::{self, Actor, Origin};
+use crate::store::sessions::{self, SessionUser};
+use crate::store::{self, Store, now};
+
+const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+pub struct SignedIn {
+    pub session_token: SecretToken,
+    pub user_id: i64,
+    pub is_staff: bool,
+}
+
+/// Checks the credentials and opens a new session. Any session the request already carried is
+/// deleted first, so the session id is always new after sign-in. A wrong password and an
+/// unknown email fail identically (same error, same work, same audit action).
+pub async fn sign_in(
+    store: &Store,
+    origin: &Origin,
+    email_input: &str,
+    password_input: &str,
+    previous_session: Option<&str>,
+    session_hours: i64,
+) -> FlowResult<SignedIn> {
+    let limit = settings::get(store, &LOGIN_ATTEMPTS_PER_IP).await?;
+    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
+    throttle::charge(store, &format!("login:ip:{ip}"), limit, LOGIN_WINDOW_SECS).await?;
+
+    let email = Email::parse(email_input).ok();
+    let user = match &email {
+        Some(email) => store::users::find_by_email(store.pool(), email).await?,
+        None => None,
+    };
+    let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = password::verify(password_input, stored_hash).await;
+
+    let mut tx = store.begin().await?;
+    let Some(user) = user.filter(|_| password_ok) else {
+        let attempted: String = email
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| email_input.trim().chars().take(254).collect());
+        audit::record(
+            tx.conn(),
+            audit::NewEvent {
+                actor: &Actor::system("anonymous"),
+                origin,
+                action: "sign_in.failed",
+                target: None,
+                org_id: None,
+                details: json!({ "email": attempted }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(FlowError::InvalidCredentials);
+    };
+
+    if let Some(previous) = previous_session {
+        sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
+    }
+    let token = SecretToken::generate("");
+    let now = now();
+    sessions::insert(
+        tx.conn(),
+        &token.hash(),
+        user.id,
+        now,
+        now + session_hours * 3600,
+    )
+    .await?;
+    let action = if user.staff_role.is_some() {
+        "staff.signed_in"
+    } else {
+        "user.signed_in"
+    };
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &Actor::user(user.id, user.email.as_str()),
+            origin,
+            action,
+            target: Some(user.email.as_str()),
+            org_id: None,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SignedIn {
+        session_token: token,
+        user_id: user.id,
+        is_staff: user.staff_role.is_some(),
+    })
+}
+
+pub async fn sign_out(store: &Store, ctx: &Ctx, session_token: &str) -> FlowResult<()> {
+    let mut tx = store.begin().await?;
+    let deleted = sessions::delete(tx.conn(), &SecretToken::hash_presented(session_token)).await?;
+    if deleted > 0 {
+        audit::record(
+            tx.conn(),
+            audit::NewEvent {
+                actor: &ctx.actor,
+                origin: &ctx.origin,
+                action: "signed_out",
+                target: None,
+                org_id: None,
+                details: json!({}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user behind a session cookie, if the session exists and has not expired.
+pub async fn session_user(store: &Store, session_token: &str) -> FlowResult<Option<SessionUser>> {
+    Ok(sessions::find_user(
+        store.pool(),
+        &SecretToken::hash_presented(session_token),
+        now(),
+    )
+    .await?)
+}
+
+/// Removes expired sessions and old rate-limit windows; run periodically by the server.
+pub async fn housekeeping(store: &Store) -> FlowResult<(u64, u64)> {
+    let now = now();
+    let mut tx = store.begin().await?;
+    let sessions = sessions::delete_expired(tx.conn(), now).await?;
+    let windows = store::rate_limits::purge_before(tx.conn(), now - 2 * 24 * 3600).await?;
+    tx.commit().await?;
+    Ok((sessions, windows))
+}

@@ -1,0 +1,74 @@
+//! The transactional logic of each user-facing flow, independent of HTTP. Web and API
+//! handlers are thin over these functions and map [`FlowError`] to responses in one place
+//! (`crate::http_error`).
+
+pub mod auth;
+pub mod orgs;
+pub mod password;
+pub mod settings;
+pub mod staff;
+pub mod throttle;
+
+use crate::domain::StaffRole;
+use crate::store::StoreError;
+use crate::store::audit::{Actor, Origin};
+
+/// A field that failed validation, with a machine code (`invalid_slug`). The text shown to
+/// people comes from the Fluent key `field-<code with dashes>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<FieldError>),
+    #[error("conflict: {code}")]
+    Conflict { code: &'static str },
+    #[error("not found")]
+    NotFound,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("too many requests; retry after {retry_after}s")]
+    RateLimited { retry_after: i64 },
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type FlowResult<T> = Result<T, FlowError>;
+
+/// Who is acting, with what authority, from where.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub actor: Actor,
+    pub staff_role: Option<StaffRole>,
+    pub origin: Origin,
+}
+
+impl Ctx {
+    /// The command line acts with full authority; it is run by whoever operates the instance.
+    pub fn cli() -> Ctx {
+        Ctx {
+            actor: Actor::system("cli"),
+            staff_role: Some(StaffRole::Admin),
+            origin: Origin::default(),
+        }
+    }
+
+    pub fn require_admin(&self) -> FlowResult<()> {
+        match self.staff_role {
+            Some(role) if role.can_administer() => Ok(()),
+            _ => Err(FlowError::Forbidden),
+        }
+    }
+
+    pub fn require_staff(&self) -> FlowResult<()> {
+        self.staff_role.map(|_| ()).ok_or(FlowError::Forbidden)
+    }
+}

@@ -1,0 +1,124 @@
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{Ctx, FieldError, FlowError, FlowResult};
+use crate::domain::{OrgKind, SignupMode, Slug};
+use crate::store::orgs::{NewOrg, Org};
+use crate::store::{self, Store, StoreError, audit, now};
+
+/// What staff submit to create an organisation, as received (validated by [`create`]).
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgInput {
+    /// `[a-z0-9-]{2,63}`; upper case is folded to lower case.
+    pub slug: String,
+    pub name: String,
+    /// `individual`, `company` or `nonprofit`.
+    pub kind: String,
+    #[serde(default)]
+    pub company_name: Option<String>,
+    /// `closed` (default) or `open`.
+    #[serde(default)]
+    pub signup: Option<String>,
+}
+
+const MAX_NAME_CHARS: usize = 200;
+
+fn text_field(
+    value: &str,
+    field: &'static str,
+    code: &'static str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_NAME_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
+        errors.push(FieldError { field, code });
+        return None;
+    }
+    Some(trimmed.to_string())
+}
+
+/// Creates an organisation and its audit event in one transaction. A slug that exists already
+/// (in any letter case) is a conflict, decided by the database's unique index.
+pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Org> {
+    ctx.require_admin()?;
+    let mut errors = Vec::new();
+    let slug = Slug::parse(&input.slug)
+        .map_err(|_| {
+            errors.push(FieldError {
+                field: "slug",
+                code: "invalid_slug",
+            })
+        })
+        .ok();
+    let name = text_field(&input.name, "name", "invalid_name", &mut errors);
+    let kind = OrgKind::parse(&input.kind)
+        .map_err(|_| {
+            errors.push(FieldError {
+                field: "kind",
+                code: "invalid_kind",
+            })
+        })
+        .ok();
+    let company_name = match input.company_name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => text_field(c, "company_name", "invalid_company_name", &mut errors),
+    };
+    let signup = match input.signup.as_deref().map(str::trim) {
+        None | Some("") => Some(SignupMode::Closed),
+        Some(s) => SignupMode::parse(s)
+            .map_err(|_| {
+                errors.push(FieldError {
+                    field: "signup",
+                    code: "invalid_signup",
+                })
+            })
+            .ok(),
+    };
+    let (Some(slug), Some(name), Some(kind), Some(signup)) = (slug, name, kind, signup) else {
+        return Err(FlowError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(FlowError::Invalid(errors));
+    }
+
+    let mut tx = store.begin().await?;
+    let new = NewOrg {
+        slug: &slug,
+        name: &name,
+        kind,
+        company_name: company_name.as_deref(),
+        signup,
+    };
+    let org = store::orgs::insert(tx.conn(), &new, now())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => FlowError::Conflict { code: "slug_taken" },
+            other => other.into(),
+        })?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "org.created",
+            target: Some(&org.slug),
+            org_id: Some(org.id),
+            details: json!({ "name": org.name, "kind": org.kind, "signup": org.signup }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(org)
+}
+
+pub async fn get(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
+    ctx.require_staff()?;
+    store::orgs::find_by_slug(store.pool(), slug)
+        .await?
+        .ok_or(FlowError::NotFound)
+}

@@ -1,0 +1,104 @@
+//! The one place where flow errors become HTTP statuses and error codes. The JSON API and the
+//! HTML pages both start from [`ErrorInfo`].
+
+use axum::http::StatusCode;
+
+use crate::flows::{FieldError, FlowError};
+use crate::i18n::Tr;
+
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub status: StatusCode,
+    pub code: &'static str,
+    /// Fluent key of the human message.
+    pub message_key: &'static str,
+    pub retry_after: Option<i64>,
+    pub fields: Vec<FieldError>,
+}
+
+impl ErrorInfo {
+    pub fn new(status: StatusCode, code: &'static str, message_key: &'static str) -> ErrorInfo {
+        ErrorInfo {
+            status,
+            code,
+            message_key,
+            retry_after: None,
+            fields: vec![],
+        }
+    }
+}
+
+/// Fluent key for a field error code: `invalid_slug` → `field-invalid-slug`.
+pub fn field_key(code: &str) -> String {
+    format!("field-{}", code.replace('_', "-"))
+}
+
+pub fn classify(error: &FlowError) -> ErrorInfo {
+    match error {
+        FlowError::Invalid(fields) => {
+            // One bad field names itself in the code (`invalid_email`); several say so generally.
+            let code = match fields.as_slice() {
+                [single] => single.code,
+                _ => "invalid_request",
+            };
+            ErrorInfo {
+                fields: fields.clone(),
+                ..ErrorInfo::new(StatusCode::BAD_REQUEST, code, "error-invalid-input")
+            }
+        }
+        FlowError::Conflict { code } => {
+            ErrorInfo::new(StatusCode::CONFLICT, code, conflict_key(code))
+        }
+        FlowError::NotFound => {
+            ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found")
+        }
+        FlowError::Forbidden => {
+            ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")
+        }
+        FlowError::RateLimited { retry_after } => ErrorInfo {
+            retry_after: Some(*retry_after),
+            ..ErrorInfo::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "error-rate-limited",
+            )
+        },
+        FlowError::InvalidCredentials => ErrorInfo::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "login-failed",
+        ),
+        FlowError::Store(e) => {
+            tracing::error!(error = %e, "storage error");
+            ErrorInfo::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "error-internal",
+            )
+        }
+        FlowError::Internal(e) => {
+            tracing::error!(error = %e, "internal error");
+            ErrorInfo::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "error-internal",
+            )
+        }
+    }
+}
+
+fn conflict_key(code: &str) -> &'static str {
+    match code {
+        "slug_taken" => "field-slug-taken",
+        _ => "error-conflict",
+    }
+}
+
+/// The message of an error in one locale, with every field error spelled out.
+pub fn describe(info: &ErrorInfo, t: &Tr) -> String {
+    let mut message = t.t(info.message_key);
+    for f in &info.fields {
+        message.push_str(&format!(" {}: {}", f.field, t.t(&field_key(f.code))));
+    }
+    message
+}

@@ -1,0 +1,11 @@
+//! Portico: a self-hosted membership and onboarding server.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod flows;
+pub mod http_error;
+pub mod i18n;
+pub mod server;
+pub mod store;
+pub mod web;

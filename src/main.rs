@@ -1,0 +1,379 @@
+//! The `portico` command line. Every subcommand reads the same configuration as `serve`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portico::config::{Config, Purpose};
+use portico::domain::StaffRole;
+use portico::flows::{self, Ctx, FlowError};
+use portico::server::{self, AppState};
+use portico::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "portico",
+    version,
+    about = "Self-hosted membership and onboarding server"
+)]
+struct Cli {
+    /// TOML configuration file (also PORTICO_CONFIG); PORTICO_* environment variables win.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run a demo server on SQLite with a demo organisation and a printed staff login.
+    Demo,
+    /// Staff accounts.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
+    },
+    /// Runtime settings.
+    Settings {
+        #[command(subcommand)]
+        action: SettingsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Create a staff user (or make an existing user staff) and print its password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "admin", value_parser = ["admin", "support"])]
+        role: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create an API token for a staff member; it is printed once and stored hashed.
+    Create {
+        #[arg(long, value_name = "EMAIL")]
+        staff: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgAction {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "individual", value_parser = ["individual", "company", "nonprofit"])]
+        kind: String,
+        #[arg(long)]
+        company_name: Option<String>,
+        #[arg(long, default_value = "closed", value_parser = ["closed", "open"])]
+        signup: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettingsAction {
+    /// Set a runtime setting; running servers use it from their next request.
+    Set { key: String, value: String },
+    /// List the settings with their current values.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if std::env::var("PORTICO_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Store, String> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
+    Ok(store)
+}
+
+fn describe(e: FlowError) -> String {
+    match e {
+        FlowError::Invalid(fields) => fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.field,
+                    portico::i18n::Locale::En
+                        .tr()
+                        .t(&portico::http_error::field_key(f.code))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        FlowError::Conflict { code } => format!("conflict: {code}"),
+        FlowError::NotFound => "not found".to_string(),
+        other => other.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let purpose = match cli.command {
+        Command::Serve => Purpose::Serve,
+        Command::Demo => Purpose::Demo,
+        _ => Purpose::Admin,
+    };
+    let mut config = Config::load(purpose, cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let ctx = Ctx::cli();
+    match cli.command {
+        Command::Serve => {
+            let store = open_store(&config).await?;
+            serve(config, store, None).await
+        }
+        Command::Demo => {
+            // The demo keeps its data apart from a real instance unless told otherwise.
+            if std::env::var_os("PORTICO_DATABASE_URL").is_none()
+                && cli.config.is_none()
+                && std::env::var_os("PORTICO_CONFIG").is_none()
+            {
+                config.database_url = "sqlite://portico-demo.db".to_string();
+            }
+            let store = open_store(&config).await?;
+            let login = demo_setup(&store).await.map_err(describe)?;
+            serve(config, store, Some(login)).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let applied = store
+                .migrate()
+                .await
+                .map_err(|e| format!("migration failed: {e}"))?;
+            println!("applied {applied} migration(s)");
+            Ok(())
+        }
+        Command::Staff {
+            action:
+                StaffAction::Create {
+                    email,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let role = StaffRole::parse(&role).map_err(|e| e.to_string())?;
+            let password = if password_stdin {
+                let mut input = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+                input.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                flows::password::generate()
+            };
+            let created = flows::staff::create_staff(&store, &ctx, &email, role, &password)
+                .await
+                .map_err(describe)?;
+            let verb = if created.created {
+                "created"
+            } else {
+                "updated existing user as"
+            };
+            println!("{verb} staff {role}: {}", email.trim().to_lowercase());
+            if !password_stdin {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::Create { staff, name },
+        } => {
+            let store = open_store(&config).await?;
+            let token = flows::staff::create_api_token(&store, &ctx, &staff, &name)
+                .await
+                .map_err(|e| match e {
+                    FlowError::NotFound => format!("no staff member with email {staff:?}"),
+                    other => describe(other),
+                })?;
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Org {
+            action:
+                OrgAction::Create {
+                    slug,
+                    name,
+                    kind,
+                    company_name,
+                    signup,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let input = flows::orgs::OrgInput {
+                slug,
+                name,
+                kind,
+                company_name,
+                signup: Some(signup),
+            };
+            let org = flows::orgs::create(&store, &ctx, &input)
+                .await
+                .map_err(|e| match e {
+                    FlowError::Conflict { .. } => {
+                        format!("an organisation with slug {:?} already exists", input.slug)
+                    }
+                    other => describe(other),
+                })?;
+            println!("created organisation {} ({})", org.slug, org.display_name());
+            Ok(())
+        }
+        Command::Settings {
+            action: SettingsAction::Set { key, value },
+        } => {
+            let store = open_store(&config).await?;
+            let value = flows::settings::set(&store, &ctx, &key, &value)
+                .await
+                .map_err(|e| match e {
+                    FlowError::NotFound => {
+                        format!("unknown setting {key:?}; see `portico settings list`")
+                    }
+                    other => describe(other),
+                })?;
+            println!("{key} = {value}");
+            Ok(())
+        }
+        Command::Settings {
+            action: SettingsAction::List,
+        } => {
+            let store = open_store(&config).await?;
+            for def in portico::domain::ALL_SETTINGS {
+                let value = flows::settings::get(&store, def).await.map_err(describe)?;
+                println!(
+                    "{} = {value}  ({}; default {}, {}..={})",
+                    def.key, def.help, def.default, def.min, def.max
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+const DEMO_STAFF: &str = "admin@portico.example";
+
+/// Makes sure the demo organisation exists and gives the demo admin a fresh password.
+async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
+    let ctx = Ctx::cli();
+    let input = flows::orgs::OrgInput {
+        slug: "demo".into(),
+        name: "Demo Makerspace".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    match flows::orgs::create(store, &ctx, &input).await {
+        Ok(_) | Err(FlowError::Conflict { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let password = flows::password::generate();
+    flows::staff::create_staff(store, &ctx, DEMO_STAFF, StaffRole::Admin, &password).await?;
+    Ok((DEMO_STAFF.to_string(), password))
+}
+
+async fn serve(
+    config: Config,
+    store: Store,
+    demo_login: Option<(String, String)>,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let base = config.base_url.clone();
+    tracing::info!(address = %config.bind, base_url = %base, database = config.database_url.split('?').next().unwrap_or(""), "portico listening");
+    if let Some((email, password)) = demo_login {
+        println!("\nPortico demo is running at {base}");
+        println!("Staff login: {email}  password: {password}\n");
+    }
+    let state = AppState::new(config, store.clone());
+    server::serve(state, listener, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,165 @@
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Executor, Row};
+
+use super::{Result, StoreError};
+use crate::domain::{MembershipRole, MembershipStatus, OrgKind, SignupMode, Slug, display_name};
+
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub kind: OrgKind,
+    pub company_name: Option<String>,
+    pub signup: SignupMode,
+    pub activation: String,
+    pub created_at: i64,
+}
+
+impl Org {
+    pub fn display_name(&self) -> &str {
+        display_name(
+            self.kind,
+            &self.name,
+            self.company_name.as_deref(),
+            &self.slug,
+        )
+    }
+}
+
+pub struct NewOrg<'a> {
+    pub slug: &'a Slug,
+    pub name: &'a str,
+    pub kind: OrgKind,
+    pub company_name: Option<&'a str>,
+    pub signup: SignupMode,
+}
+
+macro_rules! columns {
+    () => {
+        "id, slug, name, kind, company_name, signup, activation, created_at"
+    };
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn from_row(row: &AnyRow) -> Result<Org> {
+    Ok(Org {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        kind: OrgKind::parse(&row.try_get::<String, _>("kind")?).map_err(corrupt)?,
+        company_name: row.try_get("company_name")?,
+        signup: SignupMode::parse(&row.try_get::<String, _>("signup")?).map_err(corrupt)?,
+        activation: row.try_get("activation")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, new: &NewOrg<'_>, now: i64) -> Result<Org> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO organisations (slug, name, kind, company_name, signup, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        columns!()
+    ))
+    .bind(new.slug.as_str())
+    .bind(new.name)
+    .bind(new.kind.as_str())
+    .bind(new.company_name)
+    .bind(new.signup.as_str())
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, "slug"))?;
+    from_row(&row)
+}
+
+pub async fn find_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    slug: &str,
+) -> Result<Option<Org>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM organisations WHERE lower(slug) = lower($1)"
+    ))
+    .bind(slug)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub struct OrgSummary {
+    pub org: Org,
+    pub members: i64,
+}
+
+pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<OrgSummary>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ", (SELECT COUNT(*) FROM memberships m WHERE m.org_id = organisations.id) AS members
+         FROM organisations ORDER BY slug"
+    ))
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OrgSummary {
+                org: from_row(r)?,
+                members: r.try_get("members")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn count_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    slug: &str,
+) -> Result<i64> {
+    let row = sqlx::query("SELECT COUNT(*) FROM organisations WHERE lower(slug) = lower($1)")
+        .bind(slug)
+        .fetch_one(e)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub membership_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub username: Option<String>,
+    pub role: MembershipRole,
+    pub status: MembershipStatus,
+    pub member_since: Option<i64>,
+}
+
+pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+) -> Result<Vec<MemberRow>> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.user_id, u.email, u.username, m.role, m.status, m.member_since
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = $1 ORDER BY u.email",
+    )
+    .bind(org_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MemberRow {
+                membership_id: r.try_get(0)?,
+                user_id: r.try_get(1)?,
+                email: r.try_get(2)?,
+                username: r.try_get(3)?,
+                role: MembershipRole::parse(&r.try_get::<String, _>(4)?).map_err(corrupt)?,
+                status: MembershipStatus::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
+                member_since: r.try_get(6)?,
+            })
+        })
+        .collect()
+}

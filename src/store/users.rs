@@ -1,0 +1,88 @@
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Executor, Row};
+
+use super::{Result, StoreError};
+use crate::domain::{Email, StaffRole};
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub email: Email,
+    pub username: Option<String>,
+    pub password_hash: Option<String>,
+    pub locale: Option<String>,
+    pub staff_role: Option<StaffRole>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, email, username, password_hash, locale, staff_role"
+    };
+}
+
+pub(crate) fn staff_role_column(row: &AnyRow, column: &str) -> Result<Option<StaffRole>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|s| StaffRole::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: Email::from_trusted(row.try_get("email")?),
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        locale: row.try_get("locale")?,
+        staff_role: staff_role_column(row, "staff_role")?,
+    })
+}
+
+pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    email: &Email,
+) -> Result<Option<User>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE lower(email) = $1"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    email: &Email,
+    staff_role: Option<StaffRole>,
+    password_hash: Option<&str>,
+    now: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO users (email, staff_role, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(email.as_str())
+    .bind(staff_role.map(|r| r.as_str()))
+    .bind(password_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, "email"))?;
+    Ok(row.try_get(0)?)
+}
+
+pub async fn set_staff_role_and_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    role: StaffRole,
+    password_hash: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET staff_role = $1, password_hash = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Server-rendered HTML pages. Handlers are thin over `flows`; all output goes through askama
+//! templates, which escape every value.
+
+pub mod context;
+pub mod cookies;
+pub mod csrf;
+mod login;
+mod pages;
+mod staff;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::http_error::{ErrorInfo, describe};
+use crate::server::AppState;
+pub use context::{FlashKind, WebCtx};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
+        .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
+        .route("/staff/orgs/{slug}", get(staff::org))
+        .fallback(not_found)
+        .layer(from_fn_with_state(state, context::web_context))
+        .route("/static/portico.css", get(stylesheet))
+}
+
+/// Renders a template, or a plain 500 if rendering fails (a bug, logged).
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub fn error_page(ctx: &WebCtx, info: ErrorInfo) -> Response {
+    let page = pages::ErrorPage {
+        p: ctx,
+        title: ctx.t.t(title_key(info.status)),
+        message: describe(&info, &ctx.t),
+    };
+    let mut response = render(info.status, &page);
+    if let Some(secs) = info.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+fn title_key(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 415 => "title-bad-request",
+        403 => "title-forbidden",
+        404 => "title-not-found",
+        409 => "title-conflict",
+        429 => "title-rate-limited",
+        _ => "title-error",
+    }
+}
+
+/// 303 See Other: the answer to a successful form POST.
+pub fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+async fn home(ctx: WebCtx) -> Response {
+    if ctx.is_staff() {
+        return see_other("/staff/orgs");
+    }
+    render(StatusCode::OK, &pages::Home { p: &ctx })
+}
+
+async fn not_found(ctx: WebCtx) -> Response {
+    error_page(
+        &ctx,
+        ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
+    )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../templates/portico.css"),
+    )
+}

@@ -1,0 +1,62 @@
+//! Template structs. Each page gets the request context as `p` for the shared layout.
+
+use askama::Template;
+
+use super::WebCtx;
+use crate::store::orgs::{MemberRow, Org, OrgSummary};
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub p: &'a WebCtx,
+    pub title: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home<'a> {
+    pub p: &'a WebCtx,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct Login<'a> {
+    pub p: &'a WebCtx,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+/// A form field's submitted value and its error message, if any.
+#[derive(Default)]
+pub struct Field {
+    pub value: String,
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+pub struct OrgForm {
+    pub slug: Field,
+    pub name: Field,
+    pub kind: Field,
+    pub company_name: Field,
+    pub signup: Field,
+    pub has_errors: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff_orgs.html")]
+pub struct StaffOrgs<'a> {
+    pub p: &'a WebCtx,
+    pub orgs: Vec<OrgSummary>,
+    pub form: OrgForm,
+    pub kinds: &'static [crate::domain::OrgKind],
+}
+
+#[derive(Template)]
+#[template(path = "staff_org.html")]
+pub struct StaffOrg<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub members: Vec<MemberRow>,
+}

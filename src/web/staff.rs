@@ -1,0 +1,169 @@
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::pages::{Field, OrgForm, StaffOrg, StaffOrgs};
+use super::{FlashKind, WebCtx, error_page, render, see_other};
+use crate::domain::OrgKind;
+use crate::flows::{self, FlowError, orgs::OrgInput};
+use crate::http_error::{ErrorInfo, classify, field_key};
+use crate::server::AppState;
+use crate::store;
+
+/// Staff pages need a signed-in staff member: anonymous visitors go to the sign-in page, other
+/// users get 403.
+fn require_staff(ctx: &WebCtx) -> Result<(), Response> {
+    match &ctx.user {
+        None => Err(see_other("/login")),
+        Some(u) if u.staff_role.is_none() => Err(error_page(
+            ctx,
+            ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+async fn orgs_page(state: &AppState, ctx: &WebCtx, form: OrgForm, status: StatusCode) -> Response {
+    match store::orgs::list(state.store.pool()).await {
+        Ok(orgs) => render(
+            status,
+            &StaffOrgs {
+                p: ctx,
+                orgs,
+                form,
+                kinds: OrgKind::ALL,
+            },
+        ),
+        Err(e) => error_page(ctx, classify(&e.into())),
+    }
+}
+
+pub async fn orgs(State(state): State<AppState>, ctx: WebCtx) -> Response {
+    if let Err(r) = require_staff(&ctx) {
+        return r;
+    }
+    let form = OrgForm {
+        kind: Field {
+            value: "individual".into(),
+            error: None,
+        },
+        ..Default::default()
+    };
+    orgs_page(&state, &ctx, form, StatusCode::OK).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct OrgFormInput {
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    company_name: String,
+    #[serde(default)]
+    signup: String,
+}
+
+pub async fn create_org(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<OrgFormInput>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if let Err(r) = require_staff(&ctx) {
+        return r;
+    }
+    let Ok(Form(form)) = form else {
+        return error_page(
+            &ctx,
+            ErrorInfo::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "error-invalid-input",
+            ),
+        );
+    };
+    let input = OrgInput {
+        slug: form.slug.clone(),
+        name: form.name.clone(),
+        kind: form.kind.clone(),
+        company_name: Some(form.company_name.clone()),
+        signup: Some(form.signup.clone()),
+    };
+    let error = match flows::orgs::create(&state.store, &ctx.flow_ctx(), &input).await {
+        Ok(org) => {
+            return (
+                [ctx.set_flash(FlashKind::Success, "flash-org-created")],
+                see_other(&format!("/staff/orgs/{}", org.slug)),
+            )
+                .into_response();
+        }
+        Err(e) => e,
+    };
+    // Re-render the form with what was typed and a message next to each bad field.
+    let mut view = OrgForm {
+        slug: Field {
+            value: form.slug,
+            error: None,
+        },
+        name: Field {
+            value: form.name,
+            error: None,
+        },
+        kind: Field {
+            value: form.kind,
+            error: None,
+        },
+        company_name: Field {
+            value: form.company_name,
+            error: None,
+        },
+        signup: Field {
+            value: form.signup,
+            error: None,
+        },
+        has_errors: true,
+    };
+    let info = classify(&error);
+    match &error {
+        FlowError::Invalid(fields) => {
+            for f in fields {
+                let message = Some(ctx.t.t(&field_key(f.code)));
+                match f.field {
+                    "slug" => view.slug.error = message,
+                    "name" => view.name.error = message,
+                    "kind" => view.kind.error = message,
+                    "company_name" => view.company_name.error = message,
+                    _ => view.signup.error = message,
+                }
+            }
+        }
+        FlowError::Conflict { .. } => view.slug.error = Some(ctx.t.t(info.message_key)),
+        _ => return error_page(&ctx, info),
+    }
+    orgs_page(&state, &ctx, view, info.status).await
+}
+
+pub async fn org(State(state): State<AppState>, ctx: WebCtx, Path(slug): Path<String>) -> Response {
+    if let Err(r) = require_staff(&ctx) {
+        return r;
+    }
+    let org = match flows::orgs::get(&state.store, &ctx.flow_ctx(), &slug).await {
+        Ok(org) => org,
+        Err(e) => return error_page(&ctx, classify(&e)),
+    };
+    match store::orgs::members(state.store.pool(), org.id).await {
+        Ok(members) => render(
+            StatusCode::OK,
+            &StaffOrg {
+                p: &ctx,
+                org,
+                members,
+            },
+        ),
+        Err(e) => error_page(&ctx, classify(&e.into())),
+    }
+}
