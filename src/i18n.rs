@@ -81,7 +81,7 @@ fn build_bundle(locale: Locale, source: &str) -> FluentBundle<FluentResource> {
     bundle
 }
 
-/// A translator for one locale; templates call `t.t("key")`.
+/// A translator for one locale; templates call its `t` method with a message id.
 #[derive(Clone, Copy, Debug)]
 pub struct Tr {
     pub locale: Locale,

@@ -1,0 +1,251 @@
+//! Test support: starts the real Portico server on an ephemeral port against a fresh database
+//! (a SQLite file, or a fresh PostgreSQL schema when `PORTICO_TEST_BACKEND=postgres`) and
+//! talks HTTP to it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use portico::config::{Config, Purpose};
+use portico::domain::StaffRole;
+use portico::flows::{self, Ctx};
+use portico::server::{self, AppState};
+use portico::store::{Backend, Store, audit};
+use sqlx::Executor;
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "test-secret-key-0123456789abcdef-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub config: Config,
+    pub database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    sqlite_dir: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("PORTICO_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTICO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database URL nobody else uses: a new SQLite file, or a new PostgreSQL schema.
+pub async fn fresh_database() -> (String, Option<PathBuf>) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match backend() {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("portico-test-{id}"));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            (
+                format!("sqlite://{}", dir.join("portico.db").display()),
+                Some(dir),
+            )
+        }
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is not reachable: {e}"));
+            let schema = format!("t_{id}");
+            conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .await
+                .expect("create schema");
+            let sep = if admin.contains('?') { '&' } else { '?' };
+            (
+                format!("{admin}{sep}options=-c%20search_path%3D{schema}"),
+                None,
+            )
+        }
+    }
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    let env: HashMap<String, String> = [
+        ("PORTICO_SECRET_KEY", SECRET),
+        ("PORTICO_DATABASE_URL", database_url),
+        ("PORTICO_BIND", "127.0.0.1:0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Config::from_sources(Purpose::Serve, None, &env).expect("test config")
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, sqlite_dir) = fresh_database().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = test_config(&database_url);
+    config.bind = addr;
+    config.base_url = format!("http://{addr}/").parse().expect("url");
+    adjust(&mut config);
+    let store = Store::connect(&config.database_url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = AppState::new(config.clone(), store.clone());
+    tokio::spawn(async move {
+        let _ = server::serve(state, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        config,
+        database_url,
+        shutdown: Some(tx),
+        sqlite_dir,
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The value of the first hidden `csrf_token` field of a page.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("page has a csrf_token field");
+    let end = html[start..].find('"').expect("closing quote");
+    html[start..start + end].to_string()
+}
+
+/// The value of a `Set-Cookie` cookie in a response, if set.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+        })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_staff(&self, email: &str, role: StaffRole) -> String {
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        flows::staff::create_staff(&self.store, &Ctx::cli(), email, role, &password)
+            .await
+            .expect("create staff");
+        password
+    }
+
+    pub async fn api_token(&self, staff_email: &str) -> String {
+        flows::staff::create_api_token(&self.store, &Ctx::cli(), staff_email, "test")
+            .await
+            .expect("token")
+            .expose()
+            .to_string()
+    }
+
+    /// An admin and an API token for it.
+    pub async fn admin_token(&self) -> String {
+        self.create_staff("admin@portico.test", StaffRole::Admin)
+            .await;
+        self.api_token("admin@portico.test").await
+    }
+
+    /// GETs a page and returns (status, body).
+    pub async fn get_page(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
+        let r = client.get(self.url(path)).send().await.expect("get");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    }
+
+    /// Signs in through the login form (fetching its CSRF token first).
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let (_, page) = self.get_page(client, "/login").await;
+        let token = csrf_token(&page);
+        client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("post login")
+    }
+
+    /// Posts a form from `page_path`, with the CSRF token of that page.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        page_path: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (_, page) = self.get_page(client, page_path).await;
+        let token = csrf_token(&page);
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .expect("post form")
+    }
+
+    pub async fn audit(&self, action: &str) -> Vec<audit::Event> {
+        audit::list(self.store.pool(), None, Some(action), 1000)
+            .await
+            .expect("audit")
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+            .get::<i64, _>(0)
+    }
+}
