@@ -20,7 +20,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
     postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
 }];
 
-const LOCK_KEY: i64 = 0x706f_7274_6963_6f; // "portico"
+const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"
 
 pub(super) async fn run(store: &Store) -> Result<usize> {
     let mut conn = store.pool().acquire().await?;

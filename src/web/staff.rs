@@ -12,16 +12,16 @@ use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
 use crate::store;
 
-/// Staff pages need a signed-in staff member: anonymous visitors go to the sign-in page, other
-/// users get 403.
-fn require_staff(ctx: &WebCtx) -> Result<(), Response> {
+/// Staff pages need a signed-in staff member: anonymous visitors are sent to the sign-in page,
+/// other users get 403. Returns the response to send instead of the page, if any.
+fn deny_unless_staff(ctx: &WebCtx) -> Option<Response> {
     match &ctx.user {
-        None => Err(see_other("/login")),
-        Some(u) if u.staff_role.is_none() => Err(error_page(
+        None => Some(see_other("/login")),
+        Some(u) if u.staff_role.is_none() => Some(error_page(
             ctx,
             ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden"),
         )),
-        Some(_) => Ok(()),
+        Some(_) => None,
     }
 }
 
@@ -41,8 +41,8 @@ async fn orgs_page(state: &AppState, ctx: &WebCtx, form: OrgForm, status: Status
 }
 
 pub async fn orgs(State(state): State<AppState>, ctx: WebCtx) -> Response {
-    if let Err(r) = require_staff(&ctx) {
-        return r;
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
     }
     let form = OrgForm {
         kind: Field {
@@ -73,8 +73,8 @@ pub async fn create_org(
     ctx: WebCtx,
     form: Result<Form<OrgFormInput>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if let Err(r) = require_staff(&ctx) {
-        return r;
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
     }
     let Ok(Form(form)) = form else {
         return error_page(
@@ -148,8 +148,8 @@ pub async fn create_org(
 }
 
 pub async fn org(State(state): State<AppState>, ctx: WebCtx, Path(slug): Path<String>) -> Response {
-    if let Err(r) = require_staff(&ctx) {
-        return r;
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
     }
     let org = match flows::orgs::get(&state.store, &ctx.flow_ctx(), &slug).await {
         Ok(org) => org,

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then every integration test against SQLite and again
+# against PostgreSQL (a fresh schema per test). PostgreSQL is started if it is installed but
+# stopped; without it the PostgreSQL run is skipped with a message, except under CI, where it
+# is required.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export PORTICO_TEST_POSTGRES_URL="${PORTICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+postgres_up() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h 127.0.0.1 -p 5432
+    else
+        (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+    fi
+}
+
+ensure_postgres() {
+    postgres_up && return 0
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+        echo "test.sh: starting PostgreSQL"
+        for version in /etc/postgresql/*; do
+            pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+        done
+        for _ in $(seq 1 30); do postgres_up && return 0; sleep 1; done
+    fi
+    return 1
+}
+
+drop_old_test_schemas() {
+    command -v psql >/dev/null 2>&1 || return 0
+    psql -q "$PORTICO_TEST_POSTGRES_URL" -v ON_ERROR_STOP=0 -c "DO \$\$ DECLARE s text; BEGIN
+        FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' LOOP
+            EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END \$\$;" >/dev/null 2>&1 || true
+}
+
+echo "== SQLite: unit and integration tests"
+PORTICO_TEST_BACKEND=sqlite cargo test --locked --all-targets
+
+if ensure_postgres; then
+    drop_old_test_schemas
+    echo "== PostgreSQL ($PORTICO_TEST_POSTGRES_URL): integration tests"
+    PORTICO_TEST_BACKEND=postgres cargo test --locked --tests
+    drop_old_test_schemas
+elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: PostgreSQL is required under CI but is not reachable at 127.0.0.1:5432" >&2
+    exit 1
+else
+    echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432; SKIPPING the PostgreSQL run" >&2
+fi
