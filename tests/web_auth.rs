@@ -408,3 +408,38 @@ async fn anonymous_and_non_staff_users_cannot_use_the_console() {
     let (status, _) = app.get_page(&c, "/no/such/page").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn oversized_or_malformed_forms_get_a_4xx_and_change_nothing() {
+    let app = spawn().await;
+    let password = app.create_staff("ada@portico.test", StaffRole::Admin).await;
+    let c = client();
+    app.login(&c, "ada@portico.test", &password).await;
+    let (_, page) = app.get_page(&c, "/staff/orgs").await;
+    let token = csrf_token(&page);
+    let huge = "x".repeat(200_000);
+    let r = c
+        .post(app.url("/staff/orgs"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("slug", "big"),
+            ("name", huge.as_str()),
+            ("kind", "individual"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // Invalid UTF-8 in a form value.
+    let mut body = format!("csrf_token={token}&slug=ok-slug&kind=individual&name=").into_bytes();
+    body.extend_from_slice(&[0xff, 0xfe]);
+    let r = c
+        .post(app.url("/staff/orgs"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(app.count("SELECT COUNT(*) FROM organisations").await, 0);
+}
