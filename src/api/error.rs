@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -110,6 +110,21 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// Path parameters whose rejections (invalid UTF-8, wrong type) answer with the error body.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
 
 /// A JSON body whose rejections (wrong content type, malformed, unknown fields, too large)
 /// answer with the API error body.

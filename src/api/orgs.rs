@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::ApiCaller;
-use super::error::{ApiError, ApiJson, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{OrgKind, SignupMode, rfc3339};
 use crate::flows::{self, orgs::OrgInput};
 use crate::server::AppState;
@@ -80,7 +80,7 @@ pub async fn create_org(
 pub async fn get_org(
     State(state): State<AppState>,
     ApiCaller(ctx): ApiCaller,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<OrgJson>, ApiError> {
     let org = flows::orgs::get(&state.store, &ctx, &slug).await?;
     Ok(Json(OrgJson::from(&org)))

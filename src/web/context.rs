@@ -249,6 +249,13 @@ async fn check_form_csrf(
                 "error-too-large",
             )
         })?;
+    if !form_is_utf8(&bytes) {
+        return Err(ErrorInfo::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "error-invalid-input",
+        ));
+    }
     let presented = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == "csrf_token")
         .map(|(_, v)| v.into_owned());
@@ -262,4 +269,11 @@ async fn check_form_csrf(
             "error-csrf",
         )),
     }
+}
+
+/// True when every name and value of a urlencoded body decodes to valid UTF-8. Form parsers
+/// replace bad bytes silently; we refuse them instead of storing replacement characters.
+fn form_is_utf8(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&')
+        .all(|pair| percent_encoding::percent_decode(pair).decode_utf8().is_ok())
 }

@@ -1,4 +1,5 @@
 use axum::Form;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -147,10 +148,20 @@ pub async fn create_org(
     orgs_page(&state, &ctx, view, info.status).await
 }
 
-pub async fn org(State(state): State<AppState>, ctx: WebCtx, Path(slug): Path<String>) -> Response {
+pub async fn org(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
+    let Ok(Path(slug)) = slug else {
+        return error_page(
+            &ctx,
+            ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
+        );
+    };
     let org = match flows::orgs::get(&state.store, &ctx.flow_ctx(), &slug).await {
         Ok(org) => org,
         Err(e) => return error_page(&ctx, classify(&e)),
