@@ -26,6 +26,28 @@ pub struct Config {
     pub session_hours: i64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The `From` of every email.
+    pub mail_from: lettre::message::Mailbox,
+    pub outbox: OutboxConfig,
+}
+
+/// How the email outbox worker claims and retries messages.
+#[derive(Clone, Debug)]
+pub struct OutboxConfig {
+    /// How often an idle worker looks for due messages (it is also woken at once by commits in
+    /// its own process).
+    pub poll_ms: u64,
+    /// How long a claimed message stays reserved; after that a crashed claimer's message is
+    /// claimed again.
+    pub lease_secs: i64,
+    /// First retry delay; doubled per attempt (with jitter), capped at one hour.
+    pub retry_base_secs: i64,
+    /// Attempts before a message that keeps failing transiently is given up as `dead`.
+    pub max_attempts: i64,
+    /// Messages claimed per round, and sent concurrently.
+    pub batch: i64,
+    /// Seconds an SMTP conversation may take.
+    pub smtp_timeout_secs: u64,
 }
 
 /// Key for signing CSRF tokens. Debug output never shows it.
@@ -71,6 +93,12 @@ struct FileConfig {
     default_locale: Option<String>,
     session_hours: Option<i64>,
     max_body_bytes: Option<usize>,
+    mail_from: Option<String>,
+    outbox_poll_ms: Option<i64>,
+    outbox_lease_secs: Option<i64>,
+    outbox_retry_base_secs: Option<i64>,
+    outbox_max_attempts: Option<i64>,
+    outbox_batch: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +110,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://portico.db";
 impl Config {
     /// Loads from the process environment and the file it names (or `config_path`).
     pub fn load(purpose: Purpose, config_path: Option<&Path>) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("PORTICO_"))
-            .collect();
+        let env: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("PORTICO_")).collect();
         Self::from_sources(purpose, config_path, &env)
     }
 
@@ -94,17 +121,12 @@ impl Config {
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
-        let path = config_path
-            .map(Path::to_path_buf)
-            .or_else(|| env.get("PORTICO_CONFIG").map(Into::into));
+        let path = config_path.map(Path::to_path_buf).or_else(|| env.get("PORTICO_CONFIG").map(Into::into));
         let file = match &path {
             None => FileConfig::default(),
             Some(path) => match std::fs::read_to_string(path) {
                 Err(e) => {
-                    errors.push(format!(
-                        "config file {}: cannot read it: {e}",
-                        path.display()
-                    ));
+                    errors.push(format!("config file {}: cannot read it: {e}", path.display()));
                     FileConfig::default()
                 }
                 Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
@@ -123,9 +145,7 @@ impl Config {
         let bind = match pick("PORTICO_BIND", "bind", file.bind) {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some((v, src)) => v.parse().unwrap_or_else(|_| {
-                errors.push(format!(
-                    "{src}: {v:?} is not an address like 127.0.0.1:8080"
-                ));
+                errors.push(format!("{src}: {v:?} is not an address like 127.0.0.1:8080"));
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }),
         };
@@ -171,9 +191,7 @@ impl Config {
 
         let secret_key = match pick("PORTICO_SECRET_KEY", "secret_key", file.secret_key) {
             Some((v, src)) if v.len() < 32 => {
-                errors.push(format!(
-                    "{src}: the secret key must be at least 32 characters"
-                ));
+                errors.push(format!("{src}: the secret key must be at least 32 characters"));
                 None
             }
             Some((v, _)) => Some(SecretKey(v.into_bytes())),
@@ -194,37 +212,22 @@ impl Config {
 
         let proxies: Option<(Vec<String>, String)> = match env.get("PORTICO_TRUSTED_PROXIES") {
             Some(v) => Some((
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect(),
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
                 "PORTICO_TRUSTED_PROXIES".to_string(),
             )),
-            None => file
-                .trusted_proxies
-                .map(|v| (v, "trusted_proxies in the config file".to_string())),
+            None => file.trusted_proxies.map(|v| (v, "trusted_proxies in the config file".to_string())),
         };
         let mut trusted_proxies = Vec::new();
         if let Some((list, src)) = proxies {
             for item in list {
-                match item
-                    .parse::<IpNet>()
-                    .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
-                {
+                match item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from)) {
                     Ok(net) => trusted_proxies.push(net),
-                    Err(_) => errors.push(format!(
-                        "{src}: {item:?} is not an IP address or CIDR range"
-                    )),
+                    Err(_) => errors.push(format!("{src}: {item:?} is not an IP address or CIDR range")),
                 }
             }
         }
 
-        let default_locale = match pick(
-            "PORTICO_DEFAULT_LOCALE",
-            "default_locale",
-            file.default_locale,
-        ) {
+        let default_locale = match pick("PORTICO_DEFAULT_LOCALE", "default_locale", file.default_locale) {
             None => Locale::En,
             Some((v, src)) => Locale::parse(&v).unwrap_or_else(|| {
                 errors.push(format!("{src}: {v:?} is not a supported locale (en, ro)"));
@@ -234,24 +237,80 @@ impl Config {
 
         let session_hours = parse_number(
             &mut errors,
-            pick(
-                "PORTICO_SESSION_HOURS",
-                "session_hours",
-                file.session_hours.map(|n| n.to_string()),
-            ),
+            pick("PORTICO_SESSION_HOURS", "session_hours", file.session_hours.map(|n| n.to_string())),
             12,
             1..=24 * 30,
         );
         let max_body_bytes = parse_number(
             &mut errors,
-            pick(
-                "PORTICO_MAX_BODY_BYTES",
-                "max_body_bytes",
-                file.max_body_bytes.map(|n| n.to_string()),
-            ),
+            pick("PORTICO_MAX_BODY_BYTES", "max_body_bytes", file.max_body_bytes.map(|n| n.to_string())),
             64 * 1024,
             1024..=10 * 1024 * 1024,
         );
+
+        let number =
+            |errors: &mut Vec<String>, env_key: &str, file_key: &str, value: Option<i64>, default, range| {
+                parse_number(errors, pick(env_key, file_key, value.map(|n| n.to_string())), default, range)
+            };
+        let outbox = OutboxConfig {
+            poll_ms: number(
+                &mut errors,
+                "PORTICO_OUTBOX_POLL_MS",
+                "outbox_poll_ms",
+                file.outbox_poll_ms,
+                1000,
+                10..=60_000,
+            ) as u64,
+            lease_secs: number(
+                &mut errors,
+                "PORTICO_OUTBOX_LEASE_SECS",
+                "outbox_lease_secs",
+                file.outbox_lease_secs,
+                120,
+                1..=3600,
+            ),
+            retry_base_secs: number(
+                &mut errors,
+                "PORTICO_OUTBOX_RETRY_BASE_SECS",
+                "outbox_retry_base_secs",
+                file.outbox_retry_base_secs,
+                30,
+                1..=3600,
+            ),
+            max_attempts: number(
+                &mut errors,
+                "PORTICO_OUTBOX_MAX_ATTEMPTS",
+                "outbox_max_attempts",
+                file.outbox_max_attempts,
+                10,
+                1..=100,
+            ),
+            batch: number(
+                &mut errors,
+                "PORTICO_OUTBOX_BATCH",
+                "outbox_batch",
+                file.outbox_batch,
+                16,
+                1..=500,
+            ),
+            smtp_timeout_secs: 30,
+        };
+        let host =
+            base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
+        let default_from = || {
+            let address = format!("noreply@{host}").parse().unwrap_or_else(|_| {
+                lettre::Address::new("noreply", "localhost")
+                    .unwrap_or_else(|_| unreachable!("static address"))
+            });
+            lettre::message::Mailbox::new(Some(brand.clone()), address)
+        };
+        let mail_from = match pick("PORTICO_MAIL_FROM", "mail_from", file.mail_from) {
+            Some((v, src)) => v.parse::<lettre::message::Mailbox>().unwrap_or_else(|_| {
+                errors.push(format!("{src}: {v:?} is not an address like \"Club <noreply@club.org>\""));
+                default_from()
+            }),
+            None => default_from(),
+        };
 
         match (base_url, secret_key) {
             (Some(base_url), Some(secret_key)) if errors.is_empty() => Ok(Config {
@@ -265,6 +324,8 @@ impl Config {
                 default_locale,
                 session_hours,
                 max_body_bytes: max_body_bytes as usize,
+                mail_from,
+                outbox,
             }),
             _ => Err(ConfigError(errors)),
         }
@@ -303,10 +364,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -322,10 +380,7 @@ mod tests {
     #[test]
     fn serve_requires_a_secret() {
         let err = Config::from_sources(Purpose::Serve, None, &env(&[])).unwrap_err();
-        assert!(
-            err.to_string().contains("PORTICO_SECRET_KEY: required"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("PORTICO_SECRET_KEY: required"), "{err}");
     }
 
     #[test]
@@ -369,12 +424,8 @@ mod tests {
             "bind = \"127.0.0.1:9000\"\nbrand = \"Hackspace\"\ntrusted_proxies = [\"10.0.0.0/8\"]\nsecret_key = \"0123456789abcdef0123456789abcdef\"\n",
         )
         .unwrap();
-        let c = Config::from_sources(
-            Purpose::Serve,
-            Some(&path),
-            &env(&[("PORTICO_BRAND", "Club")]),
-        )
-        .unwrap();
+        let c =
+            Config::from_sources(Purpose::Serve, Some(&path), &env(&[("PORTICO_BRAND", "Club")])).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
         assert_eq!(c.brand, "Club");
         assert_eq!(c.trusted_proxies.len(), 1);

@@ -18,13 +18,7 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     pub fn new(status: StatusCode, code: &'static str, message_key: &'static str) -> ErrorInfo {
-        ErrorInfo {
-            status,
-            code,
-            message_key,
-            retry_after: None,
-            fields: vec![],
-        }
+        ErrorInfo { status, code, message_key, retry_after: None, fields: vec![] }
     }
 }
 
@@ -46,43 +40,23 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
                 ..ErrorInfo::new(StatusCode::BAD_REQUEST, code, "error-invalid-input")
             }
         }
-        FlowError::Conflict { code } => {
-            ErrorInfo::new(StatusCode::CONFLICT, code, conflict_key(code))
-        }
-        FlowError::NotFound => {
-            ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found")
-        }
-        FlowError::Forbidden => {
-            ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")
-        }
+        FlowError::Conflict { code } => ErrorInfo::new(StatusCode::CONFLICT, code, conflict_key(code)),
+        FlowError::NotFound => ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
+        FlowError::Forbidden => ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden"),
         FlowError::RateLimited { retry_after } => ErrorInfo {
             retry_after: Some(*retry_after),
-            ..ErrorInfo::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "error-rate-limited",
-            )
+            ..ErrorInfo::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "error-rate-limited")
         },
-        FlowError::InvalidCredentials => ErrorInfo::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "login-failed",
-        ),
+        FlowError::InvalidCredentials => {
+            ErrorInfo::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "login-failed")
+        }
         FlowError::Store(e) => {
             tracing::error!(error = %e, "storage error");
-            ErrorInfo::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "error-internal",
-            )
+            ErrorInfo::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "error-internal")
         }
         FlowError::Internal(e) => {
             tracing::error!(error = %e, "internal error");
-            ErrorInfo::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "error-internal",
-            )
+            ErrorInfo::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "error-internal")
         }
     }
 }

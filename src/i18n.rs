@@ -68,16 +68,13 @@ fn bundles() -> &'static [FluentBundle<FluentResource>; 2] {
 
 fn build_bundle(locale: Locale, source: &str) -> FluentBundle<FluentResource> {
     // The files are part of the build and checked by tests, so a syntax error is a bug here.
-    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(_, errors)| {
-        panic!("locales/{}/portico.ftl: {errors:?}", locale.as_str())
-    });
+    let resource = FluentResource::try_new(source.to_string())
+        .unwrap_or_else(|(_, errors)| panic!("locales/{}/portico.ftl: {errors:?}", locale.as_str()));
     let langid = locale.as_str().parse().expect("static language id");
     let mut bundle = FluentBundle::new_concurrent(vec![langid]);
     // Isolation marks would show up as stray characters in emails and plain text.
     bundle.set_use_isolating(false);
-    bundle
-        .add_resource(resource)
-        .expect("no duplicate message ids");
+    bundle.add_resource(resource).expect("no duplicate message ids");
     bundle
 }
 
@@ -199,11 +196,7 @@ mod tests {
                 assert!(ids.contains(key), "{key} missing in {}", locale.as_str());
             }
             for key in &ids {
-                assert!(
-                    en.contains(key),
-                    "{key} in {} but not in en",
-                    locale.as_str()
-                );
+                assert!(en.contains(key), "{key} in {} but not in en", locale.as_str());
             }
             // Building the bundle panics on syntax errors.
             assert!(locale.tr().has(&en[0]));
@@ -215,10 +208,7 @@ mod tests {
         let en = message_ids(Locale::En);
         let mut used = Vec::new();
         for dir in ["templates", "src"] {
-            collect_keys(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
-                &mut used,
-            );
+            collect_keys(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut used);
         }
         assert!(used.len() > 10, "found only {used:?}");
         for key in used {
@@ -238,9 +228,7 @@ mod tests {
                 for piece in text.split(marker).skip(1) {
                     if let Some(end) = piece.find('"') {
                         let key = &piece[..end];
-                        if !key.is_empty()
-                            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                        {
+                        if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                             out.push(key.to_string());
                         }
                     }
@@ -251,14 +239,8 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        assert_eq!(
-            Locale::negotiate("ro-RO,ro;q=0.9,en;q=0.8"),
-            Some(Locale::Ro)
-        );
-        assert_eq!(
-            Locale::negotiate("fr-FR, en;q=0.5, ro;q=0.7"),
-            Some(Locale::Ro)
-        );
+        assert_eq!(Locale::negotiate("ro-RO,ro;q=0.9,en;q=0.8"), Some(Locale::Ro));
+        assert_eq!(Locale::negotiate("fr-FR, en;q=0.5, ro;q=0.7"), Some(Locale::Ro));
         assert_eq!(Locale::negotiate("de, fr"), None);
         assert_eq!(Locale::negotiate("ro;q=0, en"), Some(Locale::En));
         assert_eq!(Locale::negotiate(""), None);

@@ -6,6 +6,8 @@ pub mod domain;
 pub mod flows;
 pub mod http_error;
 pub mod i18n;
+pub mod mail;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod web;

@@ -12,11 +12,7 @@ use portico::server::{self, AppState};
 use portico::store::Store;
 
 #[derive(Parser)]
-#[command(
-    name = "portico",
-    version,
-    about = "Self-hosted membership and onboarding server"
-)]
+#[command(name = "portico", version, about = "Self-hosted membership and onboarding server")]
 struct Cli {
     /// TOML configuration file (also PORTICO_CONFIG); PORTICO_* environment variables win.
     #[arg(long, global = true, value_name = "FILE")]
@@ -47,6 +43,11 @@ enum Command {
     Org {
         #[command(subcommand)]
         action: OrgAction,
+    },
+    /// Email.
+    Mail {
+        #[command(subcommand)]
+        action: MailAction,
     },
     /// Runtime settings.
     Settings {
@@ -98,6 +99,17 @@ enum OrgAction {
 }
 
 #[derive(Subcommand)]
+enum MailAction {
+    /// Queue a test email; a running `portico serve` delivers it.
+    Test {
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "en", value_parser = ["en", "ro"])]
+        locale: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum SettingsAction {
     /// Set a runtime setting; running servers use it from their next request.
     Set { key: String, value: String },
@@ -108,10 +120,7 @@ enum SettingsAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -131,10 +140,8 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if std::env::var("PORTICO_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
@@ -146,10 +153,7 @@ async fn open_store(config: &Config) -> Result<Store, String> {
     let store = Store::connect(&config.database_url)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| format!("migration failed: {e}"))?;
+    store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
     Ok(store)
 }
 
@@ -161,9 +165,7 @@ fn describe(e: FlowError) -> String {
                 format!(
                     "{}: {}",
                     f.field,
-                    portico::i18n::Locale::En
-                        .tr()
-                        .t(&portico::http_error::field_key(f.code))
+                    portico::i18n::Locale::En.tr().t(&portico::http_error::field_key(f.code))
                 )
             })
             .collect::<Vec<_>>()
@@ -200,109 +202,73 @@ async fn run(cli: Cli) -> Result<(), String> {
             serve(config, store, Some(login)).await
         }
         Command::Migrate => {
-            let store = Store::connect(&config.database_url)
-                .await
-                .map_err(|e| e.to_string())?;
-            let applied = store
-                .migrate()
-                .await
-                .map_err(|e| format!("migration failed: {e}"))?;
+            let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+            let applied = store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {applied} migration(s)");
             Ok(())
         }
-        Command::Staff {
-            action:
-                StaffAction::Create {
-                    email,
-                    role,
-                    password_stdin,
-                },
-        } => {
+        Command::Staff { action: StaffAction::Create { email, role, password_stdin } } => {
             let store = open_store(&config).await?;
             let role = StaffRole::parse(&role).map_err(|e| e.to_string())?;
             let password = if password_stdin {
                 let mut input = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut input)
-                    .map_err(|e| format!("reading stdin: {e}"))?;
+                std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
                 input.trim_end_matches(['\r', '\n']).to_string()
             } else {
                 flows::password::generate()
             };
-            let created = flows::staff::create_staff(&store, &ctx, &email, role, &password)
-                .await
-                .map_err(describe)?;
-            let verb = if created.created {
-                "created"
-            } else {
-                "updated existing user as"
-            };
+            let created =
+                flows::staff::create_staff(&store, &ctx, &email, role, &password).await.map_err(describe)?;
+            let verb = if created.created { "created" } else { "updated existing user as" };
             println!("{verb} staff {role}: {}", email.trim().to_lowercase());
             if !password_stdin {
                 println!("password: {password}");
             }
             Ok(())
         }
-        Command::Token {
-            action: TokenAction::Create { staff, name },
-        } => {
+        Command::Token { action: TokenAction::Create { staff, name } } => {
             let store = open_store(&config).await?;
-            let token = flows::staff::create_api_token(&store, &ctx, &staff, &name)
-                .await
-                .map_err(|e| match e {
+            let token =
+                flows::staff::create_api_token(&store, &ctx, &staff, &name).await.map_err(|e| match e {
                     FlowError::NotFound => format!("no staff member with email {staff:?}"),
                     other => describe(other),
                 })?;
             println!("{}", token.expose());
             Ok(())
         }
-        Command::Org {
-            action:
-                OrgAction::Create {
-                    slug,
-                    name,
-                    kind,
-                    company_name,
-                    signup,
-                },
-        } => {
+        Command::Org { action: OrgAction::Create { slug, name, kind, company_name, signup } } => {
             let store = open_store(&config).await?;
-            let input = flows::orgs::OrgInput {
-                slug,
-                name,
-                kind,
-                company_name,
-                signup: Some(signup),
-            };
-            let org = flows::orgs::create(&store, &ctx, &input)
-                .await
-                .map_err(|e| match e {
-                    FlowError::Conflict { .. } => {
-                        format!("an organisation with slug {:?} already exists", input.slug)
-                    }
-                    other => describe(other),
-                })?;
+            let input = flows::orgs::OrgInput { slug, name, kind, company_name, signup: Some(signup) };
+            let org = flows::orgs::create(&store, &ctx, &input).await.map_err(|e| match e {
+                FlowError::Conflict { .. } => {
+                    format!("an organisation with slug {:?} already exists", input.slug)
+                }
+                other => describe(other),
+            })?;
             println!("created organisation {} ({})", org.slug, org.display_name());
             Ok(())
         }
-        Command::Settings {
-            action: SettingsAction::Set { key, value },
-        } => {
+        Command::Settings { action: SettingsAction::Set { key, value } } => {
             let store = open_store(&config).await?;
-            let value = flows::settings::set(&store, &ctx, &key, &value)
-                .await
-                .map_err(|e| match e {
-                    FlowError::NotFound => {
-                        format!("unknown setting {key:?}; see `portico settings list`")
-                    }
-                    other => describe(other),
-                })?;
+            let value = flows::settings::set(&store, &ctx, &key, &value).await.map_err(|e| match e {
+                FlowError::NotFound => {
+                    format!("unknown setting {key:?}; see `portico settings list`")
+                }
+                other => describe(other),
+            })?;
             println!("{key} = {value}");
             Ok(())
         }
-        Command::Settings {
-            action: SettingsAction::List,
-        } => {
+        Command::Mail { action: MailAction::Test { to, locale } } => {
+            let store = open_store(&config).await?;
+            let locale = portico::i18n::Locale::parse(&locale).unwrap_or(config.default_locale);
+            let id = flows::mail::queue_test_message(&store, &config, &ctx, &to, locale)
+                .await
+                .map_err(describe)?;
+            println!("queued test email {id} to {}; a running `portico serve` delivers it", to.trim());
+            Ok(())
+        }
+        Command::Settings { action: SettingsAction::List } => {
             let store = open_store(&config).await?;
             for def in portico::domain::ALL_SETTINGS {
                 let value = flows::settings::get(&store, def).await.map_err(describe)?;
@@ -337,11 +303,7 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
     Ok((DEMO_STAFF.to_string(), password))
 }
 
-async fn serve(
-    config: Config,
-    store: Store,
-    demo_login: Option<(String, String)>,
-) -> Result<(), String> {
+async fn serve(config: Config, store: Store, demo_login: Option<(String, String)>) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
@@ -352,9 +314,7 @@ async fn serve(
         println!("Staff login: {email}  password: {password}\n");
     }
     let state = AppState::new(config, store.clone());
-    server::serve(state, listener, shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    server::serve(state, listener, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;
     store.close().await;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(crate::api::router(state.clone()))
         .merge(crate::web::router(state.clone()))
         .with_state(state)
@@ -74,12 +75,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if state.config.smtp_url.is_none() {
+        tracing::warn!(
+            "no SMTP server configured: email goes to the dev mailbox at /dev/mail and is never sent"
+        );
+    }
+    let mail_worker =
+        crate::mail::worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     housekeeping.abort();
+    // An interrupted delivery stays leased and is retried by whichever process claims it next.
+    mail_worker.abort();
     result
 }
 
@@ -103,11 +111,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match crate::store::outbox::depth(state.store.pool()).await {
+        Ok(depth) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            crate::metrics::render(&depth),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
 }
@@ -144,28 +162,13 @@ pub struct RequestOrigin(pub Origin);
 impl FromRequestParts<AppState> for RequestOrigin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = peer.map(|peer| client_ip(peer, forwarded, &state.config.trusted_proxies));
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        Ok(RequestOrigin(Origin {
-            client_ip: ip.map(|ip| ip.to_string()),
-            user_agent,
-        }))
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(String::from);
+        Ok(RequestOrigin(Origin { client_ip: ip.map(|ip| ip.to_string()), user_agent }))
     }
 }
 
@@ -177,26 +180,11 @@ mod tests {
     fn client_ip_only_trusts_configured_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
-            ip("203.0.113.9")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), Some("1.2.3.4"), &trusted),
-            ip("1.2.3.4")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted),
-            ip("1.2.3.4")
-        );
+        assert_eq!(client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.1"), Some("1.2.3.4"), &trusted), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("10.0.0.1"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted), ip("1.2.3.4"));
         assert_eq!(client_ip(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), Some("garbage"), &trusted),
-            ip("10.0.0.1")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), Some("1.2.3.4"), &[]),
-            ip("10.0.0.1")
-        );
+        assert_eq!(client_ip(ip("10.0.0.1"), Some("garbage"), &trusted), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), Some("1.2.3.4"), &[]), ip("10.0.0.1"));
     }
 }

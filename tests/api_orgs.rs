@@ -13,16 +13,8 @@ fn api() -> reqwest::Client {
 async fn error_of(r: reqwest::Response) -> (u16, String, Value) {
     let status = r.status().as_u16();
     let body: Value = r.json().await.expect("error body is JSON");
-    let code = body["error"]["code"]
-        .as_str()
-        .expect("error.code")
-        .to_string();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "error.message in {body}"
-    );
+    let code = body["error"]["code"].as_str().expect("error.code").to_string();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "error.message in {body}");
     (status, code, body)
 }
 
@@ -40,32 +32,17 @@ async fn create_and_read_an_organisation() {
     assert_eq!(r.status(), 201);
     let org: Value = r.json().await.unwrap();
     assert_eq!(org["slug"], "hack-space");
-    assert_eq!(
-        org["display_name"], "Hackspace",
-        "empty company name falls back to the name"
-    );
+    assert_eq!(org["display_name"], "Hackspace", "empty company name falls back to the name");
     assert_eq!(org["signup"], "open");
     assert_eq!(org["kind"], "company");
 
-    let r = api()
-        .get(app.url("/api/v1/orgs/HACK-SPACE"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = api().get(app.url("/api/v1/orgs/HACK-SPACE")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let read: Value = r.json().await.unwrap();
     assert_eq!(read["id"], org["id"]);
 
-    let (status, code, _) = error_of(
-        api()
-            .get(app.url("/api/v1/orgs/nope"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, code, _) =
+        error_of(api().get(app.url("/api/v1/orgs/nope")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (404, "not_found"));
 
     let events = app.audit("org.created").await;
@@ -79,40 +56,22 @@ async fn the_api_needs_a_valid_staff_token() {
     let app = spawn().await;
     let token = app.admin_token().await;
     let body = json!({"slug": "acme", "name": "Acme", "kind": "individual"});
-    for auth in [
-        None,
-        Some("Bearer pt_bogus"),
-        Some("Basic abc"),
-        Some(&*format!("Bearer {token}x")),
-    ] {
+    for auth in [None, Some("Bearer pt_bogus"), Some("Basic abc"), Some(&*format!("Bearer {token}x"))] {
         let mut req = api().post(app.url("/api/v1/orgs")).json(&body);
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
         let r = req.send().await.unwrap();
-        assert_eq!(
-            r.headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().unwrap()),
-            Some("Bearer")
-        );
+        assert_eq!(r.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"));
         let (status, code, _) = error_of(r).await;
         assert_eq!((status, code.as_str()), (401, "unauthorized"), "{auth:?}");
     }
     // Support staff may read but not create organisations.
-    app.create_staff("sam@portico.test", StaffRole::Support)
-        .await;
+    app.create_staff("sam@portico.test", StaffRole::Support).await;
     let support = app.api_token("sam@portico.test").await;
-    let (status, code, _) = error_of(
-        api()
-            .post(app.url("/api/v1/orgs"))
-            .bearer_auth(&support)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, code, _) =
+        error_of(api().post(app.url("/api/v1/orgs")).bearer_auth(&support).json(&body).send().await.unwrap())
+            .await;
     assert_eq!((status, code.as_str()), (403, "forbidden"));
     assert_eq!(app.count("SELECT COUNT(*) FROM organisations").await, 0);
     assert!(app.audit("org.created").await.is_empty());
@@ -135,11 +94,7 @@ async fn duplicate_slugs_are_409_even_when_they_differ_only_in_case() {
         assert_eq!((status, code.as_str()), (409, "slug_taken"), "{dup}");
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM organisations").await, 1);
-    assert_eq!(
-        app.audit("org.created").await.len(),
-        1,
-        "no audit row for the failed attempts"
-    );
+    assert_eq!(app.audit("org.created").await.len(), 1, "no audit row for the failed attempts");
 }
 
 #[tokio::test]
@@ -174,10 +129,7 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
     let app = spawn().await;
     let token = app.admin_token().await;
     let url = app.url("/api/v1/orgs");
-    let big = format!(
-        "{{\"slug\":\"big\",\"name\":\"{}\",\"kind\":\"individual\"}}",
-        "x".repeat(200_000)
-    );
+    let big = format!("{{\"slug\":\"big\",\"name\":\"{}\",\"kind\":\"individual\"}}", "x".repeat(200_000));
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (
             api()
@@ -198,11 +150,7 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
             "malformed_json",
         ),
         (
-            api()
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(big),
+            api().post(&url).bearer_auth(&token).header("content-type", "application/json").body(big),
             413,
             "payload_too_large",
         ),
@@ -216,11 +164,7 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
             "malformed_json",
         ),
         (
-            api()
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "text/plain")
-                .body("{}"),
+            api().post(&url).bearer_auth(&token).header("content-type", "text/plain").body("{}"),
             415,
             "unsupported_media_type",
         ),
@@ -233,18 +177,12 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
             "invalid_request",
         ),
         (
-            api()
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({"slug": "a1", "name": "A"})),
+            api().post(&url).bearer_auth(&token).json(&json!({"slug": "a1", "name": "A"})),
             400,
             "invalid_request",
         ),
         (
-            api()
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({"slug": 7, "name": "A", "kind": "individual"})),
+            api().post(&url).bearer_auth(&token).json(&json!({"slug": 7, "name": "A", "kind": "individual"})),
             400,
             "invalid_request",
         ),
@@ -265,40 +203,24 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
             "invalid_kind",
         ),
         (
-            api()
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({"slug": "", "name": "", "kind": ""})),
+            api().post(&url).bearer_auth(&token).json(&json!({"slug": "", "name": "", "kind": ""})),
             400,
             "invalid_request",
         ),
         (
-            api().post(&url).bearer_auth(&token).json(
-                &json!({"slug": "ok-slug", "name": "A", "kind": "company", "signup": "maybe"}),
-            ),
+            api()
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"slug": "ok-slug", "name": "A", "kind": "company", "signup": "maybe"})),
             400,
             "invalid_signup",
         ),
-        (
-            api().put(&url).bearer_auth(&token).json(&json!({})),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            api()
-                .get(app.url("/api/v1/nothing-here"))
-                .bearer_auth(&token),
-            404,
-            "not_found",
-        ),
+        (api().put(&url).bearer_auth(&token).json(&json!({})), 405, "method_not_allowed"),
+        (api().get(app.url("/api/v1/nothing-here")).bearer_auth(&token), 404, "not_found"),
     ];
     for (i, (request, status, code)) in cases.into_iter().enumerate() {
         let (got_status, got_code, body) = error_of(request.send().await.unwrap()).await;
-        assert_eq!(
-            (got_status, got_code.as_str()),
-            (status, code),
-            "case {i}: {body}"
-        );
+        assert_eq!((got_status, got_code.as_str()), (status, code), "case {i}: {body}");
     }
     // Several bad fields are each named.
     let r = api()
@@ -321,11 +243,7 @@ async fn bad_bodies_get_a_4xx_with_the_error_body_and_change_nothing() {
 #[tokio::test]
 async fn openapi_document_describes_the_api() {
     let app = spawn().await;
-    let r = api()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = api().get(app.url("/api/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -341,24 +259,13 @@ async fn health_readiness_and_request_ids() {
     let r = api().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
-        r.headers()
-            .get("x-request-id")
-            .is_some_and(|v| v.len() >= 32),
+        r.headers().get("x-request-id").is_some_and(|v| v.len() >= 32),
         "every response has a request id"
     );
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
-    let r = api()
-        .get(app.url("/readyz"))
-        .header("x-request-id", "trace-me-123")
-        .send()
-        .await
-        .unwrap();
+    let r = api().get(app.url("/readyz")).header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.headers()["x-request-id"],
-        "trace-me-123",
-        "an incoming request id is kept"
-    );
+    assert_eq!(r.headers()["x-request-id"], "trace-me-123", "an incoming request id is kept");
     // With the database gone the server is not ready.
     app.store.close().await;
     let r = api().get(app.url("/readyz")).send().await.unwrap();

@@ -8,10 +8,7 @@ use portico::domain::StaffRole;
 async fn signed_in_admin(app: &common::TestApp) -> reqwest::Client {
     let password = app.create_staff("ada@portico.test", StaffRole::Admin).await;
     let c = client();
-    assert_eq!(
-        app.login(&c, "ada@portico.test", &password).await.status(),
-        303
-    );
+    assert_eq!(app.login(&c, "ada@portico.test", &password).await.status(), 303);
     c
 }
 
@@ -39,14 +36,8 @@ async fn admin_creates_an_organisation_from_the_console() {
     assert_eq!(r.headers()["location"], "/staff/orgs/acme");
     let (status, page) = app.get_page(&c, "/staff/orgs/acme").await;
     assert_eq!(status, 200);
-    assert!(
-        page.contains("<h1>Acme Ltd</h1>"),
-        "display name is the company name"
-    );
-    assert!(
-        page.contains("The organisation was created."),
-        "flash message"
-    );
+    assert!(page.contains("<h1>Acme Ltd</h1>"), "display name is the company name");
+    assert!(page.contains("The organisation was created."), "flash message");
     assert!(page.contains("This organisation has no members yet."));
     let (_, list) = app.get_page(&c, "/staff/orgs").await;
     assert!(list.contains("href=\"/staff/orgs/acme\""));
@@ -69,11 +60,7 @@ async fn invalid_input_re_renders_the_form_with_a_message_per_field() {
             &c,
             "/staff/orgs",
             "/staff/orgs",
-            &[
-                ("slug", "-bad slug-"),
-                ("name", "   "),
-                ("kind", "government"),
-            ],
+            &[("slug", "-bad slug-"), ("name", "   "), ("kind", "government")],
         )
         .await;
     assert_eq!(r.status(), 400);
@@ -92,12 +79,7 @@ async fn duplicate_slug_in_the_console_is_a_409_with_the_form() {
     let app = spawn().await;
     let c = signed_in_admin(&app).await;
     let form = [("slug", "club"), ("name", "Club"), ("kind", "nonprofit")];
-    assert_eq!(
-        app.post_form(&c, "/staff/orgs", "/staff/orgs", &form)
-            .await
-            .status(),
-        303
-    );
+    assert_eq!(app.post_form(&c, "/staff/orgs", "/staff/orgs", &form).await.status(), 303);
     let r = app
         .post_form(
             &c,
@@ -107,12 +89,7 @@ async fn duplicate_slug_in_the_console_is_a_409_with_the_form() {
         )
         .await;
     assert_eq!(r.status(), 409);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("This slug is already taken.")
-    );
+    assert!(r.text().await.unwrap().contains("This slug is already taken."));
     assert_eq!(app.count("SELECT COUNT(*) FROM organisations").await, 1);
     assert_eq!(app.audit("org.created").await.len(), 1);
 }
@@ -120,17 +97,12 @@ async fn duplicate_slug_in_the_console_is_a_409_with_the_form() {
 #[tokio::test]
 async fn support_staff_can_look_but_not_create() {
     let app = spawn().await;
-    let password = app
-        .create_staff("sam@portico.test", StaffRole::Support)
-        .await;
+    let password = app.create_staff("sam@portico.test", StaffRole::Support).await;
     let c = client();
     app.login(&c, "sam@portico.test", &password).await;
     let (status, page) = app.get_page(&c, "/staff/orgs").await;
     assert_eq!(status, 200);
-    assert!(
-        !page.contains("action=\"/staff/orgs\""),
-        "no create form for support"
-    );
+    assert!(!page.contains("action=\"/staff/orgs\""), "no create form for support");
     let r = app
         .post_form(
             &c,
@@ -159,14 +131,8 @@ async fn names_with_markup_render_as_text() {
     assert_eq!(r.status(), 303);
     for path in ["/staff/orgs", "/staff/orgs/xss"] {
         let (_, page) = app.get_page(&c, path).await;
-        assert!(
-            !page.contains("<script>alert(1)</script>"),
-            "{path} must escape"
-        );
-        assert!(
-            page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
-            "{path} shows the text"
-        );
+        assert!(!page.contains("<script>alert(1)</script>"), "{path} must escape");
+        assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{path} shows the text");
         assert!(
             page.contains("&#34;Quoted&#34;") || page.contains("&quot;Quoted&quot;"),
             "{path} escapes quotes"

@@ -89,3 +89,46 @@ duration-hours = { $count ->
     [one] { $count } hour
    *[other] { $count } hours
 }
+
+## Emails
+email-footer = You received this email because of an action on { $brand }. If you did not expect it, you can ignore it.
+email-link-fallback = If the button does not work, copy this address into your browser:
+email-invitation-subject = You have been invited to { $org } on { $brand }
+email-invitation-new-intro = You have been invited to join { $org }. Set your password to create your account and accept.
+email-invitation-existing-intro = You have been invited to join { $org }. Sign in with your existing account to accept.
+email-invitation-new-action = Set your password
+email-invitation-existing-action = Sign in to accept
+email-invitation-expiry = This link expires in { $hours ->
+    [one] { $hours } hour
+   *[other] { $hours } hours
+}.
+email-test-subject = Test email from { $brand }
+email-test-body = This is a test message. If you can read it, email delivery works.
+
+## Dev mail viewer and outbox
+devmail-title = Dev mailbox
+devmail-intro = No SMTP server is configured, so emails are delivered here instead of being sent.
+devmail-empty = No email has been delivered yet.
+devmail-back = All messages
+devmail-when = When
+devmail-to = To
+devmail-subject = Subject
+devmail-links = Links
+devmail-html = HTML part
+devmail-text = Text part
+devmail-headers = Headers
+outbox-title = Outgoing email
+outbox-empty = No email has been queued yet.
+outbox-state = Delivery
+outbox-attempts = Attempts
+outbox-last-error = Last error
+nav-outbox = Email
+queued = Queued
+sending = Sending
+sent = Sent
+failed = Failed (will retry)
+dead = Failed (gave up)
+
+member-last-email = Last email
+field-invalid-status = Choose pending, active, suspended or banned.
+field-invalid-query = Search for at most 100 characters.

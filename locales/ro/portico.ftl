@@ -90,3 +90,47 @@ duration-hours = { $count ->
     [few] { $count } ore
    *[other] { $count } de ore
 }
+
+## Emails
+email-footer = Ați primit acest email în urma unei acțiuni pe { $brand }. Dacă nu îl așteptați, îl puteți ignora.
+email-link-fallback = Dacă butonul nu funcționează, copiați această adresă în browser:
+email-invitation-subject = Ați fost invitat în { $org } pe { $brand }
+email-invitation-new-intro = Ați fost invitat să vă alăturați organizației { $org }. Alegeți o parolă pentru a vă crea contul și a accepta.
+email-invitation-existing-intro = Ați fost invitat să vă alăturați organizației { $org }. Autentificați-vă cu contul existent pentru a accepta.
+email-invitation-new-action = Alegeți parola
+email-invitation-existing-action = Autentificați-vă pentru a accepta
+email-invitation-expiry = Acest link expiră în { $hours ->
+    [one] { $hours } oră
+    [few] { $hours } ore
+   *[other] { $hours } de ore
+}.
+email-test-subject = Email de test de la { $brand }
+email-test-body = Acesta este un mesaj de test. Dacă îl puteți citi, trimiterea emailurilor funcționează.
+
+## Dev mail viewer and outbox
+devmail-title = Cutie poștală de dezvoltare
+devmail-intro = Nu este configurat niciun server SMTP, așa că emailurile ajung aici în loc să fie trimise.
+devmail-empty = Încă nu a fost livrat niciun email.
+devmail-back = Toate mesajele
+devmail-when = Când
+devmail-to = Către
+devmail-subject = Subiect
+devmail-links = Linkuri
+devmail-html = Partea HTML
+devmail-text = Partea text
+devmail-headers = Antete
+outbox-title = Emailuri trimise
+outbox-empty = Încă nu a fost pus în coadă niciun email.
+outbox-state = Livrare
+outbox-attempts = Încercări
+outbox-last-error = Ultima eroare
+nav-outbox = Email
+queued = În coadă
+sending = Se trimite
+sent = Trimis
+failed = Eșuat (se reîncearcă)
+dead = Eșuat (abandonat)
+
+member-last-email = Ultimul email
+field-invalid-status = Alegeți în așteptare, activ, suspendat sau exclus.
+field-invalid-query = Căutați cel mult 100 de caractere.

@@ -16,17 +16,9 @@ pub struct ApiCaller(pub Ctx);
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a valid API token is required",
-            )
-        };
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API token is required");
         let presented = parts
             .headers
             .get(AUTHORIZATION)
@@ -35,13 +27,10 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or_else(unauthorized)?;
-        let owner = api_tokens::find_staff_owner(
-            state.store.pool(),
-            &SecretToken::hash_presented(presented),
-        )
-        .await
-        .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?
-        .ok_or_else(unauthorized)?;
+        let owner = api_tokens::find_staff_owner(state.store.pool(), &SecretToken::hash_presented(presented))
+            .await
+            .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?
+            .ok_or_else(unauthorized)?;
         let Ok(RequestOrigin(origin)) = RequestOrigin::from_request_parts(parts, state).await;
         Ok(ApiCaller(Ctx {
             actor: Actor::user(owner.user_id, &owner.email),

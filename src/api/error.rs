@@ -35,19 +35,13 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            info: ErrorInfo::new(status, code, "error-invalid-input"),
-            detail: Some(message.into()),
-        }
+        ApiError { info: ErrorInfo::new(status, code, "error-invalid-input"), detail: Some(message.into()) }
     }
 }
 
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> ApiError {
-        ApiError {
-            info: classify(&e),
-            detail: None,
-        }
+        ApiError { info: classify(&e), detail: None }
     }
 }
 
@@ -59,9 +53,7 @@ impl From<JsonRejection> for ApiError {
             }
             JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            JsonRejection::BytesRejection(_)
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
+            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
@@ -77,25 +69,11 @@ impl IntoResponse for ApiError {
             self.info
                 .fields
                 .iter()
-                .map(|f| {
-                    (
-                        f.field.to_string(),
-                        serde_json::Value::String(t.t(&field_key(f.code))),
-                    )
-                })
+                .map(|f| (f.field.to_string(), serde_json::Value::String(t.t(&field_key(f.code)))))
                 .collect()
         });
-        let message = self
-            .detail
-            .clone()
-            .unwrap_or_else(|| describe(&self.info, &t));
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.info.code.to_string(),
-                message,
-                fields,
-            },
-        };
+        let message = self.detail.clone().unwrap_or_else(|| describe(&self.info, &t));
+        let body = ErrorBody { error: ErrorDetail { code: self.info.code.to_string(), message, fields } };
         let mut response = (self.info.status, Json(body)).into_response();
         if let Some(secs) = self.info.retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
@@ -103,9 +81,7 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if self.info.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -113,11 +89,7 @@ impl IntoResponse for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            rejection.body_text(),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", rejection.body_text())
     }
 }
 

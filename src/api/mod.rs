@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod members;
 pub mod orgs;
 
 use axum::Router;
@@ -19,8 +20,8 @@ use error::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portico API", description = "Membership and onboarding server. Errors are `{\"error\":{\"code\",\"message\"}}`."),
-    paths(orgs::create_org, orgs::get_org),
-    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, error::ErrorBody, error::ErrorDetail)),
+    paths(orgs::create_org, orgs::get_org, members::list_members),
+    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -41,23 +42,19 @@ pub fn router(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/orgs", post(orgs::create_org))
         .route("/orgs/{slug}", get(orgs::get_org))
+        .route("/orgs/{slug}/members", get(members::list_members))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    Router::new()
-        .route("/api/openapi.json", get(openapi_json))
-        .nest("/api/v1", v1)
+    Router::new().route("/api/openapi.json", get(openapi_json)).nest("/api/v1", v1)
 }
 
 async fn openapi_json() -> impl IntoResponse {
     match ApiDoc::openapi().to_json() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-        .into_response(),
+        Err(e) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()).into_response()
+        }
     }
 }
 

@@ -51,9 +51,7 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || LOCAL_SPECIALS.contains(c))
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || LOCAL_SPECIALS.contains(c))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -90,20 +88,13 @@ mod tests {
             ("o'neil@x.ie", "o'neil@x.ie"),
             ("jane+portico@example.com", "jane+portico@example.com"),
             ("  Jane.Doe@Example.COM \n", "jane.doe@example.com"),
-            (
-                "first.last@sub.domain-name.co.uk",
-                "first.last@sub.domain-name.co.uk",
-            ),
+            ("first.last@sub.domain-name.co.uk", "first.last@sub.domain-name.co.uk"),
             ("x@y.io", "x@y.io"),
             ("user_name{tag}@mail.example", "user_name{tag}@mail.example"),
             ("1234@numbers.example", "1234@numbers.example"),
         ];
         for (input, expected) in cases {
-            assert_eq!(
-                Email::parse(input).map(|e| e.0),
-                Ok(expected.to_string()),
-                "{input}"
-            );
+            assert_eq!(Email::parse(input).map(|e| e.0), Ok(expected.to_string()), "{input}");
         }
     }
 
@@ -141,12 +132,7 @@ mod tests {
     #[test]
     fn enforces_length_limits() {
         let local64 = "a".repeat(64);
-        let long_domain = format!(
-            "{}.{}.{}.com",
-            "b".repeat(63),
-            "c".repeat(63),
-            "d".repeat(57)
-        );
+        let long_domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(57));
         let exactly_254 = format!("{local64}@{long_domain}");
         assert_eq!(exactly_254.len(), 254);
         assert!(Email::parse(&exactly_254).is_ok());

@@ -21,9 +21,6 @@ pub use settings::{ALL_SETTINGS, LOGIN_ATTEMPTS_PER_IP, SettingDef, SettingError
 pub fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }

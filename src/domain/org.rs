@@ -61,27 +61,12 @@ mod tests {
 
     #[test]
     fn display_name_rule() {
-        assert_eq!(
-            display_name(OrgKind::Company, "acme", Some("Acme Ltd"), "acme"),
-            "Acme Ltd"
-        );
-        assert_eq!(
-            display_name(OrgKind::Company, "Acme", Some("  "), "acme"),
-            "Acme"
-        );
+        assert_eq!(display_name(OrgKind::Company, "acme", Some("Acme Ltd"), "acme"), "Acme Ltd");
+        assert_eq!(display_name(OrgKind::Company, "Acme", Some("  "), "acme"), "Acme");
         assert_eq!(display_name(OrgKind::Company, "Acme", None, "acme"), "Acme");
-        assert_eq!(
-            display_name(OrgKind::Individual, "Jo", Some("Jo Inc"), "jo"),
-            "Jo"
-        );
-        assert_eq!(
-            display_name(OrgKind::Nonprofit, "Hack", Some("X SRL"), "hack"),
-            "Hack"
-        );
-        assert_eq!(
-            display_name(OrgKind::Individual, "  ", None, "jo-org"),
-            "jo-org"
-        );
+        assert_eq!(display_name(OrgKind::Individual, "Jo", Some("Jo Inc"), "jo"), "Jo");
+        assert_eq!(display_name(OrgKind::Nonprofit, "Hack", Some("X SRL"), "hack"), "Hack");
+        assert_eq!(display_name(OrgKind::Individual, "  ", None, "jo-org"), "jo-org");
     }
 
     #[test]

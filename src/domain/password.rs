@@ -28,10 +28,7 @@ impl NewPassword {
         distinct.sort_unstable();
         distinct.dedup();
         let lowered = input.to_lowercase();
-        if distinct.len() < 5
-            || context
-                .iter()
-                .any(|c| !c.is_empty() && lowered.contains(&c.to_lowercase()))
+        if distinct.len() < 5 || context.iter().any(|c| !c.is_empty() && lowered.contains(&c.to_lowercase()))
         {
             return Err(PasswordError::TooSimple);
         }
@@ -56,27 +53,15 @@ mod tests {
     #[test]
     fn strength() {
         assert!(NewPassword::parse("correct horse battery", &[]).is_ok());
-        assert_eq!(
-            NewPassword::parse("short", &[]).unwrap_err(),
-            PasswordError::TooShort
-        );
-        assert_eq!(
-            NewPassword::parse("aaaaaaaaaaaaaaaa", &[]).unwrap_err(),
-            PasswordError::TooSimple
-        );
+        assert_eq!(NewPassword::parse("short", &[]).unwrap_err(), PasswordError::TooShort);
+        assert_eq!(NewPassword::parse("aaaaaaaaaaaaaaaa", &[]).unwrap_err(), PasswordError::TooSimple);
         assert_eq!(
             NewPassword::parse("xxjane@example.comxx", &["jane@example.com"]).unwrap_err(),
             PasswordError::TooSimple
         );
+        assert_eq!(NewPassword::parse(&"ab1!".repeat(300), &[]).unwrap_err(), PasswordError::TooLong);
         assert_eq!(
-            NewPassword::parse(&"ab1!".repeat(300), &[]).unwrap_err(),
-            PasswordError::TooLong
-        );
-        assert_eq!(
-            format!(
-                "{:?}",
-                NewPassword::parse("correct horse battery", &[]).unwrap()
-            ),
+            format!("{:?}", NewPassword::parse("correct horse battery", &[]).unwrap()),
             "NewPassword(..)"
         );
     }

@@ -25,11 +25,7 @@ pub enum SettingError {
     #[error("unknown setting {0:?}")]
     UnknownKey(String),
     #[error("{key} must be a whole number from {min} to {max}")]
-    OutOfRange {
-        key: &'static str,
-        min: i64,
-        max: i64,
-    },
+    OutOfRange { key: &'static str, min: i64, max: i64 },
 }
 
 impl SettingDef {
@@ -45,11 +41,7 @@ impl SettingDef {
             .parse::<i64>()
             .ok()
             .filter(|v| (self.min..=self.max).contains(v))
-            .ok_or(SettingError::OutOfRange {
-                key: self.key,
-                min: self.min,
-                max: self.max,
-            })
+            .ok_or(SettingError::OutOfRange { key: self.key, min: self.min, max: self.max })
     }
 }
 

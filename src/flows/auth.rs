@@ -42,9 +42,8 @@ pub async fn sign_in(
 
     let mut tx = store.begin().await?;
     let Some(user) = user.filter(|_| password_ok) else {
-        let attempted: String = email
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| email_input.trim().chars().take(254).collect());
+        let attempted: String =
+            email.map(|e| e.to_string()).unwrap_or_else(|| email_input.trim().chars().take(254).collect());
         audit::record(
             tx.conn(),
             audit::NewEvent {
@@ -66,19 +65,8 @@ pub async fn sign_in(
     }
     let token = SecretToken::generate("");
     let now = now();
-    sessions::insert(
-        tx.conn(),
-        &token.hash(),
-        user.id,
-        now,
-        now + session_hours * 3600,
-    )
-    .await?;
-    let action = if user.staff_role.is_some() {
-        "staff.signed_in"
-    } else {
-        "user.signed_in"
-    };
+    sessions::insert(tx.conn(), &token.hash(), user.id, now, now + session_hours * 3600).await?;
+    let action = if user.staff_role.is_some() { "staff.signed_in" } else { "user.signed_in" };
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -92,11 +80,7 @@ pub async fn sign_in(
     )
     .await?;
     tx.commit().await?;
-    Ok(SignedIn {
-        session_token: token,
-        user_id: user.id,
-        is_staff: user.staff_role.is_some(),
-    })
+    Ok(SignedIn { session_token: token, user_id: user.id, is_staff: user.staff_role.is_some() })
 }
 
 pub async fn sign_out(store: &Store, ctx: &Ctx, session_token: &str) -> FlowResult<()> {
@@ -122,12 +106,7 @@ pub async fn sign_out(store: &Store, ctx: &Ctx, session_token: &str) -> FlowResu
 
 /// The user behind a session cookie, if the session exists and has not expired.
 pub async fn session_user(store: &Store, session_token: &str) -> FlowResult<Option<SessionUser>> {
-    Ok(sessions::find_user(
-        store.pool(),
-        &SecretToken::hash_presented(session_token),
-        now(),
-    )
-    .await?)
+    Ok(sessions::find_user(store.pool(), &SecretToken::hash_presented(session_token), now()).await?)
 }
 
 /// Removes expired sessions and old rate-limit windows; run periodically by the server.

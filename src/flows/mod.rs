@@ -3,6 +3,8 @@
 //! (`crate::http_error`).
 
 pub mod auth;
+pub mod mail;
+pub mod members;
 pub mod orgs;
 pub mod password;
 pub mod settings;
@@ -54,11 +56,7 @@ pub struct Ctx {
 impl Ctx {
     /// The command line acts with full authority; it is run by whoever operates the instance.
     pub fn cli() -> Ctx {
-        Ctx {
-            actor: Actor::system("cli"),
-            staff_role: Some(StaffRole::Admin),
-            origin: Origin::default(),
-        }
+        Ctx { actor: Actor::system("cli"), staff_role: Some(StaffRole::Admin), origin: Origin::default() }
     }
 
     pub fn require_admin(&self) -> FlowResult<()> {

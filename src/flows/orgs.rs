@@ -32,9 +32,7 @@ fn text_field(
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
     let trimmed = value.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_NAME_CHARS
-        || trimmed.chars().any(char::is_control)
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS || trimmed.chars().any(char::is_control)
     {
         errors.push(FieldError { field, code });
         return None;
@@ -48,21 +46,11 @@ pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Or
     ctx.require_admin()?;
     let mut errors = Vec::new();
     let slug = Slug::parse(&input.slug)
-        .map_err(|_| {
-            errors.push(FieldError {
-                field: "slug",
-                code: "invalid_slug",
-            })
-        })
+        .map_err(|_| errors.push(FieldError { field: "slug", code: "invalid_slug" }))
         .ok();
     let name = text_field(&input.name, "name", "invalid_name", &mut errors);
     let kind = OrgKind::parse(&input.kind)
-        .map_err(|_| {
-            errors.push(FieldError {
-                field: "kind",
-                code: "invalid_kind",
-            })
-        })
+        .map_err(|_| errors.push(FieldError { field: "kind", code: "invalid_kind" }))
         .ok();
     let company_name = match input.company_name.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -71,12 +59,7 @@ pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Or
     let signup = match input.signup.as_deref().map(str::trim) {
         None | Some("") => Some(SignupMode::Closed),
         Some(s) => SignupMode::parse(s)
-            .map_err(|_| {
-                errors.push(FieldError {
-                    field: "signup",
-                    code: "invalid_signup",
-                })
-            })
+            .map_err(|_| errors.push(FieldError { field: "signup", code: "invalid_signup" }))
             .ok(),
     };
     let (Some(slug), Some(name), Some(kind), Some(signup)) = (slug, name, kind, signup) else {
@@ -87,19 +70,11 @@ pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Or
     }
 
     let mut tx = store.begin().await?;
-    let new = NewOrg {
-        slug: &slug,
-        name: &name,
-        kind,
-        company_name: company_name.as_deref(),
-        signup,
-    };
-    let org = store::orgs::insert(tx.conn(), &new, now())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => FlowError::Conflict { code: "slug_taken" },
-            other => other.into(),
-        })?;
+    let new = NewOrg { slug: &slug, name: &name, kind, company_name: company_name.as_deref(), signup };
+    let org = store::orgs::insert(tx.conn(), &new, now()).await.map_err(|e| match e {
+        StoreError::Conflict(_) => FlowError::Conflict { code: "slug_taken" },
+        other => other.into(),
+    })?;
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -118,7 +93,5 @@ pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Or
 
 pub async fn get(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
     ctx.require_staff()?;
-    store::orgs::find_by_slug(store.pool(), slug)
-        .await?
-        .ok_or(FlowError::NotFound)
+    store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)
 }

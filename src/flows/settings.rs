@@ -7,9 +7,7 @@ use crate::store::{self, Store, audit};
 /// The current value of a setting: what staff stored, else the default.
 pub async fn get(store: &Store, def: &SettingDef) -> FlowResult<i64> {
     let stored = store::settings::get(store.pool(), def.key).await?;
-    Ok(stored
-        .and_then(|raw| def.parse_value(&raw).ok())
-        .unwrap_or(def.default))
+    Ok(stored.and_then(|raw| def.parse_value(&raw).ok()).unwrap_or(def.default))
 }
 
 /// Validates and stores a setting, audited in the same transaction.
@@ -17,10 +15,7 @@ pub async fn set(store: &Store, ctx: &Ctx, key: &str, raw: &str) -> FlowResult<i
     ctx.require_admin()?;
     let def = SettingDef::find(key).map_err(|_| FlowError::NotFound)?;
     let value = def.parse_value(raw).map_err(|_| {
-        FlowError::Invalid(vec![FieldError {
-            field: "value",
-            code: "invalid_setting_value",
-        }])
+        FlowError::Invalid(vec![FieldError { field: "value", code: "invalid_setting_value" }])
     })?;
     let mut tx = store.begin().await?;
     store::settings::set(tx.conn(), def.key, &value.to_string(), &ctx.actor.label).await?;

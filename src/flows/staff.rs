@@ -21,18 +21,10 @@ pub async fn create_staff(
     password: &str,
 ) -> FlowResult<StaffCreated> {
     ctx.require_admin()?;
-    let email = Email::parse(email).map_err(|_| {
-        FlowError::Invalid(vec![FieldError {
-            field: "email",
-            code: "invalid_email",
-        }])
-    })?;
-    let password = NewPassword::parse(password, &[email.as_str()]).map_err(|_| {
-        FlowError::Invalid(vec![FieldError {
-            field: "password",
-            code: "weak_password",
-        }])
-    })?;
+    let email = Email::parse(email)
+        .map_err(|_| FlowError::Invalid(vec![FieldError { field: "email", code: "invalid_email" }]))?;
+    let password = NewPassword::parse(password, &[email.as_str()])
+        .map_err(|_| FlowError::Invalid(vec![FieldError { field: "password", code: "weak_password" }]))?;
     let hash = password::hash(&password).await?;
 
     let mut tx = store.begin().await?;
@@ -42,10 +34,7 @@ pub async fn create_staff(
             store::users::set_staff_role_and_password(tx.conn(), user.id, role, &hash).await?;
             (user.id, false)
         }
-        None => (
-            store::users::insert(tx.conn(), &email, Some(role), Some(&hash), now()).await?,
-            true,
-        ),
+        None => (store::users::insert(tx.conn(), &email, Some(role), Some(&hash), now()).await?, true),
     };
     audit::record(
         tx.conn(),
@@ -71,18 +60,11 @@ pub async fn create_api_token(
     name: &str,
 ) -> FlowResult<SecretToken> {
     ctx.require_admin()?;
-    let email = Email::parse(staff_email).map_err(|_| {
-        FlowError::Invalid(vec![FieldError {
-            field: "staff",
-            code: "invalid_email",
-        }])
-    })?;
+    let email = Email::parse(staff_email)
+        .map_err(|_| FlowError::Invalid(vec![FieldError { field: "staff", code: "invalid_email" }]))?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(FlowError::Invalid(vec![FieldError {
-            field: "name",
-            code: "invalid_name",
-        }]));
+        return Err(FlowError::Invalid(vec![FieldError { field: "name", code: "invalid_name" }]));
     }
     let mut tx = store.begin().await?;
     let user = store::users::find_by_email(tx.conn(), &email).await?;
@@ -90,8 +72,7 @@ pub async fn create_api_token(
         return Err(FlowError::NotFound);
     };
     let token = SecretToken::generate("pt_");
-    let token_id =
-        store::api_tokens::insert(tx.conn(), user.id, name, &token.hash(), now()).await?;
+    let token_id = store::api_tokens::insert(tx.conn(), user.id, name, &token.hash(), now()).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

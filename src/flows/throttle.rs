@@ -9,9 +9,7 @@ pub async fn charge(store: &Store, bucket: &str, limit: i64, window_secs: i64) -
     let (hits, window_start) = rate_limits::hit(tx.conn(), bucket, window_secs, now).await?;
     tx.commit().await?;
     if hits > limit {
-        return Err(FlowError::RateLimited {
-            retry_after: (window_start + window_secs - now).max(1),
-        });
+        return Err(FlowError::RateLimited { retry_after: (window_start + window_secs - now).max(1) });
     }
     Ok(())
 }

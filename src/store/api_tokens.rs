@@ -47,10 +47,5 @@ pub async fn find_staff_owner<'c, E: Executor<'c, Database = sqlx::Any>>(
     let Some(staff_role) = super::users::staff_role_column(&r, "staff_role")? else {
         return Ok(None);
     };
-    Ok(Some(TokenOwner {
-        token_id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        email: r.try_get(2)?,
-        staff_role,
-    }))
+    Ok(Some(TokenOwner { token_id: r.try_get(0)?, user_id: r.try_get(1)?, email: r.try_get(2)?, staff_role }))
 }

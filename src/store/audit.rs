@@ -11,16 +11,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn user(user_id: i64, email: &str) -> Actor {
-        Actor {
-            user_id: Some(user_id),
-            label: email.to_string(),
-        }
+        Actor { user_id: Some(user_id), label: email.to_string() }
     }
     pub fn system(label: &str) -> Actor {
-        Actor {
-            user_id: None,
-            label: label.to_string(),
-        }
+        Actor { user_id: None, label: label.to_string() }
     }
 }
 
@@ -105,8 +99,7 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
                 org_id: r.try_get(6)?,
                 client_ip: r.try_get(7)?,
                 user_agent: r.try_get(8)?,
-                details: serde_json::from_str(&r.try_get::<String, _>(9)?)
-                    .unwrap_or(serde_json::Value::Null),
+                details: serde_json::from_str(&r.try_get::<String, _>(9)?).unwrap_or(serde_json::Value::Null),
             })
         })
         .collect()

@@ -13,29 +13,31 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sqlite: include_str!("../../migrations/sqlite/0002_outbox.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_outbox.sql"),
+    },
+];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"
 
 pub(super) async fn run(store: &Store) -> Result<usize> {
     let mut conn = store.pool().acquire().await?;
     if store.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
     }
     let outcome = apply_pending(store).await;
     if store.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
     }
     outcome
 }
@@ -71,14 +73,12 @@ async fn apply_pending(store: &Store) -> Result<usize> {
         };
         let mut tx = store.begin().await?;
         sqlx::raw_sql(sql).execute(tx.conn()).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(super::now())
-        .execute(tx.conn())
-        .await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(super::now())
+            .execute(tx.conn())
+            .await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         count += 1;

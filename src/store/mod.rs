@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod audit;
 mod migrations;
 pub mod orgs;
+pub mod outbox;
 pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -57,12 +58,18 @@ pub struct Store {
     /// SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
     /// handler keeps concurrent requests fast and free of `SQLITE_BUSY`.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Woken when a transaction that enqueued email commits, so this process's outbox worker
+    /// sends at once instead of at its next poll.
+    outbox_wakeup: Arc<Notify>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls everything back.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
+    /// Messages this transaction put in the outbox.
+    pub(crate) enqueued: u64,
+    outbox_wakeup: Arc<Notify>,
 }
 
 impl Tx {
@@ -72,6 +79,10 @@ impl Tx {
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.enqueued > 0 {
+            crate::metrics::MAIL_QUEUED.add(self.enqueued);
+            self.outbox_wakeup.notify_one();
+        }
         Ok(())
     }
 }
@@ -82,22 +93,15 @@ impl Store {
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             // Create the file on first start unless the URL says otherwise.
             let sep = if rest.contains('?') { '&' } else { '?' };
-            let url = if rest.contains("mode=") {
-                url.to_string()
-            } else {
-                format!("{url}{sep}mode=rwc")
-            };
+            let url = if rest.contains("mode=") { url.to_string() } else { format!("{url}{sep}mode=rwc") };
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
         } else {
-            return Err(StoreError::BadUrl(format!(
-                "unsupported database URL scheme in {url:?}"
-            )));
+            return Err(StoreError::BadUrl(format!("unsupported database URL scheme in {url:?}")));
         };
-        let options: AnyConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+        let options: AnyConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 10 })
             .acquire_timeout(Duration::from_secs(10))
@@ -119,7 +123,12 @@ impl Store {
             pool,
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            outbox_wakeup: Arc::new(Notify::new()),
         })
+    }
+
+    pub fn outbox_wakeup(&self) -> Arc<Notify> {
+        self.outbox_wakeup.clone()
     }
 
     pub fn backend(&self) -> Backend {
@@ -142,10 +151,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx {
-            tx,
-            _writer: writer,
-        })
+        Ok(Tx { tx, _writer: writer, enqueued: 0, outbox_wakeup: self.outbox_wakeup.clone() })
     }
 
     pub async fn migrate(&self) -> Result<usize> {
@@ -160,6 +166,13 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn now() -> i64 {

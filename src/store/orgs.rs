@@ -18,12 +18,7 @@ pub struct Org {
 
 impl Org {
     pub fn display_name(&self) -> &str {
-        display_name(
-            self.kind,
-            &self.name,
-            self.company_name.as_deref(),
-            &self.slug,
-        )
+        display_name(self.kind, &self.name, self.company_name.as_deref(), &self.slug)
     }
 }
 
@@ -80,14 +75,11 @@ pub async fn find_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     slug: &str,
 ) -> Result<Option<Org>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM organisations WHERE lower(slug) = lower($1)"
-    ))
-    .bind(slug)
-    .fetch_optional(e)
-    .await?;
+    let row =
+        sqlx::query(concat!("SELECT ", columns!(), " FROM organisations WHERE lower(slug) = lower($1)"))
+            .bind(slug)
+            .fetch_optional(e)
+            .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -105,20 +97,10 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec
     ))
     .fetch_all(e)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OrgSummary {
-                org: from_row(r)?,
-                members: r.try_get("members")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| Ok(OrgSummary { org: from_row(r)?, members: r.try_get("members")? })).collect()
 }
 
-pub async fn count_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
-    e: E,
-    slug: &str,
-) -> Result<i64> {
+pub async fn count_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, slug: &str) -> Result<i64> {
     let row = sqlx::query("SELECT COUNT(*) FROM organisations WHERE lower(slug) = lower($1)")
         .bind(slug)
         .fetch_one(e)
@@ -135,22 +117,55 @@ pub struct MemberRow {
     pub role: MembershipRole,
     pub status: MembershipStatus,
     pub member_since: Option<i64>,
+    /// The latest email sent to this member, if any.
+    pub delivery: Option<super::outbox::Delivery>,
+}
+
+/// Optional narrowing of a member list.
+#[derive(Default)]
+pub struct MemberFilter<'a> {
+    pub status: Option<MembershipStatus>,
+    /// Matched case-insensitively anywhere in the email or username.
+    pub query: Option<&'a str>,
+}
+
+/// `%` and `_` in a search are literal characters, not patterns.
+fn like_pattern(query: &str) -> String {
+    let escaped: String = query
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
 }
 
 pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     org_id: i64,
+    filter: &MemberFilter<'_>,
 ) -> Result<Vec<MemberRow>> {
     let rows = sqlx::query(
-        "SELECT m.id, m.user_id, u.email, u.username, m.role, m.status, m.member_since
-         FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = $1 ORDER BY u.email",
+        "SELECT m.id, m.user_id, u.email, u.username, m.role, m.status, m.member_since,
+                o.state, o.attempts, o.last_error, o.updated_at
+         FROM memberships m
+         JOIN users u ON u.id = m.user_id
+         LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.recipient = u.email)
+         WHERE m.org_id = $1
+           AND ($2 IS NULL OR m.status = $2)
+           AND ($3 IS NULL OR lower(u.email) LIKE $3 ESCAPE '\\' OR lower(u.username) LIKE $3 ESCAPE '\\')
+         ORDER BY u.email",
     )
     .bind(org_id)
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.query.map(like_pattern))
     .fetch_all(e)
     .await?;
     rows.iter()
         .map(|r| {
+            let state: Option<String> = r.try_get(7)?;
             Ok(MemberRow {
                 membership_id: r.try_get(0)?,
                 user_id: r.try_get(1)?,
@@ -159,6 +174,15 @@ pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
                 role: MembershipRole::parse(&r.try_get::<String, _>(4)?).map_err(corrupt)?,
                 status: MembershipStatus::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
                 member_since: r.try_get(6)?,
+                delivery: match state {
+                    None => None,
+                    Some(state) => Some(super::outbox::Delivery {
+                        state,
+                        attempts: r.try_get(8)?,
+                        last_error: r.try_get(9)?,
+                        updated_at: crate::domain::rfc3339(r.try_get(10)?),
+                    }),
+                },
             })
         })
         .collect()

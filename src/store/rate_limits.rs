@@ -7,12 +7,7 @@ use super::Result;
 
 /// Counts one hit in the window that contains `now`; returns the hits so far in that window
 /// (this one included) and the window's start.
-pub async fn hit(
-    conn: &mut AnyConnection,
-    bucket: &str,
-    window_secs: i64,
-    now: i64,
-) -> Result<(i64, i64)> {
+pub async fn hit(conn: &mut AnyConnection, bucket: &str, window_secs: i64, now: i64) -> Result<(i64, i64)> {
     let window_start = now - now.rem_euclid(window_secs);
     let row = sqlx::query(
         "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1)
@@ -28,20 +23,20 @@ pub async fn hit(
 
 /// Gives back one hit (for an attempt that must not use up the allowance).
 pub async fn refund(conn: &mut AnyConnection, bucket: &str, window_start: i64) -> Result<()> {
-    sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0")
-        .bind(bucket)
-        .bind(window_start)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0",
+    )
+    .bind(bucket)
+    .bind(window_start)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 pub async fn purge_before(conn: &mut AnyConnection, cutoff: i64) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-            .bind(cutoff)
-            .execute(conn)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(cutoff)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }

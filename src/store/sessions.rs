@@ -19,15 +19,13 @@ pub async fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id_hash)
-    .bind(user_id)
-    .bind(now)
-    .bind(expires_at)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -2,14 +2,8 @@ use sqlx::{AnyConnection, Executor, Row};
 
 use super::Result;
 
-pub async fn get<'c, E: Executor<'c, Database = sqlx::Any>>(
-    e: E,
-    key: &str,
-) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(e)
-        .await?;
+pub async fn get<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, key: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(e).await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 

@@ -41,14 +41,10 @@ pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     email: &Email,
 ) -> Result<Option<User>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM users WHERE lower(email) = $1"
-    ))
-    .bind(email.as_str())
-    .fetch_optional(e)
-    .await?;
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE lower(email) = $1"))
+        .bind(email.as_str())
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 

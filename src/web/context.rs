@@ -52,10 +52,7 @@ impl Flash {
             "info" => FlashKind::Info,
             _ => return None,
         };
-        Some(Flash {
-            kind,
-            key: key.to_string(),
-        })
+        Some(Flash { kind, key: key.to_string() })
     }
 }
 
@@ -75,9 +72,7 @@ impl WebCtx {
     /// The flash message to show, as (kind, text).
     pub fn flash_view(&self) -> Option<(&'static str, String)> {
         let flash = self.flash.as_ref()?;
-        self.t
-            .has(&flash.key)
-            .then(|| (flash.kind.as_str(), self.t.t(&flash.key)))
+        self.t.has(&flash.key).then(|| (flash.kind.as_str(), self.t.t(&flash.key)))
     }
 
     pub fn is_staff(&self) -> bool {
@@ -85,10 +80,7 @@ impl WebCtx {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.user
-            .as_ref()
-            .and_then(|u| u.staff_role)
-            .is_some_and(|r| r.can_administer())
+        self.user.as_ref().and_then(|u| u.staff_role).is_some_and(|r| r.can_administer())
     }
 
     /// The flow context of the signed-in user (anonymous when nobody is signed in).
@@ -99,27 +91,14 @@ impl WebCtx {
                 staff_role: u.staff_role,
                 origin: self.origin.clone(),
             },
-            None => Ctx {
-                actor: Actor::system("anonymous"),
-                staff_role: None,
-                origin: self.origin.clone(),
-            },
+            None => Ctx { actor: Actor::system("anonymous"), staff_role: None, origin: self.origin.clone() },
         }
     }
 
-    pub fn set_flash(
-        &self,
-        kind: FlashKind,
-        key: &str,
-    ) -> (header::HeaderName, axum::http::HeaderValue) {
+    pub fn set_flash(&self, kind: FlashKind, key: &str) -> (header::HeaderName, axum::http::HeaderValue) {
         (
             header::SET_COOKIE,
-            cookies::set(
-                cookies::FLASH,
-                &format!("{}.{key}", kind.as_str()),
-                Some(60),
-                self.secure_cookies,
-            ),
+            cookies::set(cookies::FLASH, &format!("{}.{key}", kind.as_str()), Some(60), self.secure_cookies),
         )
     }
 }
@@ -127,15 +106,8 @@ impl WebCtx {
 impl FromRequestParts<AppState> for WebCtx {
     type Rejection = StatusCode;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<WebCtx>()
-            .cloned()
-            .ok_or(StatusCode::INTERNAL_SERVER_ERROR)
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<WebCtx>().cloned().ok_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -149,15 +121,11 @@ pub async fn web_context(
     let headers = &parts.headers;
     let secure = state.config.https();
 
-    let existing_csrf = cookies::get(headers, cookies::CSRF)
-        .filter(|v| cookies::plausible(v))
-        .map(String::from);
-    let csrf_cookie = existing_csrf
-        .clone()
-        .unwrap_or_else(|| SecretToken::generate("").expose().to_string());
-    let session_token = cookies::get(headers, cookies::SESSION)
-        .filter(|v| cookies::plausible(v))
-        .map(String::from);
+    let existing_csrf =
+        cookies::get(headers, cookies::CSRF).filter(|v| cookies::plausible(v)).map(String::from);
+    let csrf_cookie = existing_csrf.clone().unwrap_or_else(|| SecretToken::generate("").expose().to_string());
+    let session_token =
+        cookies::get(headers, cookies::SESSION).filter(|v| cookies::plausible(v)).map(String::from);
     let flash_cookie = cookies::get(headers, cookies::FLASH).and_then(Flash::from_cookie);
 
     let user = match &session_token {
@@ -175,10 +143,7 @@ pub async fn web_context(
         .and_then(|u| u.locale.as_deref())
         .and_then(Locale::parse)
         .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Locale::negotiate)
+            headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Locale::negotiate)
         })
         .unwrap_or(state.config.default_locale);
 
@@ -207,16 +172,10 @@ pub async fn web_context(
 
     let response_headers = response.headers_mut();
     if existing_csrf.is_none() {
-        response_headers.append(
-            header::SET_COOKIE,
-            cookies::set(cookies::CSRF, &csrf_cookie, None, secure),
-        );
+        response_headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, &csrf_cookie, None, secure));
     }
     if flash_cookie.is_some() && !response.status().is_redirection() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            cookies::set(cookies::FLASH, "", Some(0), secure),
-        );
+        response.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::FLASH, "", Some(0), secure));
     }
     response
 }
@@ -242,38 +201,20 @@ async fn check_form_csrf(
     }
     let bytes = to_bytes(body, state.config.max_body_bytes)
         .await
-        .map_err(|_| {
-            ErrorInfo::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "error-too-large",
-            )
-        })?;
+        .map_err(|_| ErrorInfo::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error-too-large"))?;
     if !form_is_utf8(&bytes) {
-        return Err(ErrorInfo::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "error-invalid-input",
-        ));
+        return Err(ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"));
     }
-    let presented = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == "csrf_token")
-        .map(|(_, v)| v.into_owned());
+    let presented =
+        url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
     match (csrf_cookie, presented) {
-        (Some(cookie), Some(token)) if csrf::verify(&state.config.secret_key.0, cookie, &token) => {
-            Ok(bytes)
-        }
-        _ => Err(ErrorInfo::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
-            "error-csrf",
-        )),
+        (Some(cookie), Some(token)) if csrf::verify(&state.config.secret_key.0, cookie, &token) => Ok(bytes),
+        _ => Err(ErrorInfo::new(StatusCode::FORBIDDEN, "csrf_failed", "error-csrf")),
     }
 }
 
 /// True when every name and value of a urlencoded body decodes to valid UTF-8. Form parsers
 /// replace bad bytes silently; we refuse them instead of storing replacement characters.
 fn form_is_utf8(body: &[u8]) -> bool {
-    body.split(|b| *b == b'&')
-        .all(|pair| percent_encoding::percent_decode(pair).decode_utf8().is_ok())
+    body.split(|b| *b == b'&').all(|pair| percent_encoding::percent_decode(pair).decode_utf8().is_ok())
 }

@@ -29,14 +29,10 @@ pub fn set(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> Heade
         cookie.push_str("; Secure");
     }
     // Values are our own base64url tokens and flash keys, which are always valid header text.
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
 /// Only values made of characters our own cookies use are accepted back.
 pub fn plausible(value: &str) -> bool {
-    value.len() <= 100
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    value.len() <= 100 && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

@@ -12,8 +12,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn mac(key: &[u8], cookie_value: &str) -> HmacSha256 {
     // HMAC accepts keys of any length.
-    let mut mac = HmacSha256::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    let mut mac =
+        HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
     mac.update(b"portico-csrf:");
     mac.update(cookie_value.as_bytes());
     mac

@@ -23,14 +23,7 @@ pub async fn form(ctx: WebCtx) -> Response {
     if ctx.user.is_some() {
         return see_other("/");
     }
-    render(
-        StatusCode::OK,
-        &Login {
-            p: &ctx,
-            email: String::new(),
-            error: None,
-        },
-    )
+    render(StatusCode::OK, &Login { p: &ctx, email: String::new(), error: None })
 }
 
 pub async fn submit(
@@ -61,11 +54,7 @@ pub async fn submit(
         Ok(signed_in) => {
             let secure = ctx.secure_cookies;
             let new_csrf = SecretToken::generate("");
-            let mut response = see_other(if signed_in.is_staff {
-                "/staff/orgs"
-            } else {
-                "/"
-            });
+            let mut response = see_other(if signed_in.is_staff { "/staff/orgs" } else { "/" });
             let headers = response.headers_mut();
             headers.append(
                 header::SET_COOKIE,
@@ -76,10 +65,7 @@ pub async fn submit(
                     secure,
                 ),
             );
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(cookies::CSRF, new_csrf.expose(), None, secure),
-            );
+            headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure));
             response
         }
         // The same page for a wrong password and an unknown email.
@@ -105,14 +91,8 @@ pub async fn logout(State(state): State<AppState>, ctx: WebCtx) -> Response {
     let new_csrf = SecretToken::generate("");
     (
         [
-            (
-                header::SET_COOKIE,
-                cookies::set(cookies::SESSION, "", Some(0), secure),
-            ),
-            (
-                header::SET_COOKIE,
-                cookies::set(cookies::CSRF, new_csrf.expose(), None, secure),
-            ),
+            (header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure)),
+            (header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure)),
             ctx.set_flash(FlashKind::Info, "flash-signed-out"),
         ],
         see_other("/login"),

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+mod dev_mail;
 mod login;
 mod pages;
 mod staff;
@@ -20,13 +21,19 @@ use crate::server::AppState;
 pub use context::{FlashKind, WebCtx};
 
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+    let mut pages = Router::new();
+    // The dev mail viewer exists only while mail goes to the dev mailbox.
+    if state.config.smtp_url.is_none() {
+        pages = pages.route("/dev/mail", get(dev_mail::list)).route("/dev/mail/{id}", get(dev_mail::show));
+    }
+    pages
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))
+        .route("/staff/outbox", get(staff::outbox))
         .fallback(not_found)
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))
@@ -44,11 +51,8 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
 }
 
 pub fn error_page(ctx: &WebCtx, info: ErrorInfo) -> Response {
-    let page = pages::ErrorPage {
-        p: ctx,
-        title: ctx.t.t(title_key(info.status)),
-        message: describe(&info, &ctx.t),
-    };
+    let page =
+        pages::ErrorPage { p: ctx, title: ctx.t.t(title_key(info.status)), message: describe(&info, &ctx.t) };
     let mut response = render(info.status, &page);
     if let Some(secs) = info.retry_after
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -82,18 +86,12 @@ async fn home(ctx: WebCtx) -> Response {
 }
 
 async fn not_found(ctx: WebCtx) -> Response {
-    error_page(
-        &ctx,
-        ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
-    )
+    error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
 }
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../templates/portico.css"),
     )
 }

@@ -60,3 +60,30 @@ pub struct StaffOrg<'a> {
     pub org: Org,
     pub members: Vec<MemberRow>,
 }
+
+#[derive(Template)]
+#[template(path = "dev_mail_list.html")]
+pub struct DevMailList<'a> {
+    pub p: &'a WebCtx,
+    pub mails: Vec<crate::store::outbox::DevMail>,
+}
+
+#[derive(Template)]
+#[template(path = "dev_mail_show.html")]
+pub struct DevMailShow<'a> {
+    pub p: &'a WebCtx,
+    pub mail: crate::store::outbox::DevMail,
+    pub links: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_outbox.html")]
+pub struct StaffOutbox<'a> {
+    pub p: &'a WebCtx,
+    pub messages: Vec<crate::store::outbox::OutboxRow>,
+}
+
+/// Unix seconds for display (UTC, minutes).
+pub fn when(secs: &i64) -> String {
+    crate::domain::rfc3339(*secs).replace('T', " ").trim_end_matches('Z').chars().take(16).collect()
+}

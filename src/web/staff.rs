@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, OrgForm, StaffOrg, StaffOrgs};
+use super::pages::{Field, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
 use super::{FlashKind, WebCtx, error_page, render, see_other};
 use crate::domain::OrgKind;
 use crate::flows::{self, FlowError, orgs::OrgInput};
@@ -18,25 +18,16 @@ use crate::store;
 fn deny_unless_staff(ctx: &WebCtx) -> Option<Response> {
     match &ctx.user {
         None => Some(see_other("/login")),
-        Some(u) if u.staff_role.is_none() => Some(error_page(
-            ctx,
-            ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden"),
-        )),
+        Some(u) if u.staff_role.is_none() => {
+            Some(error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
+        }
         Some(_) => None,
     }
 }
 
 async fn orgs_page(state: &AppState, ctx: &WebCtx, form: OrgForm, status: StatusCode) -> Response {
     match store::orgs::list(state.store.pool()).await {
-        Ok(orgs) => render(
-            status,
-            &StaffOrgs {
-                p: ctx,
-                orgs,
-                form,
-                kinds: OrgKind::ALL,
-            },
-        ),
+        Ok(orgs) => render(status, &StaffOrgs { p: ctx, orgs, form, kinds: OrgKind::ALL }),
         Err(e) => error_page(ctx, classify(&e.into())),
     }
 }
@@ -45,13 +36,7 @@ pub async fn orgs(State(state): State<AppState>, ctx: WebCtx) -> Response {
     if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let form = OrgForm {
-        kind: Field {
-            value: "individual".into(),
-            error: None,
-        },
-        ..Default::default()
-    };
+    let form = OrgForm { kind: Field { value: "individual".into(), error: None }, ..Default::default() };
     orgs_page(&state, &ctx, form, StatusCode::OK).await
 }
 
@@ -80,11 +65,7 @@ pub async fn create_org(
     let Ok(Form(form)) = form else {
         return error_page(
             &ctx,
-            ErrorInfo::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "error-invalid-input",
-            ),
+            ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"),
         );
     };
     let input = OrgInput {
@@ -106,26 +87,11 @@ pub async fn create_org(
     };
     // Re-render the form with what was typed and a message next to each bad field.
     let mut view = OrgForm {
-        slug: Field {
-            value: form.slug,
-            error: None,
-        },
-        name: Field {
-            value: form.name,
-            error: None,
-        },
-        kind: Field {
-            value: form.kind,
-            error: None,
-        },
-        company_name: Field {
-            value: form.company_name,
-            error: None,
-        },
-        signup: Field {
-            value: form.signup,
-            error: None,
-        },
+        slug: Field { value: form.slug, error: None },
+        name: Field { value: form.name, error: None },
+        kind: Field { value: form.kind, error: None },
+        company_name: Field { value: form.company_name, error: None },
+        signup: Field { value: form.signup, error: None },
         has_errors: true,
     };
     let info = classify(&error);
@@ -157,24 +123,25 @@ pub async fn org(
         return denied;
     }
     let Ok(Path(slug)) = slug else {
-        return error_page(
-            &ctx,
-            ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
-        );
+        return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
     };
     let org = match flows::orgs::get(&state.store, &ctx.flow_ctx(), &slug).await {
         Ok(org) => org,
         Err(e) => return error_page(&ctx, classify(&e)),
     };
-    match store::orgs::members(state.store.pool(), org.id).await {
-        Ok(members) => render(
-            StatusCode::OK,
-            &StaffOrg {
-                p: &ctx,
-                org,
-                members,
-            },
-        ),
+    match store::orgs::members(state.store.pool(), org.id, &Default::default()).await {
+        Ok(members) => render(StatusCode::OK, &StaffOrg { p: &ctx, org, members }),
+        Err(e) => error_page(&ctx, classify(&e.into())),
+    }
+}
+
+/// Recent outbox messages with their delivery state, for staff.
+pub async fn outbox(State(state): State<AppState>, ctx: WebCtx) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    match store::outbox::recent(state.store.pool(), 200).await {
+        Ok(messages) => render(StatusCode::OK, &StaffOutbox { p: &ctx, messages }),
         Err(e) => error_page(&ctx, classify(&e.into())),
     }
 }

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+pub mod smtp_sink;
+
 use portico::config::{Config, Purpose};
 use portico::domain::StaffRole;
 use portico::flows::{self, Ctx};
@@ -55,10 +57,7 @@ pub async fn fresh_database() -> (String, Option<PathBuf>) {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("portico-test-{id}"));
             std::fs::create_dir_all(&dir).expect("temp dir");
-            (
-                format!("sqlite://{}", dir.join("portico.db").display()),
-                Some(dir),
-            )
+            (format!("sqlite://{}", dir.join("portico.db").display()), Some(dir))
         }
         Backend::Postgres => {
             let admin = postgres_admin_url();
@@ -71,10 +70,7 @@ pub async fn fresh_database() -> (String, Option<PathBuf>) {
                 .await
                 .expect("create schema");
             let sep = if admin.contains('?') { '&' } else { '?' };
-            (
-                format!("{admin}{sep}options=-c%20search_path%3D{schema}"),
-                None,
-            )
+            (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), None)
         }
     }
 }
@@ -97,9 +93,7 @@ pub async fn spawn() -> TestApp {
 
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, sqlite_dir) = fresh_database().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut config = test_config(&database_url);
     config.bind = addr;
@@ -115,14 +109,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         })
         .await;
     });
-    TestApp {
-        base: format!("http://{addr}"),
-        store,
-        config,
-        database_url,
-        shutdown: Some(tx),
-        sqlite_dir,
-    }
+    TestApp { base: format!("http://{addr}"), store, config, database_url, shutdown: Some(tx), sqlite_dir }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
@@ -137,25 +124,16 @@ pub fn client() -> reqwest::Client {
 /// The value of the first hidden `csrf_token` field of a page.
 pub fn csrf_token(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .map(|i| i + marker.len())
-        .expect("page has a csrf_token field");
+    let start = html.find(marker).map(|i| i + marker.len()).expect("page has a csrf_token field");
     let end = html[start..].find('"').expect("closing quote");
     html[start..start + end].to_string()
 }
 
 /// The value of a `Set-Cookie` cookie in a response, if set.
 pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
-        })
+    response.headers().get_all(reqwest::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(
+        |v| v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_string()),
+    )
 }
 
 impl TestApp {
@@ -181,8 +159,7 @@ impl TestApp {
 
     /// An admin and an API token for it.
     pub async fn admin_token(&self) -> String {
-        self.create_staff("admin@portico.test", StaffRole::Admin)
-            .await;
+        self.create_staff("admin@portico.test", StaffRole::Admin).await;
         self.api_token("admin@portico.test").await
     }
 
@@ -194,21 +171,12 @@ impl TestApp {
     }
 
     /// Signs in through the login form (fetching its CSRF token first).
-    pub async fn login(
-        &self,
-        client: &reqwest::Client,
-        email: &str,
-        password: &str,
-    ) -> reqwest::Response {
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
         let (_, page) = self.get_page(client, "/login").await;
         let token = csrf_token(&page);
         client
             .post(self.url("/login"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
+            .form(&[("csrf_token", token.as_str()), ("email", email), ("password", password)])
             .send()
             .await
             .expect("post login")
@@ -226,26 +194,15 @@ impl TestApp {
         let token = csrf_token(&page);
         let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
         form.extend_from_slice(fields);
-        client
-            .post(self.url(action))
-            .form(&form)
-            .send()
-            .await
-            .expect("post form")
+        client.post(self.url(action)).form(&form).send().await.expect("post form")
     }
 
     pub async fn audit(&self, action: &str) -> Vec<audit::Event> {
-        audit::list(self.store.pool(), None, Some(action), 1000)
-            .await
-            .expect("audit")
+        audit::list(self.store.pool(), None, Some(action), 1000).await.expect("audit")
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .expect("count")
-            .get::<i64, _>(0)
+        sqlx::query(sql).fetch_one(self.store.pool()).await.expect("count").get::<i64, _>(0)
     }
 }

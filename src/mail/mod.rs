@@ -1,0 +1,44 @@
+//! Email that is never lost: messages are rendered and written to the outbox inside the
+//! transaction of the change that causes them, and a worker in every `portico serve` process
+//! delivers them over SMTP (or into the dev mailbox) with retries.
+
+pub mod templates;
+pub mod transport;
+pub mod worker;
+
+use crate::config::Config;
+use crate::domain::Email;
+use crate::store::outbox::{self, NewMessage};
+use crate::store::{Result, Tx, now_ms};
+pub use templates::RenderedEmail;
+
+/// Puts a rendered email in the outbox as part of `tx`: if the transaction rolls back, the
+/// email was never queued. Returns the outbox row id.
+pub async fn enqueue(
+    tx: &mut Tx,
+    config: &Config,
+    recipient: &Email,
+    email: &RenderedEmail,
+    belongs_to: Option<(&str, i64)>,
+) -> Result<i64> {
+    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), config.mail_from.email.domain());
+    let message = NewMessage {
+        message_id: &message_id,
+        recipient: recipient.as_str(),
+        template: email.template,
+        locale: email.locale.as_str(),
+        subject: &email.subject,
+        body_text: &email.text,
+        body_html: &email.html,
+        belongs_to,
+    };
+    outbox::insert(tx, &message, now_ms()).await
+}
+
+/// The `http(s)://` links of a plain-text body, in order.
+pub fn links(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .map(|w| w.trim_end_matches(['.', ',', ')', '>']).to_string())
+        .collect()
+}

@@ -1,0 +1,143 @@
+//! Every email has an HTML and a plain-text template under `templates/email/`, both checked at
+//! compile time, sharing a layout, with text from the Fluent files in the recipient's locale.
+
+use askama::Template;
+
+use crate::i18n::{Locale, Tr};
+
+/// An email ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct RenderedEmail {
+    pub template: &'static str,
+    pub locale: Locale,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What every email layout needs.
+pub struct Common {
+    pub t: Tr,
+    pub brand: String,
+    pub subject: String,
+}
+
+/// An invitation into an organisation. Existing users are asked to sign in; new ones to set a
+/// password.
+pub struct Invitation {
+    /// The organisation's display name (never empty).
+    pub org_name: String,
+    pub link: String,
+    pub expires_in_hours: i64,
+    pub existing_user: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    c: &'a Common,
+    e: &'a Invitation,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    c: &'a Common,
+    e: &'a Invitation,
+}
+
+impl Invitation {
+    pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
+        let t = locale.tr();
+        let subject = t.t2("email-invitation-subject", ("org", self.org_name.as_str()), ("brand", brand));
+        let c = Common { t, brand: brand.to_string(), subject };
+        Ok(RenderedEmail {
+            template: "invitation",
+            locale,
+            html: InvitationHtml { c: &c, e: self }.render()?,
+            text: InvitationText { c: &c, e: self }.render()?,
+            subject: c.subject,
+        })
+    }
+}
+
+/// A test message operators send to check their SMTP settings (`portico mail test`).
+pub struct TestMessage;
+
+#[derive(Template)]
+#[template(path = "email/test_message.html")]
+struct TestHtml<'a> {
+    c: &'a Common,
+}
+
+#[derive(Template)]
+#[template(path = "email/test_message.txt")]
+struct TestText<'a> {
+    c: &'a Common,
+}
+
+impl TestMessage {
+    pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
+        let t = locale.tr();
+        let c = Common { t, brand: brand.to_string(), subject: t.t1("email-test-subject", "brand", brand) };
+        Ok(RenderedEmail {
+            template: "test_message",
+            locale,
+            html: TestHtml { c: &c }.render()?,
+            text: TestText { c: &c }.render()?,
+            subject: c.subject,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invitation(hours: i64, existing_user: bool) -> Invitation {
+        Invitation {
+            org_name: "Acme <b>Ltd</b> & \"Co\"".into(),
+            link: "https://portico.example/invite/abc?x=1&y=2".into(),
+            expires_in_hours: hours,
+            existing_user,
+        }
+    }
+
+    #[test]
+    fn invitation_in_english_with_plural_forms() {
+        let one = invitation(1, false).render(Locale::En, "Portico").unwrap();
+        assert_eq!(one.subject, "You have been invited to Acme <b>Ltd</b> & \"Co\" on Portico");
+        assert!(one.text.contains("This link expires in 1 hour."), "{}", one.text);
+        assert!(one.html.contains("This link expires in 1 hour."));
+        assert!(one.text.contains("Set your password: https://portico.example/invite/abc?x=1&y=2"));
+        let many = invitation(48, true).render(Locale::En, "Portico").unwrap();
+        assert!(many.text.contains("This link expires in 48 hours."), "{}", many.text);
+        assert!(many.text.contains("Sign in to accept: "));
+        assert!(!many.text.contains("Set your password"));
+    }
+
+    #[test]
+    fn invitation_in_romanian_with_plural_forms() {
+        let one = invitation(1, false).render(Locale::Ro, "Portico").unwrap();
+        assert!(one.subject.starts_with("Ați fost invitat în Acme"), "{}", one.subject);
+        assert!(one.text.contains("Acest link expiră în 1 oră."), "{}", one.text);
+        assert!(invitation(2, false).render(Locale::Ro, "P").unwrap().text.contains("în 2 ore."));
+        assert!(invitation(48, false).render(Locale::Ro, "P").unwrap().text.contains("în 48 de ore."));
+        assert!(one.html.contains("lang=\"ro\""));
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let e = invitation(24, false).render(Locale::En, "Brand & <Co>").unwrap();
+        assert!(!e.html.contains("<b>Ltd</b>"), "organisation name must be escaped in HTML");
+        assert!(e.html.contains("Acme &#60;b&#62;Ltd&#60;/b&#62;"), "{}", e.html);
+        assert!(e.html.contains("href=\"https://portico.example/invite/abc?x=1&#38;y=2\""), "{}", e.html);
+        assert!(e.html.contains("Brand &#38; &#60;Co&#62;"));
+        assert!(e.text.contains("Acme <b>Ltd</b>"), "plain text is not HTML-escaped");
+        assert!(!e.text.contains("&#"), "{}", e.text);
+        // No Unicode isolation marks in either part.
+        for part in [&e.text, &e.html, &e.subject] {
+            assert!(!part.contains('\u{2068}') && !part.contains('\u{2069}'));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Process-wide counters, exported in the Prometheus text format at `/metrics` together with
+//! gauges read from the database (the outbox depth, which all processes share).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct Counter {
+    name: &'static str,
+    help: &'static str,
+    value: AtomicU64,
+}
+
+impl Counter {
+    const fn new(name: &'static str, help: &'static str) -> Counter {
+        Counter { name, help, value: AtomicU64::new(0) }
+    }
+
+    pub fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+pub static MAIL_QUEUED: Counter =
+    Counter::new("portico_mail_queued_total", "Emails committed to the outbox by this process.");
+pub static MAIL_SENT: Counter = Counter::new("portico_mail_sent_total", "Emails delivered by this process.");
+pub static MAIL_FAILED: Counter = Counter::new(
+    "portico_mail_failed_total",
+    "Delivery attempts that failed transiently and will be retried.",
+);
+pub static MAIL_DEAD: Counter =
+    Counter::new("portico_mail_dead_total", "Emails given up on (permanent failure or too many attempts).");
+
+const COUNTERS: [&Counter; 4] = [&MAIL_QUEUED, &MAIL_SENT, &MAIL_FAILED, &MAIL_DEAD];
+
+/// Renders the counters and the outbox depth per state.
+pub fn render(outbox_depth: &[(String, i64)]) -> String {
+    let mut out = String::new();
+    for c in COUNTERS {
+        out.push_str(&format!(
+            "# HELP {} {}\n# TYPE {} counter\n{} {}\n",
+            c.name,
+            c.help,
+            c.name,
+            c.name,
+            c.get()
+        ));
+    }
+    out.push_str("# HELP portico_outbox_messages Messages in the outbox by state (all processes).\n");
+    out.push_str("# TYPE portico_outbox_messages gauge\n");
+    for state in ["queued", "sending", "sent", "failed", "dead"] {
+        let n = outbox_depth.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        out.push_str(&format!("portico_outbox_messages{{state=\"{state}\"}} {n}\n"));
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! Outbox rows and the dev mailbox. Claiming is the one query that differs per backend:
+//! PostgreSQL skips rows another process has locked; SQLite has a single writer anyway.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Executor, Row};
+
+use super::{Backend, Result, Tx};
+
+pub struct NewMessage<'a> {
+    pub message_id: &'a str,
+    pub recipient: &'a str,
+    pub template: &'a str,
+    pub locale: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: &'a str,
+    /// What the message is about, e.g. `("invitation", 42)`.
+    pub belongs_to: Option<(&'a str, i64)>,
+}
+
+/// Adds a message inside the caller's transaction; the worker is woken when it commits.
+pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO outbox (message_id, recipient, template, locale, subject, body_text, body_html,
+             state, next_attempt_ms, belongs_to_kind, belongs_to_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(m.message_id)
+    .bind(m.recipient)
+    .bind(m.template)
+    .bind(m.locale)
+    .bind(m.subject)
+    .bind(m.body_text)
+    .bind(m.body_html)
+    .bind(now_ms)
+    .bind(m.belongs_to.map(|(kind, _)| kind))
+    .bind(m.belongs_to.map(|(_, id)| id))
+    .bind(now_ms / 1000)
+    .fetch_one(tx.conn())
+    .await?;
+    tx.enqueued += 1;
+    Ok(row.try_get(0)?)
+}
+
+/// A message reserved for one delivery attempt by the holder of `claim_token`.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    /// Attempts including this one.
+    pub attempts: i64,
+    pub claim_token: String,
+}
+
+const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until_ms = $1, claim_token = $2, updated_at = $3
+     WHERE id IN (
+         SELECT id FROM outbox
+         WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $4) OR (state = 'sending' AND lease_until_ms <= $4)
+         ORDER BY next_attempt_ms, id LIMIT $5";
+
+/// Reserves up to `limit` due messages: queued or failed ones whose time has come, and ones
+/// left in `sending` by a claimer whose lease ran out (a crashed process).
+pub async fn claim(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now_ms: i64,
+    lease_until_ms: i64,
+    claim_token: &str,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let tail = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED)",
+        Backend::Sqlite => ")",
+    };
+    let sql = format!(
+        "{CLAIM_SQL}{tail} RETURNING id, message_id, recipient, subject, body_text, body_html, attempts, claim_token"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lease_until_ms)
+        .bind(claim_token)
+        .bind(now_ms / 1000)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get(0)?,
+                message_id: r.try_get(1)?,
+                recipient: r.try_get(2)?,
+                subject: r.try_get(3)?,
+                body_text: r.try_get(4)?,
+                body_html: r.try_get(5)?,
+                attempts: r.try_get(6)?,
+                claim_token: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// The outcome of one attempt. Returns false when the claim was lost (the lease ran out and
+/// someone else took the message), in which case nothing is changed. Sent and dead messages
+/// lose their bodies: the links in them may be secrets.
+pub async fn record_outcome(
+    conn: &mut AnyConnection,
+    claimed: &Claimed,
+    outcome: &Outcome,
+    now_ms: i64,
+) -> Result<bool> {
+    // $1 id, $2 claim token, $3 now (seconds); then the outcome's own parameters.
+    let sql = match outcome {
+        Outcome::Sent => {
+            "UPDATE outbox SET state = 'sent', sent_at = $3, updated_at = $3, lease_until_ms = NULL,
+                 claim_token = NULL, last_error = NULL, body_text = NULL, body_html = NULL
+             WHERE id = $1 AND claim_token = $2 AND state = 'sending'"
+        }
+        Outcome::Retry { .. } => {
+            "UPDATE outbox SET state = 'failed', updated_at = $3, lease_until_ms = NULL, claim_token = NULL,
+                 last_error = $4, next_attempt_ms = $5
+             WHERE id = $1 AND claim_token = $2 AND state = 'sending'"
+        }
+        Outcome::Dead { .. } => {
+            "UPDATE outbox SET state = 'dead', updated_at = $3, lease_until_ms = NULL, claim_token = NULL,
+                 last_error = $4, body_text = NULL, body_html = NULL
+             WHERE id = $1 AND claim_token = $2 AND state = 'sending'"
+        }
+    };
+    let mut query = sqlx::query(sql).bind(claimed.id).bind(&claimed.claim_token).bind(now_ms / 1000);
+    match outcome {
+        Outcome::Sent => {}
+        Outcome::Retry { next_attempt_ms, error } => {
+            query = query.bind(truncate(error)).bind(*next_attempt_ms)
+        }
+        Outcome::Dead { error } => query = query.bind(truncate(error)),
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(500).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Retry { next_attempt_ms: i64, error: String },
+    Dead { error: String },
+}
+
+/// Where the latest message about something stands, for staff.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// `queued`, `sending`, `sent`, `failed` (will retry) or `dead` (gave up).
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+fn delivery(row: &AnyRow) -> Result<Delivery> {
+    Ok(Delivery {
+        state: row.try_get(0)?,
+        attempts: row.try_get(1)?,
+        last_error: row.try_get(2)?,
+        updated_at: crate::domain::rfc3339(row.try_get(3)?),
+    })
+}
+
+pub async fn latest_for<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    kind: &str,
+    id: i64,
+) -> Result<Option<Delivery>> {
+    let row = sqlx::query(
+        "SELECT state, attempts, last_error, updated_at FROM outbox
+         WHERE belongs_to_kind = $1 AND belongs_to_id = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(delivery).transpose()
+}
+
+pub async fn latest_to<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    recipient: &str,
+) -> Result<Option<Delivery>> {
+    let row = sqlx::query(
+        "SELECT state, attempts, last_error, updated_at FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(recipient)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(delivery).transpose()
+}
+
+/// Message counts per state, for `/metrics`.
+pub async fn depth<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetch_all(e).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// A row as staff see it in the console.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub recipient: String,
+    pub template: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+pub async fn recent<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, limit: i64) -> Result<Vec<OutboxRow>> {
+    let rows = sqlx::query(
+        "SELECT id, recipient, template, subject, state, attempts, last_error, updated_at
+         FROM outbox ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get(0)?,
+                recipient: r.try_get(1)?,
+                template: r.try_get(2)?,
+                subject: r.try_get(3)?,
+                state: r.try_get(4)?,
+                attempts: r.try_get(5)?,
+                last_error: r.try_get(6)?,
+                updated_at: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// A message "delivered" to the dev mailbox.
+#[derive(Debug, Clone)]
+pub struct DevMail {
+    pub id: i64,
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub headers: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub delivered_at: i64,
+}
+
+pub async fn insert_dev_mail(conn: &mut AnyConnection, m: &DevMail) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dev_mailbox (message_id, recipient, subject, headers, body_text, body_html, delivered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&m.message_id)
+    .bind(&m.recipient)
+    .bind(&m.subject)
+    .bind(&m.headers)
+    .bind(&m.body_text)
+    .bind(&m.body_html)
+    .bind(m.delivered_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+macro_rules! dev_columns {
+    () => {
+        "id, message_id, recipient, subject, headers, body_text, body_html, delivered_at"
+    };
+}
+
+fn dev_mail(r: &AnyRow) -> Result<DevMail> {
+    Ok(DevMail {
+        id: r.try_get(0)?,
+        message_id: r.try_get(1)?,
+        recipient: r.try_get(2)?,
+        subject: r.try_get(3)?,
+        headers: r.try_get(4)?,
+        body_text: r.try_get(5)?,
+        body_html: r.try_get(6)?,
+        delivered_at: r.try_get(7)?,
+    })
+}
+
+pub async fn dev_mails<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, limit: i64) -> Result<Vec<DevMail>> {
+    let rows = sqlx::query(concat!("SELECT ", dev_columns!(), " FROM dev_mailbox ORDER BY id DESC LIMIT $1"))
+        .bind(limit)
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(dev_mail).collect()
+}
+
+pub async fn dev_mail_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    id: i64,
+) -> Result<Option<DevMail>> {
+    let row = sqlx::query(concat!("SELECT ", dev_columns!(), " FROM dev_mailbox WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(dev_mail).transpose()
+}
