@@ -36,7 +36,7 @@ drop_old_test_schemas() {
 }
 
 echo "== SQLite: unit and integration tests"
-PORTICO_TEST_BACKEND=sqlite cargo test --locked --all-targets
+PORTICO_TEST_BACKEND=sqlite cargo test --locked
 
 if ensure_postgres; then
     drop_old_test_schemas

@@ -290,7 +290,7 @@ impl Config {
                 "PORTICO_OUTBOX_BATCH",
                 "outbox_batch",
                 file.outbox_batch,
-                16,
+                32,
                 1..=500,
             ),
             smtp_timeout_secs: 30,

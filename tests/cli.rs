@@ -121,7 +121,9 @@ async fn admin_commands_work_and_are_audited() {
     let queued: Vec<(String, String, String)> =
         sqlx::query_as("SELECT recipient, locale, state FROM outbox").fetch_all(store.pool()).await.unwrap();
     assert_eq!(queued, vec![("ops@example.org".into(), "ro".into(), "queued".into())]);
-    for expected in ["staff.created", "api_token.created", "org.created", "setting.changed", "mail.test_queued"] {
+    for expected in
+        ["staff.created", "api_token.created", "org.created", "setting.changed", "mail.test_queued"]
+    {
         assert!(actions.contains(&expected), "{expected} in {actions:?}");
     }
     assert!(events.iter().all(|e| e.actor == "cli"));

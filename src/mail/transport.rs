@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -30,6 +31,8 @@ impl Transport {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
                     .map_err(|e| format!("smtp_url: {e}"))?
                     .timeout(Some(Duration::from_secs(config.outbox.smtp_timeout_secs)))
+                    // A batch is sent concurrently; give each message of it a connection.
+                    .pool_config(PoolConfig::new().max_size(config.outbox.batch.clamp(1, 100) as u32))
                     .build();
                 Ok(Transport::Smtp(transport))
             }

@@ -70,43 +70,51 @@ impl Worker {
         tx.commit().await?;
         let count = claimed.len();
         tracing::debug!(count, "outbox claimed");
-        futures_util::future::join_all(claimed.iter().map(|m| self.deliver(m))).await;
+        if count == 0 {
+            return Ok(0);
+        }
+        let outcomes = futures_util::future::join_all(claimed.iter().map(|m| self.attempt(m))).await;
+        // One transaction records the whole batch. If it fails, the leases run out and the
+        // messages are tried again: at-least-once, never lost.
+        let mut tx = self.store.begin().await?;
+        let now = now_ms();
+        let mut lost = 0;
+        for (message, outcome) in claimed.iter().zip(&outcomes) {
+            if !outbox::record_outcome(tx.conn(), message, outcome, now).await? {
+                lost += 1;
+            }
+        }
+        tx.commit().await?;
+        if lost > 0 {
+            tracing::warn!(lost, "leases ran out before the outcomes were recorded");
+        }
         Ok(count)
     }
 
-    async fn deliver(&self, claimed: &Claimed) {
+    /// One delivery attempt, counted and logged.
+    async fn attempt(&self, claimed: &Claimed) -> Outcome {
         let result = self.transport.send(&self.store, &self.from, claimed).await;
         let outcome = decide(result, claimed.attempts, &self.config);
-        let counter = match &outcome {
-            Outcome::Sent => &metrics::MAIL_SENT,
-            Outcome::Retry { .. } => &metrics::MAIL_FAILED,
-            Outcome::Dead { .. } => &metrics::MAIL_DEAD,
-        };
-        counter.add(1);
         match &outcome {
-            Outcome::Sent => tracing::info!(id = claimed.id, message_id = %claimed.message_id, "email sent"),
-            Outcome::Retry { error, .. } => tracing::warn!(
-                id = claimed.id,
-                attempts = claimed.attempts,
-                error,
-                "email failed; will retry"
-            ),
+            Outcome::Sent => {
+                metrics::MAIL_SENT.add(1);
+                tracing::info!(id = claimed.id, message_id = %claimed.message_id, "email sent");
+            }
+            Outcome::Retry { error, .. } => {
+                metrics::MAIL_FAILED.add(1);
+                tracing::warn!(
+                    id = claimed.id,
+                    attempts = claimed.attempts,
+                    error,
+                    "email failed; will retry"
+                );
+            }
             Outcome::Dead { error } => {
-                tracing::error!(id = claimed.id, attempts = claimed.attempts, error, "email dead")
+                metrics::MAIL_DEAD.add(1);
+                tracing::error!(id = claimed.id, attempts = claimed.attempts, error, "email dead");
             }
         }
-        let recorded = async {
-            let mut tx = self.store.begin().await?;
-            let kept = outbox::record_outcome(tx.conn(), claimed, &outcome, now_ms()).await?;
-            tx.commit().await?;
-            Ok::<bool, StoreError>(kept)
-        };
-        match recorded.await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(id = claimed.id, "lease lost before the outcome was recorded"),
-            // The lease will run out and the message be tried again.
-            Err(e) => tracing::error!(id = claimed.id, error = %e, "cannot record the outcome"),
-        }
+        outcome
     }
 }
 

@@ -99,6 +99,7 @@ async fn session(
     received: Arc<Mutex<Vec<Received>>>,
     mode: Arc<Mutex<Mode>>,
 ) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
