@@ -64,7 +64,7 @@ async fn main() {
     let mut tx = store.begin().await.expect("tx");
     for i in 0..messages {
         let to = Email::parse(&format!("member{i}@example.org")).expect("email");
-        mail::enqueue(&mut tx, &config, &to, &rendered, None).await.expect("enqueue");
+        mail::enqueue(&mut tx, &config, &to, &rendered, None, None).await.expect("enqueue");
     }
     tx.commit().await.expect("commit");
     let queued_in = queue_start.elapsed();

@@ -24,6 +24,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub default_locale: Locale,
     pub session_hours: i64,
+    /// How long an invitation link stays valid.
+    pub invitation_hours: i64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// The `From` of every email.
@@ -92,6 +94,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     default_locale: Option<String>,
     session_hours: Option<i64>,
+    invitation_hours: Option<i64>,
     max_body_bytes: Option<usize>,
     mail_from: Option<String>,
     outbox_poll_ms: Option<i64>,
@@ -241,6 +244,12 @@ impl Config {
             12,
             1..=24 * 30,
         );
+        let invitation_hours = parse_number(
+            &mut errors,
+            pick("PORTICO_INVITATION_HOURS", "invitation_hours", file.invitation_hours.map(|n| n.to_string())),
+            72,
+            1..=24 * 30,
+        );
         let max_body_bytes = parse_number(
             &mut errors,
             pick("PORTICO_MAX_BODY_BYTES", "max_body_bytes", file.max_body_bytes.map(|n| n.to_string())),
@@ -323,6 +332,7 @@ impl Config {
                 trusted_proxies,
                 default_locale,
                 session_hours,
+                invitation_hours,
                 max_body_bytes: max_body_bytes as usize,
                 mail_from,
                 outbox,

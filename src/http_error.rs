@@ -47,6 +47,9 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
             retry_after: Some(*retry_after),
             ..ErrorInfo::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "error-rate-limited")
         },
+        FlowError::InvitationPending { .. } => {
+            ErrorInfo::new(StatusCode::CONFLICT, "invitation_pending", "error-invitation-pending")
+        }
         FlowError::InvalidCredentials => {
             ErrorInfo::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "login-failed")
         }
@@ -64,6 +67,8 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
 fn conflict_key(code: &str) -> &'static str {
     match code {
         "slug_taken" => "field-slug-taken",
+        "already_member" => "error-already-member",
+        "not_pending" => "error-invitation-not-pending",
         _ => "error-conflict",
     }
 }

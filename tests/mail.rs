@@ -39,7 +39,7 @@ async fn enqueue(app: &TestApp, to: &str, locale: Locale) -> i64 {
     let rendered = invitation(48).render(locale, &app.config.brand).unwrap();
     let mut tx = app.store.begin().await.unwrap();
     let id =
-        mail::enqueue(&mut tx, &app.config, &Email::parse(to).unwrap(), &rendered, Some(("invitation", 7)))
+        mail::enqueue(&mut tx, &app.config, &Email::parse(to).unwrap(), &rendered, Some(("invitation", 7)), None)
             .await
             .unwrap();
     tx.commit().await.unwrap();
@@ -179,7 +179,7 @@ async fn a_message_left_in_sending_by_a_crashed_process_is_redelivered_after_the
     let rendered = invitation(1).render(Locale::En, "Portico").unwrap();
     let mut tx = app.store.begin().await.unwrap();
     let id =
-        mail::enqueue(&mut tx, &app.config, &Email::parse("crash@example.org").unwrap(), &rendered, None)
+        mail::enqueue(&mut tx, &app.config, &Email::parse("crash@example.org").unwrap(), &rendered, None, None)
             .await
             .unwrap();
     let lease_until = portico::store::now_ms() + 2000;
@@ -207,7 +207,7 @@ async fn a_rolled_back_transaction_enqueues_nothing() {
     let rendered = invitation(2).render(Locale::En, "Portico").unwrap();
     {
         let mut tx = app.store.begin().await.unwrap();
-        mail::enqueue(&mut tx, &app.config, &Email::parse("ghost@example.org").unwrap(), &rendered, None)
+        mail::enqueue(&mut tx, &app.config, &Email::parse("ghost@example.org").unwrap(), &rendered, None, None)
             .await
             .unwrap();
         // The change that caused the email fails afterwards: nothing may remain.
@@ -247,7 +247,7 @@ async fn two_server_processes_on_one_database_deliver_500_messages_exactly_once(
     let mut tx = store.begin().await.unwrap();
     for i in 0..500 {
         let to = Email::parse(&format!("member{i}@example.org")).unwrap();
-        mail::enqueue(&mut tx, &config, &to, &rendered, None).await.unwrap();
+        mail::enqueue(&mut tx, &config, &to, &rendered, None, None).await.unwrap();
     }
     tx.commit().await.unwrap();
 

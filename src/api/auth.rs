@@ -36,6 +36,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             actor: Actor::user(owner.user_id, &owner.email),
             staff_role: Some(owner.staff_role),
             origin,
+            api_token_id: Some(owner.token_id),
         }))
     }
 }

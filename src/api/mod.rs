@@ -3,14 +3,16 @@
 
 pub mod auth;
 pub mod error;
+pub mod invitations;
 pub mod members;
 pub mod orgs;
+pub mod settings;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -20,8 +22,22 @@ use error::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portico API", description = "Membership and onboarding server. Errors are `{\"error\":{\"code\",\"message\"}}`."),
-    paths(orgs::create_org, orgs::get_org, members::list_members),
-    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+    paths(
+        orgs::create_org,
+        orgs::get_org,
+        members::list_members,
+        invitations::create,
+        invitations::list,
+        invitations::resend,
+        invitations::revoke,
+        settings::put,
+    ),
+    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson,
+        invitations::InvitationJson,
+        invitations::InvitationList,
+        crate::flows::invitations::InviteInput,
+        settings::SettingInput,
+        settings::SettingJson, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -43,6 +59,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs", post(orgs::create_org))
         .route("/orgs/{slug}", get(orgs::get_org))
         .route("/orgs/{slug}/members", get(members::list_members))
+        .route("/orgs/{slug}/invitations", post(invitations::create).get(invitations::list))
+        .route("/orgs/{slug}/invitations/{id}/resend", post(invitations::resend))
+        .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
+        .route("/settings/{key}", put(settings::put))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));

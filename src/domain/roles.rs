@@ -20,6 +20,11 @@ string_enum! {
     MembershipStatus { Pending => "pending", Active => "active", Suspended => "suspended", Banned => "banned" }
 }
 
+string_enum! {
+    /// Where an invitation stands. A pending invitation past its expiry reads as `expired`.
+    InvitationState { Pending => "pending", Accepted => "accepted", Revoked => "revoked", Expired => "expired" }
+}
+
 impl StaffRole {
     /// Admins change the instance (organisations, settings); support staff read and invite.
     pub fn can_administer(self) -> bool {

@@ -18,7 +18,23 @@ pub const LOGIN_ATTEMPTS_PER_IP: SettingDef = SettingDef {
     help: "sign-in attempts one client IP may make in 15 minutes",
 };
 
-pub const ALL_SETTINGS: &[SettingDef] = &[LOGIN_ATTEMPTS_PER_IP];
+pub const INVITE_LIMIT_PER_RECIPIENT: SettingDef = SettingDef {
+    key: "security.invite_limit_per_recipient_per_hour",
+    default: 3,
+    min: 1,
+    max: 1_000,
+    help: "invitation emails one address may receive per hour (a failed send gives its allowance back)",
+};
+
+pub const INVITE_CREATES_PER_CLIENT: SettingDef = SettingDef {
+    key: "security.invite_creates_per_client_per_minute",
+    default: 30,
+    min: 1,
+    max: 100_000,
+    help: "invitations one API token, and one client IP, may create per minute",
+};
+
+pub const ALL_SETTINGS: &[SettingDef] = &[LOGIN_ATTEMPTS_PER_IP, INVITE_LIMIT_PER_RECIPIENT, INVITE_CREATES_PER_CLIENT];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {

@@ -28,9 +28,7 @@ pub async fn sign_in(
     previous_session: Option<&str>,
     session_hours: i64,
 ) -> FlowResult<SignedIn> {
-    let limit = settings::get(store, &LOGIN_ATTEMPTS_PER_IP).await?;
-    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
-    throttle::charge(store, &format!("login:ip:{ip}"), limit, LOGIN_WINDOW_SECS).await?;
+    charge_password_attempt(store, origin).await?;
 
     let email = Email::parse(email_input).ok();
     let user = match &email {
@@ -60,12 +58,7 @@ pub async fn sign_in(
         return Err(FlowError::InvalidCredentials);
     };
 
-    if let Some(previous) = previous_session {
-        sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
-    }
-    let token = SecretToken::generate("");
-    let now = now();
-    sessions::insert(tx.conn(), &token.hash(), user.id, now, now + session_hours * 3600).await?;
+    let token = open_session(&mut tx, user.id, previous_session, session_hours).await?;
     let action = if user.staff_role.is_some() { "staff.signed_in" } else { "user.signed_in" };
     audit::record(
         tx.conn(),
@@ -81,6 +74,30 @@ pub async fn sign_in(
     .await?;
     tx.commit().await?;
     Ok(SignedIn { session_token: token, user_id: user.id, is_staff: user.staff_role.is_some() })
+}
+
+/// Starts a session for a user inside `tx`, always under a new id: the session the request
+/// carried (if any) is deleted.
+pub async fn open_session(
+    tx: &mut store::Tx,
+    user_id: i64,
+    previous_session: Option<&str>,
+    session_hours: i64,
+) -> FlowResult<SecretToken> {
+    if let Some(previous) = previous_session {
+        sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
+    }
+    let token = SecretToken::generate("");
+    let now = now();
+    sessions::insert(tx.conn(), &token.hash(), user_id, now, now + session_hours * 3600).await?;
+    Ok(token)
+}
+
+/// Counts a password attempt against the client IP's sign-in allowance.
+pub async fn charge_password_attempt(store: &Store, origin: &Origin) -> FlowResult<()> {
+    let limit = settings::get(store, &LOGIN_ATTEMPTS_PER_IP).await?;
+    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
+    throttle::charge(store, &format!("login:ip:{ip}"), limit, LOGIN_WINDOW_SECS).await
 }
 
 pub async fn sign_out(store: &Store, ctx: &Ctx, session_token: &str) -> FlowResult<()> {

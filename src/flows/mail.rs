@@ -21,7 +21,7 @@ pub async fn queue_test_message(
     let rendered =
         TestMessage.render(locale, &config.brand).map_err(|e| FlowError::Internal(e.to_string()))?;
     let mut tx = store.begin().await?;
-    let id = mail::enqueue(&mut tx, config, &to, &rendered, None).await?;
+    let id = mail::enqueue(&mut tx, config, &to, &rendered, None, None).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

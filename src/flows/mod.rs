@@ -3,6 +3,7 @@
 //! (`crate::http_error`).
 
 pub mod auth;
+pub mod invitations;
 pub mod mail;
 pub mod members;
 pub mod orgs;
@@ -37,6 +38,8 @@ pub enum FlowError {
     RateLimited { retry_after: i64 },
     #[error("wrong email or password")]
     InvalidCredentials,
+    #[error("a pending invitation exists: {invitation_id}")]
+    InvitationPending { invitation_id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -51,12 +54,19 @@ pub struct Ctx {
     pub actor: Actor,
     pub staff_role: Option<StaffRole>,
     pub origin: Origin,
+    /// The API token the request came with, for per-token throttles.
+    pub api_token_id: Option<i64>,
 }
 
 impl Ctx {
     /// The command line acts with full authority; it is run by whoever operates the instance.
     pub fn cli() -> Ctx {
-        Ctx { actor: Actor::system("cli"), staff_role: Some(StaffRole::Admin), origin: Origin::default() }
+        Ctx {
+            actor: Actor::system("cli"),
+            staff_role: Some(StaffRole::Admin),
+            origin: Origin::default(),
+            api_token_id: None,
+        }
     }
 
     pub fn require_admin(&self) -> FlowResult<()> {

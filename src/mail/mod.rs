@@ -20,6 +20,7 @@ pub async fn enqueue(
     recipient: &Email,
     email: &RenderedEmail,
     belongs_to: Option<(&str, i64)>,
+    charged: Option<(&str, i64)>,
 ) -> Result<i64> {
     let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), config.mail_from.email.domain());
     let message = NewMessage {
@@ -31,6 +32,7 @@ pub async fn enqueue(
         body_text: &email.text,
         body_html: &email.html,
         belongs_to,
+        charged,
     };
     outbox::insert(tx, &message, now_ms()).await
 }

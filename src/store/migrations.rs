@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_outbox.sql"),
         postgres: include_str!("../../migrations/postgres/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "invitations",
+        sqlite: include_str!("../../migrations/sqlite/0003_invitations.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_invitations.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

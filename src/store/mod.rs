@@ -4,12 +4,15 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod invitations;
+pub mod memberships;
 mod migrations;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;

@@ -83,6 +83,14 @@ pub async fn find_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
     row.as_ref().map(from_row).transpose()
 }
 
+pub async fn find_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> Result<Option<Org>> {
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM organisations WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub struct OrgSummary {
     pub org: Org,
     pub members: i64,

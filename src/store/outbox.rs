@@ -16,14 +16,18 @@ pub struct NewMessage<'a> {
     pub body_html: &'a str,
     /// What the message is about, e.g. `("invitation", 42)`.
     pub belongs_to: Option<(&'a str, i64)>,
+    /// The rate-limit window this message was counted in (bucket, window start); given back if
+    /// the message ends up `dead`.
+    pub charged: Option<(&'a str, i64)>,
 }
 
 /// Adds a message inside the caller's transaction; the worker is woken when it commits.
 pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO outbox (message_id, recipient, template, locale, subject, body_text, body_html,
-             state, next_attempt_ms, belongs_to_kind, belongs_to_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11) RETURNING id",
+             state, next_attempt_ms, belongs_to_kind, belongs_to_id, created_at, updated_at,
+             charged_bucket, charged_window)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12, $13) RETURNING id",
     )
     .bind(m.message_id)
     .bind(m.recipient)
@@ -36,6 +40,8 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64>
     .bind(m.belongs_to.map(|(kind, _)| kind))
     .bind(m.belongs_to.map(|(_, id)| id))
     .bind(now_ms / 1000)
+    .bind(m.charged.map(|(bucket, _)| bucket))
+    .bind(m.charged.map(|(_, window)| window))
     .fetch_one(tx.conn())
     .await?;
     tx.enqueued += 1;
@@ -54,6 +60,7 @@ pub struct Claimed {
     /// Attempts including this one.
     pub attempts: i64,
     pub claim_token: String,
+    pub charged: Option<(String, i64)>,
 }
 
 const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until_ms = $1, claim_token = $2, updated_at = $3
@@ -77,7 +84,8 @@ pub async fn claim(
         Backend::Sqlite => ")",
     };
     let sql = format!(
-        "{CLAIM_SQL}{tail} RETURNING id, message_id, recipient, subject, body_text, body_html, attempts, claim_token"
+        "{CLAIM_SQL}{tail} RETURNING id, message_id, recipient, subject, body_text, body_html, attempts, claim_token, \
+         charged_bucket, charged_window"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(lease_until_ms)
@@ -98,6 +106,10 @@ pub async fn claim(
                 body_html: r.try_get(5)?,
                 attempts: r.try_get(6)?,
                 claim_token: r.try_get(7)?,
+                charged: match (r.try_get::<Option<String>, _>(8)?, r.try_get::<Option<i64>, _>(9)?) {
+                    (Some(bucket), Some(window)) => Some((bucket, window)),
+                    _ => None,
+                },
             })
         })
         .collect()
@@ -138,7 +150,12 @@ pub async fn record_outcome(
         }
         Outcome::Dead { error } => query = query.bind(truncate(error)),
     }
-    Ok(query.execute(conn).await?.rows_affected() == 1)
+    let recorded = query.execute(&mut *conn).await?.rows_affected() == 1;
+    // A message that was never delivered does not use up its recipient's allowance.
+    if recorded && let (Outcome::Dead { .. }, Some((bucket, window))) = (outcome, &claimed.charged) {
+        super::rate_limits::refund(conn, bucket, *window).await?;
+    }
+    Ok(recorded)
 }
 
 fn truncate(error: &str) -> String {

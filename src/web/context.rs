@@ -90,8 +90,14 @@ impl WebCtx {
                 actor: Actor::user(u.user_id, &u.email),
                 staff_role: u.staff_role,
                 origin: self.origin.clone(),
+                api_token_id: None,
             },
-            None => Ctx { actor: Actor::system("anonymous"), staff_role: None, origin: self.origin.clone() },
+            None => Ctx {
+                actor: Actor::system("anonymous"),
+                staff_role: None,
+                origin: self.origin.clone(),
+                api_token_id: None,
+            },
         }
     }
 

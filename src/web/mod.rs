@@ -4,7 +4,9 @@
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+mod dashboard;
 mod dev_mail;
+mod invite;
 mod login;
 mod pages;
 mod staff;
@@ -34,6 +36,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))
         .route("/staff/outbox", get(staff::outbox))
+        .route("/staff/orgs/{slug}/invitations", post(staff::invite))
+        .route("/staff/orgs/{slug}/invitations/{id}/{action}", post(staff::invitation_action))
+        .route("/invite/{token}", get(invite::show).post(invite::accept))
+        .route("/dashboard", get(dashboard::show))
         .fallback(not_found)
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))

@@ -59,6 +59,9 @@ pub struct StaffOrg<'a> {
     pub p: &'a WebCtx,
     pub org: Org,
     pub members: Vec<MemberRow>,
+    pub invitations: Vec<crate::store::invitations::Invitation>,
+    pub invite: InviteForm,
+    pub roles: &'static [crate::domain::MembershipRole],
 }
 
 #[derive(Template)]
@@ -86,4 +89,43 @@ pub struct StaffOutbox<'a> {
 /// Unix seconds for display (UTC, minutes).
 pub fn when(secs: &i64) -> String {
     crate::domain::rfc3339(*secs).replace('T', " ").trim_end_matches('Z').chars().take(16).collect()
+}
+
+#[derive(Template)]
+#[template(path = "invite_accept.html")]
+pub struct InviteAccept<'a> {
+    pub p: &'a WebCtx,
+    pub token: String,
+    pub org_name: String,
+    pub email: String,
+    /// "You are invited as {role}, with {email}."
+    pub intro: String,
+    pub existing_user: bool,
+    pub signed_in_as_invitee: bool,
+    pub signed_in_as_other: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "invite_invalid.html")]
+pub struct InviteInvalid<'a> {
+    pub p: &'a WebCtx,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct Dashboard<'a> {
+    pub p: &'a WebCtx,
+    pub memberships: Vec<crate::store::memberships::UserMembership>,
+}
+
+/// The invitation form of an organisation page.
+#[derive(Default)]
+pub struct InviteForm {
+    pub email: Field,
+    pub role: Field,
+    pub locale: Field,
+    /// A pending invitation for the address, offered for resending.
+    pub pending_id: Option<i64>,
+    pub has_errors: bool,
 }

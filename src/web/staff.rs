@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
+use super::pages::{Field, InviteForm, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
 use super::{FlashKind, WebCtx, error_page, render, see_other};
-use crate::domain::OrgKind;
-use crate::flows::{self, FlowError, orgs::OrgInput};
+use crate::domain::{MembershipRole, OrgKind};
+use crate::flows::{self, FlowError, invitations::InviteInput, orgs::OrgInput};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
 use crate::store;
@@ -125,13 +125,118 @@ pub async fn org(
     let Ok(Path(slug)) = slug else {
         return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
     };
-    let org = match flows::orgs::get(&state.store, &ctx.flow_ctx(), &slug).await {
+    let invite = InviteForm { role: Field { value: "member".into(), error: None }, ..Default::default() };
+    org_page(&state, &ctx, &slug, invite, StatusCode::OK).await
+}
+
+async fn org_page(state: &AppState, ctx: &WebCtx, slug: &str, invite: InviteForm, status: StatusCode) -> Response {
+    let flow_ctx = ctx.flow_ctx();
+    let org = match flows::orgs::get(&state.store, &flow_ctx, slug).await {
         Ok(org) => org,
-        Err(e) => return error_page(&ctx, classify(&e)),
+        Err(e) => return error_page(ctx, classify(&e)),
     };
-    match store::orgs::members(state.store.pool(), org.id, &Default::default()).await {
-        Ok(members) => render(StatusCode::OK, &StaffOrg { p: &ctx, org, members }),
-        Err(e) => error_page(&ctx, classify(&e.into())),
+    let loaded = async {
+        let members = store::orgs::members(state.store.pool(), org.id, &Default::default()).await?;
+        let invitations = flows::invitations::list(&state.store, &flow_ctx, slug, None).await?;
+        Ok::<_, FlowError>((members, invitations))
+    };
+    match loaded.await {
+        Ok((members, invitations)) => render(
+            status,
+            &StaffOrg { p: ctx, org, members, invitations, invite, roles: MembershipRole::ALL },
+        ),
+        Err(e) => error_page(ctx, classify(&e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct InviteFormInput {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    locale: String,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+    form: Result<Form<InviteFormInput>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let (Ok(Path(slug)), Ok(Form(form))) = (slug, form) else {
+        return error_page(&ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"));
+    };
+    let input = InviteInput { email: form.email.clone(), role: Some(form.role.clone()), locale: Some(form.locale.clone()) };
+    let error = match flows::invitations::create(&state.store, &state.config, &ctx.flow_ctx(), &slug, &input).await {
+        Ok(_) => {
+            return (
+                [ctx.set_flash(FlashKind::Success, "flash-invitation-sent")],
+                see_other(&format!("/staff/orgs/{slug}#invitations")),
+            )
+                .into_response();
+        }
+        Err(e) => e,
+    };
+    let info = classify(&error);
+    let mut view = InviteForm {
+        email: Field { value: form.email, error: None },
+        role: Field { value: form.role, error: None },
+        locale: Field { value: form.locale, error: None },
+        pending_id: None,
+        has_errors: true,
+    };
+    match &error {
+        FlowError::Invalid(fields) => {
+            for f in fields {
+                let message = Some(ctx.t.t(&field_key(f.code)));
+                match f.field {
+                    "email" => view.email.error = message,
+                    "role" => view.role.error = message,
+                    _ => view.locale.error = message,
+                }
+            }
+        }
+        FlowError::InvitationPending { invitation_id } => {
+            view.email.error = Some(ctx.t.t(info.message_key));
+            view.pending_id = Some(*invitation_id);
+        }
+        FlowError::Conflict { .. } => view.email.error = Some(ctx.t.t(info.message_key)),
+        _ => return error_page(&ctx, info),
+    }
+    org_page(&state, &ctx, &slug, view, info.status).await
+}
+
+pub async fn invitation_action(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64, String)>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let Ok(Path((slug, id, action))) = path else {
+        return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
+    };
+    let flow_ctx = ctx.flow_ctx();
+    let (outcome, flash) = match action.as_str() {
+        "resend" => {
+            (flows::invitations::resend(&state.store, &state.config, &flow_ctx, &slug, id).await, "flash-invitation-resent")
+        }
+        "revoke" => (flows::invitations::revoke(&state.store, &flow_ctx, &slug, id).await, "flash-invitation-revoked"),
+        _ => return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found")),
+    };
+    match outcome {
+        Ok(_) => (
+            [ctx.set_flash(FlashKind::Success, flash)],
+            see_other(&format!("/staff/orgs/{slug}#invitation-{id}")),
+        )
+            .into_response(),
+        Err(e) => error_page(&ctx, classify(&e)),
     }
 }
 

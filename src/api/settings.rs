@@ -1,0 +1,50 @@
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::ApiCaller;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::flows;
+use crate::server::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingInput {
+    /// A whole number (as a JSON number or string) within the setting's range.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettingJson {
+    pub key: String,
+    pub value: i64,
+}
+
+/// Change a runtime setting (admin staff). It takes effect at once in every server process.
+#[utoipa::path(
+    put, path = "/api/v1/settings/{key}", tag = "settings",
+    params(("key" = String, Path, description = "e.g. `security.invite_limit_per_recipient_per_hour`")),
+    request_body = SettingInput,
+    responses(
+        (status = 200, description = "Stored", body = SettingJson),
+        (status = 400, description = "`invalid_setting_value`", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "Unknown setting", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(input): ApiJson<SettingInput>,
+) -> Result<Json<SettingJson>, ApiError> {
+    let raw = match &input.value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let value = flows::settings::set(&state.store, &ctx, &key, &raw).await?;
+    Ok(Json(SettingJson { key, value }))
+}

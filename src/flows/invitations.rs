@@ -1,0 +1,380 @@
+//! Staff invite an email address into an organisation (SPEC §3.1). The invitation, its token,
+//! its audit event and its email are written in one transaction. Whether the address already
+//! has an account elsewhere changes only the email's wording, never the answer to staff.
+
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{Ctx, FieldError, FlowError, FlowResult, auth, password, settings, throttle};
+use crate::config::Config;
+use crate::domain::{
+    Email, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, InvitationState, MembershipRole, MembershipStatus,
+    NewPassword, SecretToken,
+};
+use crate::i18n::Locale;
+use crate::mail::{self, templates};
+use crate::store::audit::{self, Actor, Origin};
+use crate::store::invitations::{self, Invitation, NewInvitation};
+use crate::store::orgs::Org;
+use crate::store::tokens::{self, Purpose};
+use crate::store::{self, Store, StoreError, Tx, memberships, now, rate_limits, users};
+
+/// What staff submit to invite someone.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteInput {
+    pub email: String,
+    /// `owner`, `admin` or `member` (default).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// `en` or `ro`; default: the invitee's own locale if they have an account, else the
+    /// instance default.
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+const RECIPIENT_WINDOW_SECS: i64 = 3600;
+
+async fn org_for_staff(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
+    ctx.require_staff()?;
+    store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)
+}
+
+/// Per-client throttle on creating invitations: per API token and per client IP.
+async fn throttle_client(store: &Store, ctx: &Ctx) -> FlowResult<()> {
+    let limit = settings::get(store, &INVITE_CREATES_PER_CLIENT).await?;
+    if let Some(token) = ctx.api_token_id {
+        throttle::charge(store, &format!("invite:create:token:{token}"), limit, 60).await?;
+    }
+    if let Some(ip) = &ctx.origin.client_ip {
+        throttle::charge(store, &format!("invite:create:ip:{ip}"), limit, 60).await?;
+    }
+    Ok(())
+}
+
+/// Counts one invitation email to `email` in the current hour, inside `tx` (so a rolled-back
+/// change gives it back). Returns the window charged, or 429 over the limit.
+async fn charge_recipient(store: &Store, tx: &mut Tx, email: &str, now: i64) -> FlowResult<(String, i64)> {
+    let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
+    let bucket = format!("invite:recipient:{email}");
+    let (hits, window) = rate_limits::hit(tx.conn(), &bucket, RECIPIENT_WINDOW_SECS, now).await?;
+    if hits > limit {
+        return Err(FlowError::RateLimited { retry_after: (window + RECIPIENT_WINDOW_SECS - now).max(1) });
+    }
+    Ok((bucket, window))
+}
+
+/// Issues a fresh token and queues the invitation email, inside `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn send_email(
+    tx: &mut Tx,
+    config: &Config,
+    org: &Org,
+    invitation_id: i64,
+    email: &Email,
+    locale: Locale,
+    existing_user: bool,
+    expires_at: i64,
+    charged: &(String, i64),
+    now: i64,
+) -> FlowResult<()> {
+    let token =
+        tokens::issue(tx.conn(), Purpose::Invitation, ("invitation", invitation_id), email.as_str(), expires_at, now)
+            .await?;
+    let link = config.base_url.join(&format!("invite/{}", token.expose())).map_err(|e| FlowError::Internal(e.to_string()))?;
+    let rendered = templates::Invitation {
+        org_name: org.display_name().to_string(),
+        link: link.to_string(),
+        expires_in_hours: config.invitation_hours,
+        existing_user,
+    }
+    .render(locale, &config.brand)
+    .map_err(|e| FlowError::Internal(e.to_string()))?;
+    mail::enqueue(tx, config, email, &rendered, Some(("invitation", invitation_id)), Some((&charged.0, charged.1)))
+        .await?;
+    Ok(())
+}
+
+fn invalid(field: &'static str, code: &'static str) -> FlowError {
+    FlowError::Invalid(vec![FieldError { field, code }])
+}
+
+pub async fn create(store: &Store, config: &Config, ctx: &Ctx, slug: &str, input: &InviteInput) -> FlowResult<Invitation> {
+    ctx.require_staff()?;
+    // Everything is validated before anything is written.
+    let email = Email::parse(&input.email).map_err(|_| invalid("email", "invalid_email"))?;
+    let role = match input.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => MembershipRole::Member,
+        Some(r) => MembershipRole::parse(r).map_err(|_| invalid("role", "invalid_role"))?,
+    };
+    let requested_locale = match input.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => Some(Locale::parse(l).ok_or_else(|| invalid("locale", "invalid_locale"))?),
+    };
+    let org = org_for_staff(store, ctx, slug).await?;
+    throttle_client(store, ctx).await?;
+
+    let now = now();
+    let mut tx = store.begin().await?;
+    let user = users::find_by_email(tx.conn(), &email).await?;
+    if let Some(user) = &user
+        && memberships::exists(tx.conn(), org.id, user.id).await?
+    {
+        return Err(FlowError::Conflict { code: "already_member" });
+    }
+    invitations::expire_stale(tx.conn(), org.id, email.as_str(), now).await?;
+    if let Some(pending) = invitations::find_pending(tx.conn(), org.id, email.as_str(), now).await? {
+        return Err(FlowError::InvitationPending { invitation_id: pending.id });
+    }
+    let charged = charge_recipient(store, &mut tx, email.as_str(), now).await?;
+    let locale = requested_locale
+        .or_else(|| user.as_ref().and_then(|u| u.locale.as_deref()).and_then(Locale::parse))
+        .unwrap_or(config.default_locale);
+    let expires_at = now + config.invitation_hours * 3600;
+    let new = NewInvitation {
+        org_id: org.id,
+        email: email.as_str(),
+        role,
+        locale: requested_locale.map(Locale::as_str),
+        invited_by: ctx.actor.user_id,
+        inviter: &ctx.actor.label,
+        expires_at,
+    };
+    // The partial unique index decides races: exactly one pending invitation survives.
+    let id = match invitations::insert(tx.conn(), &new, now).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict(_)) => {
+            drop(tx);
+            let pending = invitations::find_pending(store.pool(), org.id, email.as_str(), now).await?;
+            return Err(FlowError::InvitationPending { invitation_id: pending.map_or(0, |p| p.id) });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let existing_user = user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    send_email(&mut tx, config, &org, id, &email, locale, existing_user, expires_at, &charged, now).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "invitation.created",
+            target: Some(email.as_str()),
+            org_id: Some(org.id),
+            details: json!({ "invitation_id": id, "role": role }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    invitations::find(store.pool(), id, now).await?.ok_or(FlowError::NotFound)
+}
+
+pub async fn list(store: &Store, ctx: &Ctx, slug: &str, state: Option<&str>) -> FlowResult<Vec<Invitation>> {
+    let state = match state.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(InvitationState::parse(s).map_err(|_| invalid("state", "invalid_state"))?),
+    };
+    let org = org_for_staff(store, ctx, slug).await?;
+    Ok(invitations::list(store.pool(), org.id, state, now()).await?)
+}
+
+/// The invitation `id` if it belongs to `org` (another organisation's id is "not found").
+async fn own_invitation(tx: &mut Tx, org: &Org, id: i64, now: i64) -> FlowResult<Invitation> {
+    invitations::find(tx.conn(), id, now).await?.filter(|i| i.org_id == org.id).ok_or(FlowError::NotFound)
+}
+
+/// Sends a pending invitation again with a new link (the old one stops working) and a new
+/// expiry, within the recipient's hourly allowance.
+pub async fn resend(store: &Store, config: &Config, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<Invitation> {
+    let org = org_for_staff(store, ctx, slug).await?;
+    let now = now();
+    let mut tx = store.begin().await?;
+    let invitation = own_invitation(&mut tx, &org, id, now).await?;
+    // An invitation whose time ran out may be resent: that is how a broken link is mended.
+    if !matches!(invitation.state, InvitationState::Pending | InvitationState::Expired) {
+        return Err(FlowError::Conflict { code: "not_pending" });
+    }
+    let charged = charge_recipient(store, &mut tx, &invitation.email, now).await?;
+    let expires_at = now + config.invitation_hours * 3600;
+    if !invitations::record_resend(tx.conn(), id, expires_at, now).await? {
+        return Err(FlowError::Conflict { code: "not_pending" });
+    }
+    let email = Email::from_trusted(invitation.email.clone());
+    let user = users::find_by_email(tx.conn(), &email).await?;
+    let locale = invitation
+        .locale
+        .as_deref()
+        .or(user.as_ref().and_then(|u| u.locale.as_deref()))
+        .and_then(Locale::parse)
+        .unwrap_or(config.default_locale);
+    let existing_user = user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    send_email(&mut tx, config, &org, id, &email, locale, existing_user, expires_at, &charged, now).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "invitation.resent",
+            target: Some(&invitation.email),
+            org_id: Some(org.id),
+            details: json!({ "invitation_id": id, "send_count": invitation.send_count + 1 }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    invitations::find(store.pool(), id, now).await?.ok_or(FlowError::NotFound)
+}
+
+/// Revokes a pending invitation: its link stops working at once.
+pub async fn revoke(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<Invitation> {
+    let org = org_for_staff(store, ctx, slug).await?;
+    let now = now();
+    let mut tx = store.begin().await?;
+    let invitation = own_invitation(&mut tx, &org, id, now).await?;
+    if !invitations::close(tx.conn(), id, InvitationState::Revoked, None, now).await? {
+        return Err(FlowError::Conflict { code: "not_pending" });
+    }
+    tokens::revoke_subject(tx.conn(), ("invitation", id), now).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "invitation.revoked",
+            target: Some(&invitation.email),
+            org_id: Some(org.id),
+            details: json!({ "invitation_id": id }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    invitations::find(store.pool(), id, now).await?.ok_or(FlowError::NotFound)
+}
+
+/// What the acceptance page shows for a live link.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub invitation: Invitation,
+    pub org_name: String,
+    /// The invitee has an account with a password: they sign in instead of choosing one.
+    pub existing_user: Option<i64>,
+}
+
+/// Looks at a link without using it up (GET must not consume: link scanners follow links).
+/// `NotFound` for any link that cannot be used, whatever the reason.
+pub async fn inspect(store: &Store, presented: &str) -> FlowResult<Offer> {
+    let now = now();
+    let subject = tokens::peek(store.pool(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
+    let invitation = invitations::find(store.pool(), subject.subject_id, now)
+        .await?
+        .filter(|i| i.state == InvitationState::Pending)
+        .ok_or(FlowError::NotFound)?;
+    let org = store::orgs::find_by_id(store.pool(), invitation.org_id).await?.ok_or(FlowError::NotFound)?;
+    let user = users::find_by_email(store.pool(), &Email::from_trusted(invitation.email.clone())).await?;
+    Ok(Offer {
+        org_name: org.display_name().to_string(),
+        existing_user: user.filter(|u| u.password_hash.is_some()).map(|u| u.id),
+        invitation,
+    })
+}
+
+/// How the invitee proves who they are.
+pub enum Acceptance<'a> {
+    /// A new user chooses a password (twice, for typing mistakes).
+    NewPassword { password: &'a str, confirm: &'a str },
+    /// An existing user signs in with their password.
+    ExistingPassword(&'a str),
+    /// An existing user who is already signed in as the invited address.
+    SignedIn { user_id: i64 },
+}
+
+pub struct Accepted {
+    /// A new session when the acceptance signed someone in.
+    pub session: Option<SecretToken>,
+    pub org_slug: String,
+}
+
+/// Uses the link: joins the organisation with the invited role, active, and signs in.
+pub async fn accept(
+    store: &Store,
+    config: &Config,
+    origin: &Origin,
+    presented: &str,
+    how: Acceptance<'_>,
+    previous_session: Option<&str>,
+) -> FlowResult<Accepted> {
+    let offer = inspect(store, presented).await?;
+    let email = offer.invitation.email.clone();
+    // Check the person before using the link up, so a typo does not burn it.
+    let new_password_hash = match (&how, offer.existing_user) {
+        (Acceptance::NewPassword { password, confirm }, None) => {
+            if password != confirm {
+                return Err(invalid("password_confirm", "password_mismatch"));
+            }
+            let password = NewPassword::parse(password, &[&email]).map_err(|_| invalid("password", "weak_password"))?;
+            Some(password::hash(&password).await?)
+        }
+        (Acceptance::ExistingPassword(pw), Some(user_id)) => {
+            auth::charge_password_attempt(store, origin).await?;
+            let user = users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)?;
+            if !password::verify(pw, user.password_hash).await {
+                return Err(FlowError::InvalidCredentials);
+            }
+            None
+        }
+        (Acceptance::SignedIn { user_id }, Some(invitee)) if *user_id == invitee => None,
+        (Acceptance::SignedIn { .. }, _) => return Err(FlowError::Forbidden),
+        // The page offered the other form (the account changed in between): show it again.
+        _ => return Err(FlowError::Conflict { code: "account_changed" }),
+    };
+
+    let now = now();
+    let mut tx = store.begin().await?;
+    // One conditional UPDATE: a link is used at most once, even by racing requests.
+    let subject = tokens::consume(tx.conn(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
+    let invitation_id = subject.subject_id;
+    let user_id = match (offer.existing_user, &new_password_hash) {
+        (Some(user_id), _) => user_id,
+        (None, Some(hash)) => {
+            let email = Email::from_trusted(email.clone());
+            let user_id = match users::find_by_email(tx.conn(), &email).await? {
+                Some(user) => {
+                    users::set_password(tx.conn(), user.id, hash).await?;
+                    user.id
+                }
+                None => users::insert(tx.conn(), &email, None, Some(hash), now).await?,
+            };
+            tokens::revoke_after_password_set(tx.conn(), email.as_str(), now).await?;
+            user_id
+        }
+        (None, None) => return Err(FlowError::NotFound),
+    };
+    if !invitations::close(tx.conn(), invitation_id, InvitationState::Accepted, Some(user_id), now).await? {
+        return Err(FlowError::NotFound);
+    }
+    match memberships::insert(tx.conn(), offer.invitation.org_id, user_id, offer.invitation.role, MembershipStatus::Active, now)
+        .await
+    {
+        Ok(_) | Err(StoreError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let session = match how {
+        Acceptance::SignedIn { .. } => None,
+        _ => Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours).await?),
+    };
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &Actor::user(user_id, &email),
+            origin,
+            action: "invitation.accepted",
+            target: Some(&email),
+            org_id: Some(offer.invitation.org_id),
+            details: json!({ "invitation_id": invitation_id, "role": offer.invitation.role, "new_user": new_password_hash.is_some() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let org = store::orgs::find_by_id(store.pool(), offer.invitation.org_id).await?.ok_or(FlowError::NotFound)?;
+    Ok(Accepted { session, org_slug: org.slug })
+}
