@@ -246,7 +246,11 @@ impl Config {
         );
         let invitation_hours = parse_number(
             &mut errors,
-            pick("PORTICO_INVITATION_HOURS", "invitation_hours", file.invitation_hours.map(|n| n.to_string())),
+            pick(
+                "PORTICO_INVITATION_HOURS",
+                "invitation_hours",
+                file.invitation_hours.map(|n| n.to_string()),
+            ),
             72,
             1..=24 * 30,
         );

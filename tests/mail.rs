@@ -38,10 +38,16 @@ fn invitation(hours: i64) -> Invitation {
 async fn enqueue(app: &TestApp, to: &str, locale: Locale) -> i64 {
     let rendered = invitation(48).render(locale, &app.config.brand).unwrap();
     let mut tx = app.store.begin().await.unwrap();
-    let id =
-        mail::enqueue(&mut tx, &app.config, &Email::parse(to).unwrap(), &rendered, Some(("invitation", 7)), None)
-            .await
-            .unwrap();
+    let id = mail::enqueue(
+        &mut tx,
+        &app.config,
+        &Email::parse(to).unwrap(),
+        &rendered,
+        Some(("invitation", 7)),
+        None,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -178,10 +184,16 @@ async fn a_message_left_in_sending_by_a_crashed_process_is_redelivered_after_the
     // A process claimed this message and died: it is `sending` with a lease two seconds out.
     let rendered = invitation(1).render(Locale::En, "Portico").unwrap();
     let mut tx = app.store.begin().await.unwrap();
-    let id =
-        mail::enqueue(&mut tx, &app.config, &Email::parse("crash@example.org").unwrap(), &rendered, None, None)
-            .await
-            .unwrap();
+    let id = mail::enqueue(
+        &mut tx,
+        &app.config,
+        &Email::parse("crash@example.org").unwrap(),
+        &rendered,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let lease_until = portico::store::now_ms() + 2000;
     sqlx::query("UPDATE outbox SET state = 'sending', attempts = 1, claim_token = 'crashed', lease_until_ms = $1 WHERE id = $2")
         .bind(lease_until)
@@ -207,9 +219,16 @@ async fn a_rolled_back_transaction_enqueues_nothing() {
     let rendered = invitation(2).render(Locale::En, "Portico").unwrap();
     {
         let mut tx = app.store.begin().await.unwrap();
-        mail::enqueue(&mut tx, &app.config, &Email::parse("ghost@example.org").unwrap(), &rendered, None, None)
-            .await
-            .unwrap();
+        mail::enqueue(
+            &mut tx,
+            &app.config,
+            &Email::parse("ghost@example.org").unwrap(),
+            &rendered,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         // The change that caused the email fails afterwards: nothing may remain.
         let failed = sqlx::query(
             "INSERT INTO organisations (slug, name, kind, created_at) VALUES ('x', 'X', 'bogus', 0)",

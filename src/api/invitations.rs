@@ -89,8 +89,9 @@ pub async fn create(
     ApiPath(slug): ApiPath<String>,
     ApiJson(input): ApiJson<InviteInput>,
 ) -> Result<(StatusCode, Json<InvitationJson>), ApiError> {
-    let invitation =
-        flows::invitations::create(&state.store, &state.config, &ctx, &slug, &input).await.map_err(|e| api_error(&slug, e))?;
+    let invitation = flows::invitations::create(&state.store, &state.config, &ctx, &slug, &input)
+        .await
+        .map_err(|e| api_error(&slug, e))?;
     Ok((StatusCode::CREATED, Json(invitation.into())))
 }
 
@@ -118,7 +119,8 @@ pub async fn list(
     ApiPath(slug): ApiPath<String>,
     query: Result<Query<InvitationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InvitationList>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     let items = flows::invitations::list(&state.store, &ctx, &slug, query.state.as_deref()).await?;
     Ok(Json(InvitationList { items: items.into_iter().map(Into::into).collect() }))
 }

@@ -34,7 +34,8 @@ pub const INVITE_CREATES_PER_CLIENT: SettingDef = SettingDef {
     help: "invitations one API token, and one client IP, may create per minute",
 };
 
-pub const ALL_SETTINGS: &[SettingDef] = &[LOGIN_ATTEMPTS_PER_IP, INVITE_LIMIT_PER_RECIPIENT, INVITE_CREATES_PER_CLIENT];
+pub const ALL_SETTINGS: &[SettingDef] =
+    &[LOGIN_ATTEMPTS_PER_IP, INVITE_LIMIT_PER_RECIPIENT, INVITE_CREATES_PER_CLIENT];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {

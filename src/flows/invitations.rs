@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::{Ctx, FieldError, FlowError, FlowResult, auth, password, settings, throttle};
 use crate::config::Config;
 use crate::domain::{
-    Email, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, InvitationState, MembershipRole, MembershipStatus,
-    NewPassword, SecretToken,
+    Email, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, InvitationState, MembershipRole,
+    MembershipStatus, NewPassword, SecretToken,
 };
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
@@ -54,9 +54,9 @@ async fn throttle_client(store: &Store, ctx: &Ctx) -> FlowResult<()> {
 }
 
 /// Counts one invitation email to `email` in the current hour, inside `tx` (so a rolled-back
-/// change gives it back). Returns the window charged, or 429 over the limit.
-async fn charge_recipient(store: &Store, tx: &mut Tx, email: &str, now: i64) -> FlowResult<(String, i64)> {
-    let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
+/// change gives it back). Returns the window charged, or 429 over the limit. `limit` is read
+/// before the transaction starts: a transaction never waits for a second pooled connection.
+async fn charge_recipient(tx: &mut Tx, limit: i64, email: &str, now: i64) -> FlowResult<(String, i64)> {
     let bucket = format!("invite:recipient:{email}");
     let (hits, window) = rate_limits::hit(tx.conn(), &bucket, RECIPIENT_WINDOW_SECS, now).await?;
     if hits > limit {
@@ -79,10 +79,19 @@ async fn send_email(
     charged: &(String, i64),
     now: i64,
 ) -> FlowResult<()> {
-    let token =
-        tokens::issue(tx.conn(), Purpose::Invitation, ("invitation", invitation_id), email.as_str(), expires_at, now)
-            .await?;
-    let link = config.base_url.join(&format!("invite/{}", token.expose())).map_err(|e| FlowError::Internal(e.to_string()))?;
+    let token = tokens::issue(
+        tx.conn(),
+        Purpose::Invitation,
+        ("invitation", invitation_id),
+        email.as_str(),
+        expires_at,
+        now,
+    )
+    .await?;
+    let link = config
+        .base_url
+        .join(&format!("invite/{}", token.expose()))
+        .map_err(|e| FlowError::Internal(e.to_string()))?;
     let rendered = templates::Invitation {
         org_name: org.display_name().to_string(),
         link: link.to_string(),
@@ -91,8 +100,15 @@ async fn send_email(
     }
     .render(locale, &config.brand)
     .map_err(|e| FlowError::Internal(e.to_string()))?;
-    mail::enqueue(tx, config, email, &rendered, Some(("invitation", invitation_id)), Some((&charged.0, charged.1)))
-        .await?;
+    mail::enqueue(
+        tx,
+        config,
+        email,
+        &rendered,
+        Some(("invitation", invitation_id)),
+        Some((&charged.0, charged.1)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -100,7 +116,13 @@ fn invalid(field: &'static str, code: &'static str) -> FlowError {
     FlowError::Invalid(vec![FieldError { field, code }])
 }
 
-pub async fn create(store: &Store, config: &Config, ctx: &Ctx, slug: &str, input: &InviteInput) -> FlowResult<Invitation> {
+pub async fn create(
+    store: &Store,
+    config: &Config,
+    ctx: &Ctx,
+    slug: &str,
+    input: &InviteInput,
+) -> FlowResult<Invitation> {
     ctx.require_staff()?;
     // Everything is validated before anything is written.
     let email = Email::parse(&input.email).map_err(|_| invalid("email", "invalid_email"))?;
@@ -115,6 +137,7 @@ pub async fn create(store: &Store, config: &Config, ctx: &Ctx, slug: &str, input
     let org = org_for_staff(store, ctx, slug).await?;
     throttle_client(store, ctx).await?;
 
+    let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
     let now = now();
     let mut tx = store.begin().await?;
     let user = users::find_by_email(tx.conn(), &email).await?;
@@ -127,7 +150,7 @@ pub async fn create(store: &Store, config: &Config, ctx: &Ctx, slug: &str, input
     if let Some(pending) = invitations::find_pending(tx.conn(), org.id, email.as_str(), now).await? {
         return Err(FlowError::InvitationPending { invitation_id: pending.id });
     }
-    let charged = charge_recipient(store, &mut tx, email.as_str(), now).await?;
+    let charged = charge_recipient(&mut tx, limit, email.as_str(), now).await?;
     let locale = requested_locale
         .or_else(|| user.as_ref().and_then(|u| u.locale.as_deref()).and_then(Locale::parse))
         .unwrap_or(config.default_locale);
@@ -185,8 +208,15 @@ async fn own_invitation(tx: &mut Tx, org: &Org, id: i64, now: i64) -> FlowResult
 
 /// Sends a pending invitation again with a new link (the old one stops working) and a new
 /// expiry, within the recipient's hourly allowance.
-pub async fn resend(store: &Store, config: &Config, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<Invitation> {
+pub async fn resend(
+    store: &Store,
+    config: &Config,
+    ctx: &Ctx,
+    slug: &str,
+    id: i64,
+) -> FlowResult<Invitation> {
     let org = org_for_staff(store, ctx, slug).await?;
+    let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
     let now = now();
     let mut tx = store.begin().await?;
     let invitation = own_invitation(&mut tx, &org, id, now).await?;
@@ -194,7 +224,7 @@ pub async fn resend(store: &Store, config: &Config, ctx: &Ctx, slug: &str, id: i
     if !matches!(invitation.state, InvitationState::Pending | InvitationState::Expired) {
         return Err(FlowError::Conflict { code: "not_pending" });
     }
-    let charged = charge_recipient(store, &mut tx, &invitation.email, now).await?;
+    let charged = charge_recipient(&mut tx, limit, &invitation.email, now).await?;
     let expires_at = now + config.invitation_hours * 3600;
     if !invitations::record_resend(tx.conn(), id, expires_at, now).await? {
         return Err(FlowError::Conflict { code: "not_pending" });
@@ -264,7 +294,8 @@ pub struct Offer {
 /// `NotFound` for any link that cannot be used, whatever the reason.
 pub async fn inspect(store: &Store, presented: &str) -> FlowResult<Offer> {
     let now = now();
-    let subject = tokens::peek(store.pool(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
+    let subject =
+        tokens::peek(store.pool(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
     let invitation = invitations::find(store.pool(), subject.subject_id, now)
         .await?
         .filter(|i| i.state == InvitationState::Pending)
@@ -311,7 +342,8 @@ pub async fn accept(
             if password != confirm {
                 return Err(invalid("password_confirm", "password_mismatch"));
             }
-            let password = NewPassword::parse(password, &[&email]).map_err(|_| invalid("password", "weak_password"))?;
+            let password =
+                NewPassword::parse(password, &[&email]).map_err(|_| invalid("password", "weak_password"))?;
             Some(password::hash(&password).await?)
         }
         (Acceptance::ExistingPassword(pw), Some(user_id)) => {
@@ -331,7 +363,8 @@ pub async fn accept(
     let now = now();
     let mut tx = store.begin().await?;
     // One conditional UPDATE: a link is used at most once, even by racing requests.
-    let subject = tokens::consume(tx.conn(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
+    let subject =
+        tokens::consume(tx.conn(), Purpose::Invitation, presented, now).await?.ok_or(FlowError::NotFound)?;
     let invitation_id = subject.subject_id;
     let user_id = match (offer.existing_user, &new_password_hash) {
         (Some(user_id), _) => user_id,
@@ -352,8 +385,15 @@ pub async fn accept(
     if !invitations::close(tx.conn(), invitation_id, InvitationState::Accepted, Some(user_id), now).await? {
         return Err(FlowError::NotFound);
     }
-    match memberships::insert(tx.conn(), offer.invitation.org_id, user_id, offer.invitation.role, MembershipStatus::Active, now)
-        .await
+    match memberships::insert(
+        tx.conn(),
+        offer.invitation.org_id,
+        user_id,
+        offer.invitation.role,
+        MembershipStatus::Active,
+        now,
+    )
+    .await
     {
         Ok(_) | Err(StoreError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
@@ -375,6 +415,7 @@ pub async fn accept(
     )
     .await?;
     tx.commit().await?;
-    let org = store::orgs::find_by_id(store.pool(), offer.invitation.org_id).await?.ok_or(FlowError::NotFound)?;
+    let org =
+        store::orgs::find_by_id(store.pool(), offer.invitation.org_id).await?.ok_or(FlowError::NotFound)?;
     Ok(Accepted { session, org_slug: org.slug })
 }

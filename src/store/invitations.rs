@@ -42,7 +42,8 @@ macro_rules! select {
         "SELECT i.id, i.org_id, i.email, i.role, i.locale,
                 CASE WHEN i.state = 'pending' AND i.expires_at <= $1 THEN 'expired' ELSE i.state END AS state,
                 i.inviter, i.expires_at, i.send_count, i.created_at,
-                o.state, o.attempts, o.last_error, o.updated_at
+                o.state AS delivery_state, o.attempts AS delivery_attempts, o.last_error AS delivery_error,
+                o.updated_at AS delivery_updated_at
          FROM invitations i
          LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x
                                        WHERE x.belongs_to_kind = 'invitation' AND x.belongs_to_id = i.id) "
@@ -108,7 +109,11 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewInvitation<'_>, now: i64)
     Ok(row.try_get(0)?)
 }
 
-pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64, now: i64) -> Result<Option<Invitation>> {
+pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    id: i64,
+    now: i64,
+) -> Result<Option<Invitation>> {
     let row = sqlx::query(concat!(select!(), "WHERE i.id = $2")).bind(now).bind(id).fetch_optional(e).await?;
     row.as_ref().map(from_row).transpose()
 }

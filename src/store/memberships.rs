@@ -3,7 +3,11 @@ use sqlx::{AnyConnection, Executor, Row};
 use super::{Result, StoreError};
 use crate::domain::{MembershipRole, MembershipStatus, OrgKind, display_name};
 
-pub async fn exists<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, org_id: i64, user_id: i64) -> Result<bool> {
+pub async fn exists<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+    user_id: i64,
+) -> Result<bool> {
     let row = sqlx::query("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -48,7 +52,10 @@ pub struct UserMembership {
     pub member_since: Option<i64>,
 }
 
-pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, user_id: i64) -> Result<Vec<UserMembership>> {
+pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    user_id: i64,
+) -> Result<Vec<UserMembership>> {
     let rows = sqlx::query(
         "SELECT o.slug, o.name, o.kind, o.company_name, m.role, m.status, m.member_since
          FROM memberships m JOIN organisations o ON o.id = m.org_id

@@ -84,8 +84,10 @@ pub async fn peek<'c, E: Executor<'c, Database = sqlx::Any>>(
     .bind(now)
     .fetch_optional(e)
     .await?;
-    row.map(|r| Ok(TokenSubject { subject_kind: r.try_get(0)?, subject_id: r.try_get(1)?, email: r.try_get(2)? }))
-        .transpose()
+    row.map(|r| {
+        Ok(TokenSubject { subject_kind: r.try_get(0)?, subject_id: r.try_get(1)?, email: r.try_get(2)? })
+    })
+    .transpose()
 }
 
 /// Uses a live token up; `None` if it was not live (unknown, used, revoked or expired).
@@ -105,8 +107,10 @@ pub async fn consume(
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    row.map(|r| Ok(TokenSubject { subject_kind: r.try_get(0)?, subject_id: r.try_get(1)?, email: r.try_get(2)? }))
-        .transpose()
+    row.map(|r| {
+        Ok(TokenSubject { subject_kind: r.try_get(0)?, subject_id: r.try_get(1)?, email: r.try_get(2)? })
+    })
+    .transpose()
 }
 
 /// Revokes every live token of a subject (for example when an invitation is revoked).

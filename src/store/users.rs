@@ -84,11 +84,18 @@ pub async fn set_staff_role_and_password(
 }
 
 pub async fn find_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> Result<Option<User>> {
-    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id).fetch_optional(e).await?;
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn set_password(conn: &mut AnyConnection, user_id: i64, password_hash: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(password_hash).bind(user_id).execute(conn).await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! accepts it. Every link that cannot be used gets the same page, whatever the reason.
 
 use axum::Form;
-use axum::extract::{Path, State};
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -33,7 +33,8 @@ async fn offer(state: &AppState, token: &str) -> FlowResult<Offer> {
 }
 
 fn page(ctx: &WebCtx, token: &str, offer: &Offer, error: Option<String>, status: StatusCode) -> Response {
-    let signed_in_as_invitee = offer.existing_user.is_some() && ctx.user.as_ref().map(|u| u.user_id) == offer.existing_user;
+    let signed_in_as_invitee =
+        offer.existing_user.is_some() && ctx.user.as_ref().map(|u| u.user_id) == offer.existing_user;
     let signed_in_as_other = ctx.user.is_some() && !signed_in_as_invitee;
     render(
         status,
@@ -55,7 +56,11 @@ fn page(ctx: &WebCtx, token: &str, offer: &Offer, error: Option<String>, status:
     )
 }
 
-pub async fn show(State(state): State<AppState>, ctx: WebCtx, token: Result<Path<String>, axum::extract::rejection::PathRejection>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
     let Ok(Path(token)) = token else { return invalid_link(&ctx) };
     match offer(&state, &token).await {
         Ok(offer) => page(&ctx, &token, &offer, None, StatusCode::OK),
@@ -82,7 +87,10 @@ pub async fn accept(
 ) -> Response {
     let Ok(Path(token)) = token else { return invalid_link(&ctx) };
     let Ok(Form(form)) = form else {
-        return error_page(&ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"));
+        return error_page(
+            &ctx,
+            ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"),
+        );
     };
     let offered = match offer(&state, &token).await {
         Ok(offer) => offer,
@@ -94,23 +102,36 @@ pub async fn accept(
         ("existing", _) => Acceptance::ExistingPassword(&form.password),
         _ => Acceptance::NewPassword { password: &form.password, confirm: &form.password_confirm },
     };
-    let outcome =
-        invitations::accept(&state.store, &state.config, &ctx.origin, &token, how, ctx.session_token.as_deref()).await;
+    let outcome = invitations::accept(
+        &state.store,
+        &state.config,
+        &ctx.origin,
+        &token,
+        how,
+        ctx.session_token.as_deref(),
+    )
+    .await;
     match outcome {
         Ok(accepted) => {
-            let mut response = (
-                [ctx.set_flash(FlashKind::Success, "flash-invitation-accepted")],
-                see_other("/dashboard"),
-            )
-                .into_response();
+            let mut response =
+                ([ctx.set_flash(FlashKind::Success, "flash-invitation-accepted")], see_other("/dashboard"))
+                    .into_response();
             if let Some(session) = accepted.session {
                 let secure = ctx.secure_cookies;
                 let headers = response.headers_mut();
                 headers.append(
                     header::SET_COOKIE,
-                    cookies::set(cookies::SESSION, session.expose(), Some(state.config.session_hours * 3600), secure),
+                    cookies::set(
+                        cookies::SESSION,
+                        session.expose(),
+                        Some(state.config.session_hours * 3600),
+                        secure,
+                    ),
                 );
-                headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure));
+                headers.append(
+                    header::SET_COOKIE,
+                    cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
+                );
             }
             response
         }

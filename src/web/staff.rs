@@ -129,7 +129,13 @@ pub async fn org(
     org_page(&state, &ctx, &slug, invite, StatusCode::OK).await
 }
 
-async fn org_page(state: &AppState, ctx: &WebCtx, slug: &str, invite: InviteForm, status: StatusCode) -> Response {
+async fn org_page(
+    state: &AppState,
+    ctx: &WebCtx,
+    slug: &str,
+    invite: InviteForm,
+    status: StatusCode,
+) -> Response {
     let flow_ctx = ctx.flow_ctx();
     let org = match flows::orgs::get(&state.store, &flow_ctx, slug).await {
         Ok(org) => org,
@@ -169,19 +175,27 @@ pub async fn invite(
         return denied;
     }
     let (Ok(Path(slug)), Ok(Form(form))) = (slug, form) else {
-        return error_page(&ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"));
+        return error_page(
+            &ctx,
+            ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"),
+        );
     };
-    let input = InviteInput { email: form.email.clone(), role: Some(form.role.clone()), locale: Some(form.locale.clone()) };
-    let error = match flows::invitations::create(&state.store, &state.config, &ctx.flow_ctx(), &slug, &input).await {
-        Ok(_) => {
-            return (
-                [ctx.set_flash(FlashKind::Success, "flash-invitation-sent")],
-                see_other(&format!("/staff/orgs/{slug}#invitations")),
-            )
-                .into_response();
-        }
-        Err(e) => e,
+    let input = InviteInput {
+        email: form.email.clone(),
+        role: Some(form.role.clone()),
+        locale: Some(form.locale.clone()),
     };
+    let error =
+        match flows::invitations::create(&state.store, &state.config, &ctx.flow_ctx(), &slug, &input).await {
+            Ok(_) => {
+                return (
+                    [ctx.set_flash(FlashKind::Success, "flash-invitation-sent")],
+                    see_other(&format!("/staff/orgs/{slug}#invitations")),
+                )
+                    .into_response();
+            }
+            Err(e) => e,
+        };
     let info = classify(&error);
     let mut view = InviteForm {
         email: Field { value: form.email, error: None },
@@ -224,10 +238,13 @@ pub async fn invitation_action(
     };
     let flow_ctx = ctx.flow_ctx();
     let (outcome, flash) = match action.as_str() {
-        "resend" => {
-            (flows::invitations::resend(&state.store, &state.config, &flow_ctx, &slug, id).await, "flash-invitation-resent")
+        "resend" => (
+            flows::invitations::resend(&state.store, &state.config, &flow_ctx, &slug, id).await,
+            "flash-invitation-resent",
+        ),
+        "revoke" => {
+            (flows::invitations::revoke(&state.store, &flow_ctx, &slug, id).await, "flash-invitation-revoked")
         }
-        "revoke" => (flows::invitations::revoke(&state.store, &flow_ctx, &slug, id).await, "flash-invitation-revoked"),
         _ => return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found")),
     };
     match outcome {

@@ -92,6 +92,10 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // PORTICO_TEST_LOG=debug shows the server's logs while debugging a test.
+    if let Ok(filter) = std::env::var("PORTICO_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let (database_url, sqlite_dir) = fresh_database().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
