@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then every integration test against SQLite and again
-# against PostgreSQL (a fresh schema per test). PostgreSQL is started if it is installed but
-# stopped; without it the PostgreSQL run is skipped with a message, except under CI, where it
-# is required.
+# against PostgreSQL (a fresh schema per test), then the browser tests in headless Chromium.
+# PostgreSQL is started if it is installed but stopped. Without PostgreSQL or Chromium that part
+# is skipped with a message, except under CI, where both are required (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export PORTICO_TEST_POSTGRES_URL="${PORTICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 postgres_up() {
@@ -48,4 +49,18 @@ elif [ "${CI:-}" = "true" ]; then
     exit 1
 else
     echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432; SKIPPING the PostgreSQL run" >&2
+fi
+
+echo "== Browser tests (headless Chromium)"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ -x "$CHROMIUM" ] && command -v npm >/dev/null 2>&1; then
+    cargo build --locked --quiet
+    (cd e2e && npm ci --no-audit --no-fund --silent \
+        && CHROMIUM="$CHROMIUM" PORTICO_BIN="$CARGO_TARGET_DIR/debug/portico" node --test --test-concurrency=1 .)
+    echo "test.sh: screenshots in target/e2e-screenshots/"
+elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: Chromium ($CHROMIUM) and npm are required under CI" >&2
+    exit 1
+else
+    echo "test.sh: Chromium not found at $CHROMIUM (apt-get install chromium); SKIPPING the browser tests" >&2
 fi
