@@ -71,6 +71,25 @@ impl Setup {
             .unwrap()
     }
 
+    /// Accepts an invitation link as a new person choosing `password`.
+    async fn accept_new(&self, c: &reqwest::Client, link: &str, password: &str) -> reqwest::Response {
+        self.app
+            .post_form(
+                c,
+                link,
+                link,
+                &[("mode", "new"), ("password", password), ("password_confirm", password)],
+            )
+            .await
+    }
+
+    /// GETs an API path with the admin token and returns the JSON body.
+    async fn get(&self, path: &str) -> Value {
+        let r = api().get(self.app.url(path)).bearer_auth(&self.token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
     async fn set(&self, key: &str, value: i64) {
         let r = api()
             .put(self.app.url(&format!("/api/v1/settings/{key}")))
@@ -137,10 +156,7 @@ async fn a_new_user_accepts_by_setting_a_password_and_lands_on_the_dashboard() {
         assert!(page.contains("new.person@example.org"));
     }
     // A weak password is refused and the link still works.
-    let r = s
-        .app
-        .post_form(&c, &link, &link, &[("mode", "new"), ("password", "short"), ("password_confirm", "short")])
-        .await;
+    let r = s.accept_new(&c, &link, "short").await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Use at least 12 characters"));
     let r = s
@@ -157,19 +173,7 @@ async fn a_new_user_accepts_by_setting_a_password_and_lands_on_the_dashboard() {
         )
         .await;
     assert_eq!(r.status(), 400);
-    let r = s
-        .app
-        .post_form(
-            &c,
-            &link,
-            &link,
-            &[
-                ("mode", "new"),
-                ("password", "a fine long passphrase"),
-                ("password_confirm", "a fine long passphrase"),
-            ],
-        )
-        .await;
+    let r = s.accept_new(&c, &link, "a fine long passphrase").await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/dashboard");
     assert!(set_cookie(&r, "portico_session").is_some(), "signed in");
@@ -188,16 +192,10 @@ async fn a_new_user_accepts_by_setting_a_password_and_lands_on_the_dashboard() {
         303
     );
 
-    let (_, list) = json_of(
-        api().get(s.app.url("/api/v1/orgs/acme/invitations")).bearer_auth(&s.token).send().await.unwrap(),
-    )
-    .await;
+    let list = s.get("/api/v1/orgs/acme/invitations").await;
     assert_eq!(list["items"][0]["state"], "accepted");
     assert_eq!(list["items"][0]["delivery"]["state"], "sent");
-    let (_, members) = json_of(
-        api().get(s.app.url("/api/v1/orgs/acme/members")).bearer_auth(&s.token).send().await.unwrap(),
-    )
-    .await;
+    let members = s.get("/api/v1/orgs/acme/members").await;
     assert_eq!(members["items"][0]["role"], "admin");
     assert_eq!(members["items"][0]["status"], "active");
     let created = s.app.audit("invitation.created").await;
@@ -213,19 +211,7 @@ async fn an_address_with_an_account_elsewhere_gets_the_same_answer_and_a_sign_in
     let (_, first) = json_of(s.invite("club", json!({"email": "jo@example.org"})).await).await;
     let link = s.link(1).await;
     let c = client();
-    let r = s
-        .app
-        .post_form(
-            &c,
-            &link,
-            &link,
-            &[
-                ("mode", "new"),
-                ("password", "jo's long password"),
-                ("password_confirm", "jo's long password"),
-            ],
-        )
-        .await;
+    let r = s.accept_new(&c, &link, "jo's long password").await;
     assert_eq!(r.status(), 303);
 
     // Jo now has an account (in club). Inviting Jo into acme answers exactly like a new address.
@@ -270,18 +256,7 @@ async fn a_signed_in_invitee_joins_with_one_click() {
     s.invite("club", json!({"email": "kim@example.org"})).await;
     let link = s.link(1).await;
     let c = client();
-    s.app
-        .post_form(
-            &c,
-            &link,
-            &link,
-            &[
-                ("mode", "new"),
-                ("password", "kim's long password"),
-                ("password_confirm", "kim's long password"),
-            ],
-        )
-        .await;
+    s.accept_new(&c, &link, "kim's long password").await;
     s.invite("acme", json!({"email": "kim@example.org"})).await;
     let link = s.link(2).await;
     let (_, page) = s.app.get_page(&c, &link).await;
@@ -392,15 +367,7 @@ async fn resend_rotates_the_link_and_revoke_kills_it() {
     let (status, err) = json_of(s.action("club", id, "revoke").await).await;
     assert_eq!((status, err["error"]["code"].as_str().unwrap()), (409, "not_pending"));
     assert_eq!(s.action("club", id, "resend").await.status(), 409);
-    let (_, pending) = json_of(
-        api()
-            .get(s.app.url("/api/v1/orgs/club/invitations?state=pending"))
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let pending = s.get("/api/v1/orgs/club/invitations?state=pending").await;
     assert_eq!(pending["items"].as_array().unwrap().len(), 0);
     assert_eq!(s.app.audit("invitation.resent").await.len(), 1);
     assert_eq!(s.app.audit("invitation.revoked").await.len(), 1);
@@ -416,18 +383,7 @@ async fn every_unusable_link_gets_the_same_neutral_page() {
         links.push(s.link(i + 1).await);
     }
     let c = client();
-    s.app
-        .post_form(
-            &c,
-            &links[0],
-            &links[0],
-            &[
-                ("mode", "new"),
-                ("password", "used's long password"),
-                ("password_confirm", "used's long password"),
-            ],
-        )
-        .await;
+    s.accept_new(&c, &links[0], "used's long password").await;
     let revoked_id: i64 =
         sqlx::query_scalar("SELECT id FROM invitations WHERE email = 'revoked@example.org'")
             .fetch_one(s.app.store.pool())
@@ -455,15 +411,7 @@ async fn every_unusable_link_gets_the_same_neutral_page() {
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "one page whatever the reason");
     assert!(bodies[0].contains("Ask the organisation that invited you to send a new invitation."));
     // The expired one reads as expired to staff, and a resend mends it.
-    let (_, list) = json_of(
-        api()
-            .get(s.app.url("/api/v1/orgs/club/invitations?state=expired"))
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = s.get("/api/v1/orgs/club/invitations?state=expired").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let id = list["items"][0]["id"].as_i64().unwrap();
     assert_eq!(s.action("club", id, "resend").await.status(), 202);
@@ -525,10 +473,7 @@ async fn a_send_that_fails_gives_its_allowance_back() {
     // Wait for the delivery to fail for good.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, list) = json_of(
-            api().get(s.app.url("/api/v1/orgs/club/invitations")).bearer_auth(&s.token).send().await.unwrap(),
-        )
-        .await;
+        let list = s.get("/api/v1/orgs/club/invitations").await;
         if list["items"][0]["delivery"]["state"] == "dead" {
             assert!(list["items"][0]["delivery"]["last_error"].as_str().unwrap().contains("550"));
             break;
@@ -642,19 +587,7 @@ async fn setting_a_password_invalidates_the_users_other_links() {
     let club_link = s.link(1).await;
     let acme_link = s.link(2).await;
     let c = client();
-    let r = s
-        .app
-        .post_form(
-            &c,
-            &club_link,
-            &club_link,
-            &[
-                ("mode", "new"),
-                ("password", "multi long password"),
-                ("password_confirm", "multi long password"),
-            ],
-        )
-        .await;
+    let r = s.accept_new(&c, &club_link, "multi long password").await;
     assert_eq!(r.status(), 303);
     assert_eq!(
         s.app.get_page(&client(), &acme_link).await.0,
