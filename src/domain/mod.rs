@@ -2,6 +2,7 @@
 //! or says why not; nothing here does I/O.
 
 mod email;
+pub mod member;
 mod names;
 mod org;
 mod password;

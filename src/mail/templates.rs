@@ -61,6 +61,80 @@ impl Invitation {
     }
 }
 
+/// The answer to a signup email step for a new address: a link to continue.
+pub struct SignupVerify {
+    pub org_name: String,
+    pub link: String,
+    pub expires_in_hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_verify.html")]
+struct SignupVerifyHtml<'a> {
+    c: &'a Common,
+    e: &'a SignupVerify,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_verify.txt")]
+struct SignupVerifyText<'a> {
+    c: &'a Common,
+    e: &'a SignupVerify,
+}
+
+impl SignupVerify {
+    pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
+        let t = locale.tr();
+        let c = Common {
+            t,
+            brand: brand.to_string(),
+            subject: t.t2("email-signup-verify-subject", ("org", self.org_name.as_str()), ("brand", brand)),
+        };
+        Ok(RenderedEmail {
+            template: "signup_verify",
+            locale,
+            html: SignupVerifyHtml { c: &c, e: self }.render()?,
+            text: SignupVerifyText { c: &c, e: self }.render()?,
+            subject: c.subject,
+        })
+    }
+}
+
+/// The answer to a signup email step for an address that has an account already.
+pub struct SignupExists {
+    pub org_name: String,
+    pub sign_in_link: String,
+    pub reset_link: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_exists.html")]
+struct SignupExistsHtml<'a> {
+    c: &'a Common,
+    e: &'a SignupExists,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_exists.txt")]
+struct SignupExistsText<'a> {
+    c: &'a Common,
+    e: &'a SignupExists,
+}
+
+impl SignupExists {
+    pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
+        let t = locale.tr();
+        let c = Common { t, brand: brand.to_string(), subject: t.t1("email-signup-exists-subject", "brand", brand) };
+        Ok(RenderedEmail {
+            template: "signup_exists",
+            locale,
+            html: SignupExistsHtml { c: &c, e: self }.render()?,
+            text: SignupExistsText { c: &c, e: self }.render()?,
+            subject: c.subject,
+        })
+    }
+}
+
 /// A test message operators send to check their SMTP settings (`portico mail test`).
 pub struct TestMessage;
 

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_invitations.sql"),
         postgres: include_str!("../../migrations/postgres/0003_invitations.sql"),
     },
+    Migration {
+        version: 4,
+        name: "members",
+        sqlite: include_str!("../../migrations/sqlite/0004_members.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_members.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

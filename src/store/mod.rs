@@ -10,8 +10,10 @@ mod migrations;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limits;
+pub mod records;
 pub mod sessions;
 pub mod settings;
+pub mod signups;
 pub mod tokens;
 pub mod users;
 
@@ -41,6 +43,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The constraint (or, on SQLite, the message naming it) of a unique violation.
+    pub fn unique_violation(e: &sqlx::Error) -> Option<String> {
+        match e {
+            sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                Some(d.constraint().map(String::from).unwrap_or_else(|| d.message().to_string()))
+            }
+            _ => None,
+        }
+    }
+
     /// Maps a unique-constraint violation to `Conflict(what)`, passing other errors through.
     pub fn conflict_as(e: sqlx::Error, what: &'static str) -> StoreError {
         match &e {

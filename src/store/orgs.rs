@@ -14,6 +14,8 @@ pub struct Org {
     pub signup: SignupMode,
     pub activation: String,
     pub created_at: i64,
+    /// Minimum age for signup, in years (0: none).
+    pub min_age: i64,
 }
 
 impl Org {
@@ -32,7 +34,7 @@ pub struct NewOrg<'a> {
 
 macro_rules! columns {
     () => {
-        "id, slug, name, kind, company_name, signup, activation, created_at"
+        "id, slug, name, kind, company_name, signup, activation, created_at, min_age"
     };
 }
 
@@ -50,6 +52,7 @@ fn from_row(row: &AnyRow) -> Result<Org> {
         signup: SignupMode::parse(&row.try_get::<String, _>("signup")?).map_err(corrupt)?,
         activation: row.try_get("activation")?,
         created_at: row.try_get("created_at")?,
+        min_age: row.try_get("min_age")?,
     })
 }
 

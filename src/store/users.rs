@@ -99,3 +99,36 @@ pub async fn set_password(conn: &mut AnyConnection, user_id: i64, password_hash:
         .await?;
     Ok(())
 }
+
+/// Creates a member's user with a username and password. `Conflict("username")` or
+/// `Conflict("email")` says which unique index refused it.
+pub async fn insert_with_username(
+    conn: &mut AnyConnection,
+    email: &Email,
+    username: &str,
+    password_hash: &str,
+    locale: &str,
+    now: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO users (email, username, password_hash, locale, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(email.as_str())
+    .bind(username)
+    .bind(password_hash)
+    .bind(locale)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match StoreError::unique_violation(&e) {
+        Some(which) if which.contains("username") => StoreError::Conflict("username"),
+        Some(_) => StoreError::Conflict("email"),
+        None => StoreError::Database(e),
+    })?;
+    Ok(row.try_get(0)?)
+}
+
+pub async fn username_taken<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, username: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT COUNT(*) FROM users WHERE lower(username) = lower($1)").bind(username).fetch_one(e).await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
+}

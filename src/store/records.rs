@@ -1,0 +1,223 @@
+//! The member record of a membership: profile, contacts, agreements, notes, credentials,
+//! authorisations, storage and custom fields.
+
+use sqlx::{AnyConnection, Executor, Row};
+
+use super::{Result, StoreError};
+
+/// The profile and contact part, as stored.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub first_name: String,
+    pub last_name: String,
+    pub preferred_name: Option<String>,
+    pub pronouns: Option<String>,
+    pub birthday: Option<String>,
+    pub phone: Option<String>,
+    pub emergency_contact: Option<String>,
+    pub chat_handle: Option<String>,
+    pub storage: Option<String>,
+    pub custom_fields: String,
+}
+
+pub async fn insert(conn: &mut AnyConnection, membership_id: i64, p: &Profile, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO member_records (membership_id, first_name, last_name, preferred_name, pronouns, birthday, phone,
+             emergency_contact, chat_handle, storage, custom_fields, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(membership_id)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(&p.preferred_name)
+    .bind(&p.pronouns)
+    .bind(&p.birthday)
+    .bind(&p.phone)
+    .bind(&p.emergency_contact)
+    .bind(&p.chat_handle)
+    .bind(&p.storage)
+    .bind(&p.custom_fields)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Updates what a member may edit themselves.
+pub async fn update_profile(conn: &mut AnyConnection, membership_id: i64, p: &Profile, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE member_records SET first_name = $2, last_name = $3, preferred_name = $4, pronouns = $5, phone = $6,
+             emergency_contact = $7, chat_handle = $8, updated_at = $9
+         WHERE membership_id = $1",
+    )
+    .bind(membership_id)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(&p.preferred_name)
+    .bind(&p.pronouns)
+    .bind(&p.phone)
+    .bind(&p.emergency_contact)
+    .bind(&p.chat_handle)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn profile<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Option<Profile>> {
+    let row = sqlx::query(
+        "SELECT first_name, last_name, preferred_name, pronouns, birthday, phone, emergency_contact, chat_handle,
+                storage, custom_fields
+         FROM member_records WHERE membership_id = $1",
+    )
+    .bind(membership_id)
+    .fetch_optional(e)
+    .await?;
+    row.map(|r| {
+        Ok(Profile {
+            first_name: r.try_get(0)?,
+            last_name: r.try_get(1)?,
+            preferred_name: r.try_get(2)?,
+            pronouns: r.try_get(3)?,
+            birthday: r.try_get(4)?,
+            phone: r.try_get(5)?,
+            emergency_contact: r.try_get(6)?,
+            chat_handle: r.try_get(7)?,
+            storage: r.try_get(8)?,
+            custom_fields: r.try_get(9)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn add_agreement(conn: &mut AnyConnection, membership_id: i64, kind: &str, version: &str, by: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO member_agreements (membership_id, kind, version, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(membership_id)
+    .bind(kind)
+    .bind(version)
+    .bind(by)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Agreement {
+    pub kind: String,
+    pub version: String,
+    pub recorded_by: String,
+    pub recorded_at: i64,
+}
+
+pub async fn agreements<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Agreement>> {
+    let rows = sqlx::query(
+        "SELECT kind, version, recorded_by, recorded_at FROM member_agreements WHERE membership_id = $1 ORDER BY id",
+    )
+    .bind(membership_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(Agreement { kind: r.try_get(0)?, version: r.try_get(1)?, recorded_by: r.try_get(2)?, recorded_at: r.try_get(3)? }))
+        .collect()
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Note {
+    pub id: i64,
+    pub text: String,
+    pub author: String,
+    pub created_at: i64,
+}
+
+pub async fn add_note(conn: &mut AnyConnection, membership_id: i64, text: &str, author: &str, now: i64) -> Result<i64> {
+    let row = sqlx::query("INSERT INTO member_notes (membership_id, text, author, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+        .bind(membership_id)
+        .bind(text)
+        .bind(author)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+pub async fn notes<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Note>> {
+    let rows = sqlx::query("SELECT id, text, author, created_at FROM member_notes WHERE membership_id = $1 ORDER BY id")
+        .bind(membership_id)
+        .fetch_all(e)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(Note { id: r.try_get(0)?, text: r.try_get(1)?, author: r.try_get(2)?, created_at: r.try_get(3)? }))
+        .collect()
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Credential {
+    pub id: i64,
+    pub tag: String,
+    pub added_by: String,
+    pub created_at: i64,
+}
+
+/// Adds a live RFID tag; `Conflict("credential")` if the tag is live for anyone in the org.
+pub async fn add_credential(conn: &mut AnyConnection, membership_id: i64, org_id: i64, tag: &str, by: &str, now: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO member_credentials (membership_id, org_id, tag, added_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(membership_id)
+    .bind(org_id)
+    .bind(tag)
+    .bind(by)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, "credential"))?;
+    Ok(row.try_get(0)?)
+}
+
+/// Retires a live credential of a membership; false if there was none with that id.
+pub async fn remove_credential(conn: &mut AnyConnection, membership_id: i64, credential_id: i64, now: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE member_credentials SET removed_at = $3 WHERE id = $2 AND membership_id = $1 AND removed_at IS NULL",
+    )
+    .bind(membership_id)
+    .bind(credential_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn credentials<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Credential>> {
+    let rows = sqlx::query(
+        "SELECT id, tag, added_by, created_at FROM member_credentials WHERE membership_id = $1 AND removed_at IS NULL ORDER BY id",
+    )
+    .bind(membership_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(Credential { id: r.try_get(0)?, tag: r.try_get(1)?, added_by: r.try_get(2)?, created_at: r.try_get(3)? }))
+        .collect()
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Authorisation {
+    pub name: String,
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Authorisation>> {
+    let rows = sqlx::query(
+        "SELECT name, granted_by, granted_at FROM member_authorisations WHERE membership_id = $1 ORDER BY name",
+    )
+    .bind(membership_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(Authorisation { name: r.try_get(0)?, granted_by: r.try_get(1)?, granted_at: r.try_get(2)? }))
+        .collect()
+}
