@@ -31,6 +31,15 @@ pub struct Config {
     /// The `From` of every email.
     pub mail_from: lettre::message::Mailbox,
     pub outbox: OutboxConfig,
+    /// Hooks that only tests set; never read from the environment or the file.
+    pub test_hooks: TestHooks,
+}
+
+/// Fault injection for tests.
+#[derive(Clone, Debug, Default)]
+pub struct TestHooks {
+    /// Fail the signup transaction after its last write, before it commits.
+    pub fail_signup_before_commit: bool,
 }
 
 /// How the email outbox worker claims and retries messages.
@@ -340,6 +349,7 @@ impl Config {
                 max_body_bytes: max_body_bytes as usize,
                 mail_from,
                 outbox,
+                test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),
         }

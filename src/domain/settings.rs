@@ -34,8 +34,29 @@ pub const INVITE_CREATES_PER_CLIENT: SettingDef = SettingDef {
     help: "invitations one API token, and one client IP, may create per minute",
 };
 
-pub const ALL_SETTINGS: &[SettingDef] =
-    &[LOGIN_ATTEMPTS_PER_IP, INVITE_LIMIT_PER_RECIPIENT, INVITE_CREATES_PER_CLIENT];
+pub const SIGNUP_EMAILS_PER_RECIPIENT: SettingDef = SettingDef {
+    key: "security.signup_emails_per_recipient_per_hour",
+    default: 3,
+    min: 1,
+    max: 1_000,
+    help: "signup emails one address may receive per hour",
+};
+
+pub const SIGNUP_REQUESTS_PER_IP: SettingDef = SettingDef {
+    key: "security.signup_requests_per_ip_per_15min",
+    default: 20,
+    min: 1,
+    max: 100_000,
+    help: "signup email requests one client IP may make in 15 minutes",
+};
+
+pub const ALL_SETTINGS: &[SettingDef] = &[
+    LOGIN_ATTEMPTS_PER_IP,
+    INVITE_LIMIT_PER_RECIPIENT,
+    INVITE_CREATES_PER_CLIENT,
+    SIGNUP_EMAILS_PER_RECIPIENT,
+    SIGNUP_REQUESTS_PER_IP,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {

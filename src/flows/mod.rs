@@ -9,6 +9,7 @@ pub mod members;
 pub mod orgs;
 pub mod password;
 pub mod settings;
+pub mod signup;
 pub mod staff;
 pub mod throttle;
 

@@ -22,6 +22,7 @@ pub struct Worker {
     transport: Transport,
     from: Mailbox,
     config: OutboxConfig,
+    app_config: Arc<Config>,
     wakeup: Arc<Notify>,
 }
 
@@ -33,6 +34,7 @@ impl Worker {
             transport: Transport::from_config(config)?,
             from: config.mail_from.clone(),
             config: config.outbox.clone(),
+            app_config: Arc::new(config.clone()),
         })
     }
 
@@ -55,6 +57,13 @@ impl Worker {
     /// One round: claim a batch, attempt each message concurrently, record the outcomes.
     /// Returns how many messages were claimed.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        // Signup requests become emails here, off the request path, so the email step answers
+        // known and unknown addresses with the same work.
+        match crate::flows::signup::dispatch(&self.store, &self.app_config, self.config.batch).await {
+            Ok(n) if n > 0 => tracing::debug!(n, "signup requests dispatched"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "signup dispatch failed"),
+        }
         let now = now_ms();
         let token = SecretToken::generate("").hash();
         let mut tx = self.store.begin().await?;
