@@ -8,6 +8,7 @@ mod dashboard;
 mod dev_mail;
 mod invite;
 mod login;
+mod signup;
 mod pages;
 mod staff;
 
@@ -40,6 +41,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/invitations/{id}/{action}", post(staff::invitation_action))
         .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/dashboard", get(dashboard::show))
+        .route("/o/{slug}/join", get(signup::show).post(signup::request))
+        .route("/o/{slug}/join/account", post(signup::join_with_account))
+        .route("/o/{slug}/join/verify/{token}", get(signup::verify).post(signup::details))
         .fallback(not_found)
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))

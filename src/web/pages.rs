@@ -129,3 +129,61 @@ pub struct InviteForm {
     pub pending_id: Option<i64>,
     pub has_errors: bool,
 }
+
+#[derive(Template)]
+#[template(path = "join_email.html")]
+pub struct JoinEmail<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub slug: String,
+    pub email: Field,
+}
+
+#[derive(Template)]
+#[template(path = "join_check_email.html")]
+pub struct JoinCheckEmail<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "join_account.html")]
+pub struct JoinAccount<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub slug: String,
+}
+
+#[derive(Template)]
+#[template(path = "join_verify.html")]
+pub struct JoinVerify<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub email: String,
+    pub action: String,
+}
+
+#[derive(Template)]
+#[template(path = "join_details.html")]
+pub struct JoinDetails<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub email: String,
+    pub action: String,
+    pub min_age: i64,
+    pub input: crate::domain::member::DetailsInput,
+    /// (field, message) for every bad field.
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl JoinDetails<'_> {
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "join_exists.html")]
+pub struct JoinExists<'a> {
+    pub p: &'a WebCtx,
+}
