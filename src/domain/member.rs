@@ -10,7 +10,13 @@ use super::{NewPassword, Username};
 pub type Problem = (&'static str, &'static str);
 
 /// A short free-text field: trimmed, at most `max` characters, no control characters.
-pub fn text(value: &str, field: &'static str, max: usize, required: bool, problems: &mut Vec<Problem>) -> Option<String> {
+pub fn text(
+    value: &str,
+    field: &'static str,
+    max: usize,
+    required: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         if required {
@@ -32,9 +38,10 @@ pub fn phone(value: &str, problems: &mut Vec<Problem>) -> Option<String> {
         return None;
     }
     let digits = trimmed.chars().filter(char::is_ascii_digit).count();
-    let allowed = trimmed.chars().enumerate().all(|(i, c)| {
-        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
-    });
+    let allowed = trimmed
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0));
     if !allowed || !(6..=20).contains(&digits) || trimmed.len() > 30 {
         problems.push(("phone", "invalid_phone"));
         return None;
@@ -124,7 +131,12 @@ pub struct Details {
 }
 
 impl Details {
-    pub fn parse(input: &DetailsInput, email: &str, min_age: i64, today: Date) -> Result<Details, Vec<Problem>> {
+    pub fn parse(
+        input: &DetailsInput,
+        email: &str,
+        min_age: i64,
+        today: Date,
+    ) -> Result<Details, Vec<Problem>> {
         let mut problems = Vec::new();
         let first_name = text(&input.first_name, "first_name", 100, true, &mut problems);
         let last_name = text(&input.last_name, "last_name", 100, true, &mut problems);
@@ -140,7 +152,9 @@ impl Details {
             None
         } else {
             let context = [email, input.username.trim()];
-            NewPassword::parse(&input.password, &context).map_err(|_| problems.push(("password", "weak_password"))).ok()
+            NewPassword::parse(&input.password, &context)
+                .map_err(|_| problems.push(("password", "weak_password")))
+                .ok()
         };
         if input.accept_terms.is_none() {
             problems.push(("accept_terms", "must_accept"));
@@ -150,7 +164,16 @@ impl Details {
         }
         match (first_name, last_name, username, password) {
             (Some(first_name), Some(last_name), Some(username), Some(password)) if problems.is_empty() => {
-                Ok(Details { first_name, last_name, preferred_name, pronouns, birthday, username, phone, password })
+                Ok(Details {
+                    first_name,
+                    last_name,
+                    preferred_name,
+                    pronouns,
+                    birthday,
+                    username,
+                    phone,
+                    password,
+                })
             }
             _ => Err(problems),
         }
@@ -199,7 +222,16 @@ mod tests {
         };
         let problems = Details::parse(&input, "a@b.org", 0, date!(2026 - 11 - 22)).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
-        for f in ["first_name", "last_name", "username", "birthday", "phone", "password", "accept_terms", "accept_waiver"] {
+        for f in [
+            "first_name",
+            "last_name",
+            "username",
+            "birthday",
+            "phone",
+            "password",
+            "accept_terms",
+            "accept_waiver",
+        ] {
             assert!(fields.contains(&f), "{f} in {problems:?}");
         }
     }

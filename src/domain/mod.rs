@@ -17,8 +17,8 @@ pub use password::{NewPassword, PasswordError};
 pub use roles::{InvitationState, MembershipRole, MembershipStatus, StaffRole, UnknownValue};
 pub use secret_token::SecretToken;
 pub use settings::{
-    ALL_SETTINGS, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, LOGIN_ATTEMPTS_PER_IP, SIGNUP_EMAILS_PER_RECIPIENT,
-    SIGNUP_REQUESTS_PER_IP, SettingDef, SettingError,
+    ALL_SETTINGS, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, LOGIN_ATTEMPTS_PER_IP,
+    SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SettingDef, SettingError,
 };
 
 /// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:30:00Z`).

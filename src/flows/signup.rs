@@ -7,7 +7,10 @@ use serde_json::json;
 use super::{FieldError, FlowError, FlowResult, auth, password, settings, throttle};
 use crate::config::Config;
 use crate::domain::member::{Details, DetailsInput, Problem};
-use crate::domain::{Email, MembershipRole, MembershipStatus, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SecretToken, SignupMode};
+use crate::domain::{
+    Email, MembershipRole, MembershipStatus, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP,
+    SecretToken, SignupMode,
+};
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
 use crate::store::audit::{self, Actor, Origin};
@@ -33,7 +36,13 @@ fn invalid(field: &'static str, code: &'static str) -> FlowError {
 
 /// The email step. Does the same work for every valid address (validate, throttle, count, record
 /// a request); whether the address has an account is decided later, by the worker.
-pub async fn request(store: &Store, origin: &Origin, slug: &str, email_input: &str, locale: Locale) -> FlowResult<()> {
+pub async fn request(
+    store: &Store,
+    origin: &Origin,
+    slug: &str,
+    email_input: &str,
+    locale: Locale,
+) -> FlowResult<()> {
     let org = open_org(store, slug).await?;
     let email = Email::parse(email_input).map_err(|_| invalid("email", "invalid_email"))?;
     let ip_limit = settings::get(store, &SIGNUP_REQUESTS_PER_IP).await?;
@@ -63,10 +72,16 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
         let email = Email::from_trusted(r.email.clone());
         let locale = Locale::parse(&r.locale).unwrap_or(config.default_locale);
         let existing = users::find_by_email(tx.conn(), &email).await?;
-        let join = |path: &str| config.base_url.join(path).map(|u| u.to_string()).map_err(|e| FlowError::Internal(e.to_string()));
+        let join = |path: &str| {
+            config.base_url.join(path).map(|u| u.to_string()).map_err(|e| FlowError::Internal(e.to_string()))
+        };
         let rendered = if existing.is_some() {
-            templates::SignupExists { org_name: org.display_name().to_string(), sign_in_link: join("login")?, reset_link: join("login")? }
-                .render(locale, &config.brand)
+            templates::SignupExists {
+                org_name: org.display_name().to_string(),
+                sign_in_link: join("login")?,
+                reset_link: join("login")?,
+            }
+            .render(locale, &config.brand)
         } else {
             let token = tokens::issue(
                 tx.conn(),
@@ -141,14 +156,30 @@ pub async fn complete(
             None => FlowError::NotFound,
         });
     }
-    let user_id = match users::insert_with_username(tx.conn(), &email, details.username.as_str(), &hash, locale.as_str(), now).await {
+    let user_id = match users::insert_with_username(
+        tx.conn(),
+        &email,
+        details.username.as_str(),
+        &hash,
+        locale.as_str(),
+        now,
+    )
+    .await
+    {
         Ok(id) => id,
         Err(StoreError::Conflict("username")) => return Err(invalid("username", "username_taken")),
         Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "account_exists" }),
         Err(e) => return Err(e.into()),
     };
-    let membership_id =
-        memberships::insert(tx.conn(), org.id, user_id, MembershipRole::Member, MembershipStatus::Pending, now).await?;
+    let membership_id = memberships::insert(
+        tx.conn(),
+        org.id,
+        user_id,
+        MembershipRole::Member,
+        MembershipStatus::Pending,
+        now,
+    )
+    .await?;
     let profile = Profile {
         first_name: details.first_name.clone(),
         last_name: details.last_name.clone(),
@@ -185,17 +216,37 @@ pub async fn complete(
 
 /// A signed-in user joins an open organisation with their existing account: a pending
 /// membership with an empty record, never a second account.
-pub async fn join_with_account(store: &Store, origin: &Origin, slug: &str, user_id: i64, email: &str) -> FlowResult<i64> {
+pub async fn join_with_account(
+    store: &Store,
+    origin: &Origin,
+    slug: &str,
+    user_id: i64,
+    email: &str,
+) -> FlowResult<i64> {
     let org = open_org(store, slug).await?;
     let now = now();
     let mut tx = store.begin().await?;
-    let membership_id =
-        match memberships::insert(tx.conn(), org.id, user_id, MembershipRole::Member, MembershipStatus::Pending, now).await {
-            Ok(id) => id,
-            Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "already_member" }),
-            Err(e) => return Err(e.into()),
-        };
-    records::insert(tx.conn(), membership_id, &Profile { custom_fields: "{}".into(), ..Profile::default() }, now).await?;
+    let membership_id = match memberships::insert(
+        tx.conn(),
+        org.id,
+        user_id,
+        MembershipRole::Member,
+        MembershipStatus::Pending,
+        now,
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "already_member" }),
+        Err(e) => return Err(e.into()),
+    };
+    records::insert(
+        tx.conn(),
+        membership_id,
+        &Profile { custom_fields: "{}".into(), ..Profile::default() },
+        now,
+    )
+    .await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

@@ -124,7 +124,11 @@ struct SignupExistsText<'a> {
 impl SignupExists {
     pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
         let t = locale.tr();
-        let c = Common { t, brand: brand.to_string(), subject: t.t1("email-signup-exists-subject", "brand", brand) };
+        let c = Common {
+            t,
+            brand: brand.to_string(),
+            subject: t.t1("email-signup-exists-subject", "brand", brand),
+        };
         Ok(RenderedEmail {
             template: "signup_exists",
             locale,

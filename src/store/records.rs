@@ -44,7 +44,12 @@ pub async fn insert(conn: &mut AnyConnection, membership_id: i64, p: &Profile, n
 }
 
 /// Updates what a member may edit themselves.
-pub async fn update_profile(conn: &mut AnyConnection, membership_id: i64, p: &Profile, now: i64) -> Result<()> {
+pub async fn update_profile(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    p: &Profile,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE member_records SET first_name = $2, last_name = $3, preferred_name = $4, pronouns = $5, phone = $6,
              emergency_contact = $7, chat_handle = $8, updated_at = $9
@@ -64,7 +69,10 @@ pub async fn update_profile(conn: &mut AnyConnection, membership_id: i64, p: &Pr
     Ok(())
 }
 
-pub async fn profile<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Option<Profile>> {
+pub async fn profile<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    membership_id: i64,
+) -> Result<Option<Profile>> {
     let row = sqlx::query(
         "SELECT first_name, last_name, preferred_name, pronouns, birthday, phone, emergency_contact, chat_handle,
                 storage, custom_fields
@@ -90,7 +98,14 @@ pub async fn profile<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership
     .transpose()
 }
 
-pub async fn add_agreement(conn: &mut AnyConnection, membership_id: i64, kind: &str, version: &str, by: &str, now: i64) -> Result<()> {
+pub async fn add_agreement(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    kind: &str,
+    version: &str,
+    by: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO member_agreements (membership_id, kind, version, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -112,7 +127,10 @@ pub struct Agreement {
     pub recorded_at: i64,
 }
 
-pub async fn agreements<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Agreement>> {
+pub async fn agreements<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    membership_id: i64,
+) -> Result<Vec<Agreement>> {
     let rows = sqlx::query(
         "SELECT kind, version, recorded_by, recorded_at FROM member_agreements WHERE membership_id = $1 ORDER BY id",
     )
@@ -120,7 +138,14 @@ pub async fn agreements<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, members
     .fetch_all(e)
     .await?;
     rows.iter()
-        .map(|r| Ok(Agreement { kind: r.try_get(0)?, version: r.try_get(1)?, recorded_by: r.try_get(2)?, recorded_at: r.try_get(3)? }))
+        .map(|r| {
+            Ok(Agreement {
+                kind: r.try_get(0)?,
+                version: r.try_get(1)?,
+                recorded_by: r.try_get(2)?,
+                recorded_at: r.try_get(3)?,
+            })
+        })
         .collect()
 }
 
@@ -132,7 +157,13 @@ pub struct Note {
     pub created_at: i64,
 }
 
-pub async fn add_note(conn: &mut AnyConnection, membership_id: i64, text: &str, author: &str, now: i64) -> Result<i64> {
+pub async fn add_note(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    text: &str,
+    author: &str,
+    now: i64,
+) -> Result<i64> {
     let row = sqlx::query("INSERT INTO member_notes (membership_id, text, author, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
         .bind(membership_id)
         .bind(text)
@@ -144,12 +175,21 @@ pub async fn add_note(conn: &mut AnyConnection, membership_id: i64, text: &str, 
 }
 
 pub async fn notes<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Note>> {
-    let rows = sqlx::query("SELECT id, text, author, created_at FROM member_notes WHERE membership_id = $1 ORDER BY id")
-        .bind(membership_id)
-        .fetch_all(e)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, text, author, created_at FROM member_notes WHERE membership_id = $1 ORDER BY id",
+    )
+    .bind(membership_id)
+    .fetch_all(e)
+    .await?;
     rows.iter()
-        .map(|r| Ok(Note { id: r.try_get(0)?, text: r.try_get(1)?, author: r.try_get(2)?, created_at: r.try_get(3)? }))
+        .map(|r| {
+            Ok(Note {
+                id: r.try_get(0)?,
+                text: r.try_get(1)?,
+                author: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            })
+        })
         .collect()
 }
 
@@ -162,7 +202,14 @@ pub struct Credential {
 }
 
 /// Adds a live RFID tag; `Conflict("credential")` if the tag is live for anyone in the org.
-pub async fn add_credential(conn: &mut AnyConnection, membership_id: i64, org_id: i64, tag: &str, by: &str, now: i64) -> Result<i64> {
+pub async fn add_credential(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    org_id: i64,
+    tag: &str,
+    by: &str,
+    now: i64,
+) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO member_credentials (membership_id, org_id, tag, added_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -178,7 +225,12 @@ pub async fn add_credential(conn: &mut AnyConnection, membership_id: i64, org_id
 }
 
 /// Retires a live credential of a membership; false if there was none with that id.
-pub async fn remove_credential(conn: &mut AnyConnection, membership_id: i64, credential_id: i64, now: i64) -> Result<bool> {
+pub async fn remove_credential(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    credential_id: i64,
+    now: i64,
+) -> Result<bool> {
     Ok(sqlx::query(
         "UPDATE member_credentials SET removed_at = $3 WHERE id = $2 AND membership_id = $1 AND removed_at IS NULL",
     )
@@ -191,7 +243,10 @@ pub async fn remove_credential(conn: &mut AnyConnection, membership_id: i64, cre
         == 1)
 }
 
-pub async fn credentials<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Credential>> {
+pub async fn credentials<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    membership_id: i64,
+) -> Result<Vec<Credential>> {
     let rows = sqlx::query(
         "SELECT id, tag, added_by, created_at FROM member_credentials WHERE membership_id = $1 AND removed_at IS NULL ORDER BY id",
     )
@@ -199,7 +254,14 @@ pub async fn credentials<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, member
     .fetch_all(e)
     .await?;
     rows.iter()
-        .map(|r| Ok(Credential { id: r.try_get(0)?, tag: r.try_get(1)?, added_by: r.try_get(2)?, created_at: r.try_get(3)? }))
+        .map(|r| {
+            Ok(Credential {
+                id: r.try_get(0)?,
+                tag: r.try_get(1)?,
+                added_by: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            })
+        })
         .collect()
 }
 
@@ -210,7 +272,10 @@ pub struct Authorisation {
     pub granted_at: i64,
 }
 
-pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, membership_id: i64) -> Result<Vec<Authorisation>> {
+pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    membership_id: i64,
+) -> Result<Vec<Authorisation>> {
     let rows = sqlx::query(
         "SELECT name, granted_by, granted_at FROM member_authorisations WHERE membership_id = $1 ORDER BY name",
     )
@@ -218,6 +283,8 @@ pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, mem
     .fetch_all(e)
     .await?;
     rows.iter()
-        .map(|r| Ok(Authorisation { name: r.try_get(0)?, granted_by: r.try_get(1)?, granted_at: r.try_get(2)? }))
+        .map(|r| {
+            Ok(Authorisation { name: r.try_get(0)?, granted_by: r.try_get(1)?, granted_at: r.try_get(2)? })
+        })
         .collect()
 }

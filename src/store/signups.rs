@@ -4,7 +4,14 @@ use sqlx::Row;
 
 use super::{Backend, Result, Tx};
 
-pub async fn insert(tx: &mut Tx, org_id: i64, email: &str, locale: &str, charged: (&str, i64), now: i64) -> Result<i64> {
+pub async fn insert(
+    tx: &mut Tx,
+    org_id: i64,
+    email: &str,
+    locale: &str,
+    charged: (&str, i64),
+    now: i64,
+) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO signup_requests (org_id, email, locale, charged_bucket, charged_window, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -129,6 +129,9 @@ pub async fn insert_with_username(
 }
 
 pub async fn username_taken<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, username: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT COUNT(*) FROM users WHERE lower(username) = lower($1)").bind(username).fetch_one(e).await?;
+    let row = sqlx::query("SELECT COUNT(*) FROM users WHERE lower(username) = lower($1)")
+        .bind(username)
+        .fetch_one(e)
+        .await?;
     Ok(row.try_get::<i64, _>(0)? > 0)
 }

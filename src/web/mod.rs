@@ -8,8 +8,8 @@ mod dashboard;
 mod dev_mail;
 mod invite;
 mod login;
-mod signup;
 mod pages;
+mod signup;
 mod staff;
 
 use askama::Template;

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify, InviteInvalid};
+use super::pages::{Field, InviteInvalid, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify};
 use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
 use crate::domain::SecretToken;
 use crate::domain::member::DetailsInput;
@@ -35,7 +35,11 @@ fn account_offer(ctx: &WebCtx, org: &Org, status: StatusCode) -> Response {
     render(status, &JoinAccount { p: ctx, org_name: org.display_name().to_string(), slug: org.slug.clone() })
 }
 
-pub async fn show(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<String>, PathRejection>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     let Ok(Path(slug)) = slug else { return not_found(&ctx) };
     let org = match signup::open_org(&state.store, &slug).await {
         Ok(org) => org,
@@ -45,7 +49,10 @@ pub async fn show(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<
     if ctx.user.is_some() {
         return account_offer(&ctx, &org, StatusCode::OK);
     }
-    render(StatusCode::OK, &JoinEmail { p: &ctx, org_name: org.display_name().to_string(), slug, email: Field::default() })
+    render(
+        StatusCode::OK,
+        &JoinEmail { p: &ctx, org_name: org.display_name().to_string(), slug, email: Field::default() },
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -72,7 +79,9 @@ pub async fn request(
     }
     match signup::request(&state.store, &ctx.origin, &slug, &form.email, ctx.t.locale).await {
         // The same page whether or not the address has an account.
-        Ok(()) => render(StatusCode::OK, &JoinCheckEmail { p: &ctx, org_name: org.display_name().to_string() }),
+        Ok(()) => {
+            render(StatusCode::OK, &JoinCheckEmail { p: &ctx, org_name: org.display_name().to_string() })
+        }
         Err(FlowError::Invalid(_)) => render(
             StatusCode::BAD_REQUEST,
             &JoinEmail {
@@ -86,13 +95,20 @@ pub async fn request(
     }
 }
 
-pub async fn join_with_account(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<String>, PathRejection>) -> Response {
+pub async fn join_with_account(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     let Ok(Path(slug)) = slug else { return not_found(&ctx) };
     let Some(user) = &ctx.user else { return see_other("/login") };
     match signup::join_with_account(&state.store, &ctx.origin, &slug, user.user_id, &user.email).await {
-        Ok(_) => ([ctx.set_flash(FlashKind::Success, "flash-joined")], see_other("/dashboard")).into_response(),
+        Ok(_) => {
+            ([ctx.set_flash(FlashKind::Success, "flash-joined")], see_other("/dashboard")).into_response()
+        }
         Err(FlowError::Conflict { .. }) => {
-            ([ctx.set_flash(FlashKind::Info, "flash-already-member")], see_other("/dashboard")).into_response()
+            ([ctx.set_flash(FlashKind::Info, "flash-already-member")], see_other("/dashboard"))
+                .into_response()
         }
         Err(FlowError::NotFound) => not_found(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
@@ -113,7 +129,12 @@ pub async fn verify(
         Ok((org, _)) if ctx.user.is_some() => account_offer(&ctx, &org, StatusCode::OK),
         Ok((org, email)) => render(
             StatusCode::OK,
-            &JoinVerify { p: &ctx, org_name: org.display_name().to_string(), email: email.to_string(), action: action(&slug, &token) },
+            &JoinVerify {
+                p: &ctx,
+                org_name: org.display_name().to_string(),
+                email: email.to_string(),
+                action: action(&slug, &token),
+            },
         ),
         Err(FlowError::NotFound) => invalid_link(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
@@ -185,21 +206,36 @@ pub async fn details(
         Ok(joined) => {
             let secure = ctx.secure_cookies;
             let mut response =
-                ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(after_signup(&org))).into_response();
+                ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(after_signup(&org)))
+                    .into_response();
             let headers = response.headers_mut();
             headers.append(
                 header::SET_COOKIE,
-                cookies::set(cookies::SESSION, joined.session.expose(), Some(state.config.session_hours * 3600), secure),
+                cookies::set(
+                    cookies::SESSION,
+                    joined.session.expose(),
+                    Some(state.config.session_hours * 3600),
+                    secure,
+                ),
             );
-            headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure));
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
+            );
             response
         }
         Err(FlowError::Invalid(fields)) => {
-            let status = if fields.iter().any(|f| f.code == "username_taken") { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
+            let status = if fields.iter().any(|f| f.code == "username_taken") {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let errors = fields.iter().map(|f| (f.field, ctx.t.t(&field_key(f.code)))).collect();
             page(input, errors, status)
         }
-        Err(FlowError::Conflict { .. }) => render(StatusCode::CONFLICT, &super::pages::JoinExists { p: &ctx }),
+        Err(FlowError::Conflict { .. }) => {
+            render(StatusCode::CONFLICT, &super::pages::JoinExists { p: &ctx })
+        }
         Err(FlowError::NotFound) => invalid_link(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
