@@ -128,15 +128,20 @@ pub struct Joined {
 /// The details step: validates every field on the server, then creates the user, the pending
 /// membership and the whole member record in one transaction, and signs the person in. The
 /// email comes from the link, never from the form.
+/// Who is filling in the form: where from, in which language, with which session (if any).
+pub struct Visitor<'a> {
+    pub origin: &'a Origin,
+    pub locale: Locale,
+    pub session: Option<&'a str>,
+}
+
 pub async fn complete(
     store: &Store,
     config: &Config,
-    origin: &Origin,
+    visitor: &Visitor<'_>,
     slug: &str,
     presented: &str,
     input: &DetailsInput,
-    locale: Locale,
-    previous_session: Option<&str>,
 ) -> FlowResult<Joined> {
     let (org, email) = verified_email(store, slug, presented).await?;
     let today = time::OffsetDateTime::now_utc().date();
@@ -194,12 +199,12 @@ pub async fn complete(
     for kind in ["terms", "waiver"] {
         records::add_agreement(tx.conn(), membership_id, kind, TERMS_VERSION, email.as_str(), now).await?;
     }
-    let session = auth::open_session(&mut tx, user_id, previous_session, config.session_hours).await?;
+    let session = auth::open_session(&mut tx, user_id, visitor.session, config.session_hours).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {
             actor: &Actor::user(user_id, email.as_str()),
-            origin,
+            origin: visitor.origin,
             action: "member.signed_up",
             target: Some(email.as_str()),
             org_id: Some(org.id),

@@ -187,17 +187,9 @@ pub async fn details(
     if form.step != "details" {
         return page(DetailsInput::default(), vec![], StatusCode::OK);
     }
-    let outcome = signup::complete(
-        &state.store,
-        &state.config,
-        &ctx.origin,
-        &slug,
-        &token,
-        &form.details,
-        ctx.t.locale,
-        ctx.session_token.as_deref(),
-    )
-    .await;
+    let visitor =
+        signup::Visitor { origin: &ctx.origin, locale: ctx.t.locale, session: ctx.session_token.as_deref() };
+    let outcome = signup::complete(&state.store, &state.config, &visitor, &slug, &token, &form.details).await;
     let mut input = form.details;
     // Passwords are never sent back to the browser.
     input.password.clear();
