@@ -166,7 +166,7 @@ pub async fn complete(
         &email,
         details.username.as_str(),
         &hash,
-        locale.as_str(),
+        visitor.locale.as_str(),
         now,
     )
     .await
