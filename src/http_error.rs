@@ -47,6 +47,11 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
             retry_after: Some(*retry_after),
             ..ErrorInfo::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "error-rate-limited")
         },
+        FlowError::TransitionNotAllowed { .. } => ErrorInfo::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "transition_not_allowed",
+            "error-transition-not-allowed",
+        ),
         FlowError::InvitationPending { .. } => {
             ErrorInfo::new(StatusCode::CONFLICT, "invitation_pending", "error-invitation-pending")
         }
@@ -69,6 +74,7 @@ fn conflict_key(code: &str) -> &'static str {
         "slug_taken" => "field-slug-taken",
         "already_member" => "error-already-member",
         "not_pending" => "error-invitation-not-pending",
+        "credential_taken" => "error-credential-taken",
         _ => "error-conflict",
     }
 }

@@ -222,3 +222,9 @@ field-too-young = You are younger than this organisation's minimum age.
 field-invalid-username = Use 1 to 16 lower-case letters, digits, _ or -.
 field-username-taken = This username is taken. Choose another.
 field-must-accept = You need to accept this to join.
+
+error-transition-not-allowed = This status change is not allowed.
+error-credential-taken = This key is already in use in this organisation.
+field-invalid-tag = A key number has exactly 10 digits.
+field-not-in-catalogue = Choose an authorisation from the organisation's list.
+field-nothing-to-change = Choose a new status or role.

@@ -224,3 +224,9 @@ field-too-young = Sunteți mai tânăr decât vârsta minimă a acestei organiza
 field-invalid-username = Folosiți între 1 și 16 litere mici, cifre, _ sau -.
 field-username-taken = Acest nume de utilizator este luat. Alegeți altul.
 field-must-accept = Trebuie să acceptați pentru a vă alătura.
+
+error-transition-not-allowed = Această schimbare de stare nu este permisă.
+error-credential-taken = Această cheie este deja folosită în această organizație.
+field-invalid-tag = Numărul cheii are exact 10 cifre.
+field-not-in-catalogue = Alegeți o autorizare din lista organizației.
+field-nothing-to-change = Alegeți o stare sau un rol nou.

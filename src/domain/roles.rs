@@ -25,6 +25,21 @@ string_enum! {
     InvitationState { Pending => "pending", Accepted => "accepted", Revoked => "revoked", Expired => "expired" }
 }
 
+impl MembershipStatus {
+    /// The allowed status changes. Payments never touch `banned`; staff may lift a ban only to
+    /// `suspended`, so reinstating is a second, deliberate step.
+    pub fn can_become(self, to: MembershipStatus) -> bool {
+        use MembershipStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Active | Banned)
+                | (Active, Suspended | Banned)
+                | (Suspended, Active | Banned)
+                | (Banned, Suspended)
+        )
+    }
+}
+
 impl StaffRole {
     /// Admins change the instance (organisations, settings); support staff read and invite.
     pub fn can_administer(self) -> bool {
@@ -48,6 +63,10 @@ mod tests {
         assert!(MembershipStatus::parse("Active").is_err());
         assert!(StaffRole::parse("root").is_err());
         assert!(StaffRole::Admin.can_administer());
+        use MembershipStatus::*;
+        assert!(Pending.can_become(Active) && Active.can_become(Suspended) && Suspended.can_become(Active));
+        assert!(Banned.can_become(Suspended) && !Banned.can_become(Active) && !Banned.can_become(Pending));
+        assert!(!Active.can_become(Pending) && !Active.can_become(Active) && !Suspended.can_become(Pending));
         assert!(!StaffRole::Support.can_administer());
     }
 }

@@ -1,7 +1,13 @@
+use serde_json::json;
+
 use super::{Ctx, FieldError, FlowError, FlowResult};
-use crate::domain::MembershipStatus;
-use crate::store::orgs::{MemberFilter, MemberRow};
-use crate::store::{self, Store};
+use crate::domain::member::{phone, text};
+use crate::domain::{MembershipRole, MembershipStatus};
+use crate::store::audit;
+use crate::store::memberships::{self, Membership};
+use crate::store::orgs::{MemberFilter, MemberRow, Org};
+use crate::store::records::{self, Agreement, Authorisation, Credential, Note, Profile};
+use crate::store::{self, Store, StoreError, now};
 
 /// The members of an organisation, optionally by status and a search in email or username.
 pub async fn list(
@@ -25,4 +31,426 @@ pub async fn list(
     }
     let org = store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)?;
     Ok(store::orgs::members(store.pool(), org.id, &MemberFilter { status, query }).await?)
+}
+
+/// A membership's whole record.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub org: Org,
+    pub membership: Membership,
+    /// Empty (all defaults) if the record has no profile row.
+    pub profile: Profile,
+    pub agreements: Vec<Agreement>,
+    pub notes: Vec<Note>,
+    pub credentials: Vec<Credential>,
+    pub authorisations: Vec<Authorisation>,
+    /// What may be granted in this organisation.
+    pub catalogue: Vec<String>,
+}
+
+/// Loads a membership's record; `org` must be the membership's organisation.
+pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Record> {
+    let pool = store.pool();
+    let membership = memberships::find(pool, membership_id)
+        .await?
+        .filter(|m| m.org_id == org.id)
+        .ok_or(FlowError::NotFound)?;
+    Ok(Record {
+        profile: records::profile(pool, membership_id).await?.unwrap_or_default(),
+        agreements: records::agreements(pool, membership_id).await?,
+        notes: records::notes(pool, membership_id).await?,
+        credentials: records::credentials(pool, membership_id).await?,
+        authorisations: records::authorisations(pool, membership_id).await?,
+        catalogue: records::catalogue(pool, org.id).await?,
+        membership,
+        org,
+    })
+}
+
+async fn staff_org(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
+    ctx.require_staff()?;
+    store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)
+}
+
+/// A member's record, for staff.
+pub async fn get(store: &Store, ctx: &Ctx, slug: &str, membership_id: i64) -> FlowResult<Record> {
+    let org = staff_org(store, ctx, slug).await?;
+    load(store, org, membership_id).await
+}
+
+fn invalid(field: &'static str, code: &'static str) -> FlowError {
+    FlowError::Invalid(vec![FieldError { field, code }])
+}
+
+async fn record_event(
+    tx: &mut store::Tx,
+    ctx: &Ctx,
+    action: &str,
+    record: &Record,
+    details: serde_json::Value,
+) -> FlowResult<()> {
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action,
+            target: Some(&record.membership.email),
+            org_id: Some(record.org.id),
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes status (along the allowed transitions, with a reason) and/or role; audited.
+pub async fn change(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    status: Option<&str>,
+    role: Option<&str>,
+    reason: Option<&str>,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    let status = status
+        .map(|s| MembershipStatus::parse(s).map_err(|_| invalid("status", "invalid_status")))
+        .transpose()?;
+    let role =
+        role.map(|r| MembershipRole::parse(r).map_err(|_| invalid("role", "invalid_role"))).transpose()?;
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if status.is_none() && role.is_none() {
+        return Err(invalid("status", "nothing_to_change"));
+    }
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(invalid("reason", "too_long"));
+    }
+    let from = record.membership.status;
+    if let Some(to) = status {
+        if reason.is_none() {
+            return Err(invalid("reason", "required"));
+        }
+        if !from.can_become(to) {
+            return Err(FlowError::TransitionNotAllowed { from: from.as_str(), to: to.as_str() });
+        }
+    }
+    let mut tx = store.begin().await?;
+    if let Some(to) = status {
+        // Conditional on the status we checked, so two racing changes cannot both apply.
+        if !memberships::set_status(tx.conn(), membership_id, from, to, now()).await? {
+            return Err(FlowError::Conflict { code: "status_changed" });
+        }
+        record_event(
+            &mut tx,
+            ctx,
+            "member.status_changed",
+            &record,
+            json!({ "from": from, "to": to, "reason": reason }),
+        )
+        .await?;
+    }
+    if let Some(role) = role {
+        memberships::set_role(tx.conn(), membership_id, role).await?;
+        record_event(
+            &mut tx,
+            ctx,
+            "member.role_changed",
+            &record,
+            json!({ "from": record.membership.role, "to": role }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    load(store, record.org, membership_id).await
+}
+
+/// Appends a staff note. Notes are never edited or deleted.
+pub async fn add_note(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    note: &str,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    let mut problems = vec![];
+    let note = crate::domain::member::text(note, "text", 4000, true, &mut problems)
+        .ok_or_else(|| invalid("text", problems.first().map_or("required", |p| p.1)))?;
+    let mut tx = store.begin().await?;
+    records::add_note(tx.conn(), membership_id, &note, &ctx.actor.label, now()).await?;
+    record_event(&mut tx, ctx, "member.note_added", &record, json!({})).await?;
+    tx.commit().await?;
+    load(store, record.org, membership_id).await
+}
+
+/// An RFID tag: exactly 10 digits.
+fn rfid(tag: &str) -> FlowResult<String> {
+    let tag = tag.trim();
+    if tag.len() == 10 && tag.chars().all(|c| c.is_ascii_digit()) {
+        Ok(tag.to_string())
+    } else {
+        Err(invalid("tag", "invalid_tag"))
+    }
+}
+
+async fn add_credential_to(store: &Store, ctx: &Ctx, record: &Record, tag: &str) -> FlowResult<()> {
+    let tag = rfid(tag)?;
+    let mut tx = store.begin().await?;
+    match records::add_credential(
+        tx.conn(),
+        record.membership.id,
+        record.org.id,
+        &tag,
+        &ctx.actor.label,
+        now(),
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "credential_taken" }),
+        Err(e) => return Err(e.into()),
+    }
+    record_event(&mut tx, ctx, "member.credential_added", record, json!({ "tag": tag })).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn remove_credential_from(
+    store: &Store,
+    ctx: &Ctx,
+    record: &Record,
+    credential_id: i64,
+) -> FlowResult<()> {
+    let mut tx = store.begin().await?;
+    if !records::remove_credential(tx.conn(), record.membership.id, credential_id, now()).await? {
+        return Err(FlowError::NotFound);
+    }
+    record_event(
+        &mut tx,
+        ctx,
+        "member.credential_removed",
+        record,
+        json!({ "credential_id": credential_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Staff add a credential. A tag live for anyone in the organisation is refused (409).
+pub async fn add_credential(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    tag: &str,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    add_credential_to(store, ctx, &record, tag).await?;
+    load(store, record.org, membership_id).await
+}
+
+pub async fn remove_credential(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    credential_id: i64,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    remove_credential_from(store, ctx, &record, credential_id).await?;
+    load(store, record.org, membership_id).await
+}
+
+/// Grants (or with `grant = false` revokes) an authorisation from the organisation's catalogue.
+pub async fn set_authorisation(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    name: &str,
+    grant: bool,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    let name = name.trim();
+    if !record.catalogue.iter().any(|c| c == name) {
+        return Err(invalid("name", "not_in_catalogue"));
+    }
+    let mut tx = store.begin().await?;
+    let changed = if grant {
+        records::grant(tx.conn(), membership_id, name, &ctx.actor.label, now()).await?
+    } else {
+        records::revoke(tx.conn(), membership_id, name).await?
+    };
+    if changed {
+        let action = if grant { "member.authorisation_granted" } else { "member.authorisation_revoked" };
+        record_event(&mut tx, ctx, action, &record, json!({ "name": name })).await?;
+    }
+    tx.commit().await?;
+    load(store, record.org, membership_id).await
+}
+
+/// Adds a name to the organisation's authorisation catalogue (admin).
+pub async fn add_to_catalogue(store: &Store, ctx: &Ctx, slug: &str, name: &str) -> FlowResult<Vec<String>> {
+    ctx.require_admin()?;
+    let org = staff_org(store, ctx, slug).await?;
+    let mut problems = vec![];
+    let name = text(name, "name", 60, true, &mut problems).ok_or_else(|| invalid("name", "invalid_name"))?;
+    let mut tx = store.begin().await?;
+    records::add_to_catalogue(tx.conn(), org.id, &name).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "org.authorisation_added",
+            target: Some(&name),
+            org_id: Some(org.id),
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(records::catalogue(store.pool(), org.id).await?)
+}
+
+/// The members of an organisation as CSV (RFC 4180; cells that a spreadsheet would run as a
+/// formula are prefixed with `'`).
+pub async fn export_csv(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<String> {
+    let members = list(store, ctx, slug, None, None).await?;
+    let mut out = String::from("membership_id,email,username,role,status,member_since\r\n");
+    for m in members {
+        let since = m.member_since.map(crate::domain::rfc3339).unwrap_or_default();
+        let cells = [
+            m.membership_id.to_string(),
+            m.email,
+            m.username.unwrap_or_default(),
+            m.role.to_string(),
+            m.status.to_string(),
+            since,
+        ];
+        out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    Ok(out)
+}
+
+fn csv_cell(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+// ---- The member's own side (dashboard) ----
+
+/// The member's membership in the organisation `slug`, or their first one.
+pub async fn own_record(store: &Store, user_id: i64, slug: Option<&str>) -> FlowResult<Option<Record>> {
+    let mine = memberships::of_user(store.pool(), user_id).await?;
+    let Some(chosen) = (match slug {
+        Some(slug) => mine.iter().find(|m| m.org_slug == slug),
+        None => mine.first(),
+    }) else {
+        return Ok(None);
+    };
+    let org = store::orgs::find_by_slug(store.pool(), &chosen.org_slug).await?.ok_or(FlowError::NotFound)?;
+    let id =
+        memberships::find_for_user(store.pool(), user_id, &org.slug).await?.ok_or(FlowError::NotFound)?;
+    Ok(Some(load(store, org, id).await?))
+}
+
+/// What a member may edit of their profile.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ProfileInput {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub preferred_name: String,
+    #[serde(default)]
+    pub pronouns: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub emergency_contact: String,
+    #[serde(default)]
+    pub chat_handle: String,
+}
+
+pub async fn update_own_profile(
+    store: &Store,
+    ctx: &Ctx,
+    record: &Record,
+    input: &ProfileInput,
+) -> FlowResult<()> {
+    let mut problems = vec![];
+    let profile = Profile {
+        first_name: text(&input.first_name, "first_name", 100, true, &mut problems).unwrap_or_default(),
+        last_name: text(&input.last_name, "last_name", 100, true, &mut problems).unwrap_or_default(),
+        preferred_name: text(&input.preferred_name, "preferred_name", 100, false, &mut problems),
+        pronouns: text(&input.pronouns, "pronouns", 40, false, &mut problems),
+        phone: phone(&input.phone, &mut problems),
+        emergency_contact: text(&input.emergency_contact, "emergency_contact", 200, false, &mut problems),
+        chat_handle: text(&input.chat_handle, "chat_handle", 100, false, &mut problems),
+        ..record.profile.clone()
+    };
+    if !problems.is_empty() {
+        return Err(FlowError::Invalid(
+            problems.into_iter().map(|(field, code)| FieldError { field, code }).collect(),
+        ));
+    }
+    let mut tx = store.begin().await?;
+    let now = now();
+    if records::profile(tx.conn(), record.membership.id).await?.is_none() {
+        records::insert(
+            tx.conn(),
+            record.membership.id,
+            &Profile { custom_fields: "{}".into(), ..Profile::default() },
+            now,
+        )
+        .await?;
+    }
+    records::update_profile(tx.conn(), record.membership.id, &profile, now).await?;
+    record_event(&mut tx, ctx, "member.profile_updated", record, json!({})).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Members manage their own keys only while active.
+fn require_active(record: &Record) -> FlowResult<()> {
+    if record.membership.status == MembershipStatus::Active { Ok(()) } else { Err(FlowError::Forbidden) }
+}
+
+pub async fn add_own_credential(store: &Store, ctx: &Ctx, record: &Record, tag: &str) -> FlowResult<()> {
+    require_active(record)?;
+    add_credential_to(store, ctx, record, tag).await
+}
+
+pub async fn remove_own_credential(
+    store: &Store,
+    ctx: &Ctx,
+    record: &Record,
+    credential_id: i64,
+) -> FlowResult<()> {
+    require_active(record)?;
+    remove_credential_from(store, ctx, record, credential_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+    }
 }

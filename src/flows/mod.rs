@@ -39,6 +39,8 @@ pub enum FlowError {
     RateLimited { retry_after: i64 },
     #[error("wrong email or password")]
     InvalidCredentials,
+    #[error("status {from} cannot become {to}")]
+    TransitionNotAllowed { from: &'static str, to: &'static str },
     #[error("a pending invitation exists: {invitation_id}")]
     InvitationPending { invitation_id: i64 },
     #[error(transparent)]

@@ -81,3 +81,92 @@ pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
         })
         .collect()
 }
+
+/// One membership with its user, as staff and the member see it.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub id: i64,
+    pub org_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub username: Option<String>,
+    pub role: MembershipRole,
+    pub status: MembershipStatus,
+    pub plan: Option<String>,
+    pub member_since: Option<i64>,
+    pub renews_at: Option<i64>,
+}
+
+pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> Result<Option<Membership>> {
+    let row = sqlx::query(
+        "SELECT m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(e)
+    .await?;
+    let corrupt = |e: crate::domain::UnknownValue| StoreError::Corrupt(e.to_string());
+    row.map(|r| {
+        Ok(Membership {
+            id: r.try_get(0)?,
+            org_id: r.try_get(1)?,
+            user_id: r.try_get(2)?,
+            email: r.try_get(3)?,
+            username: r.try_get(4)?,
+            role: MembershipRole::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
+            status: MembershipStatus::parse(&r.try_get::<String, _>(6)?).map_err(corrupt)?,
+            plan: r.try_get(7)?,
+            member_since: r.try_get(8)?,
+            renews_at: r.try_get(9)?,
+        })
+    })
+    .transpose()
+}
+
+/// The membership of a user in an organisation given by slug.
+pub async fn find_for_user<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    user_id: i64,
+    slug: &str,
+) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT m.id FROM memberships m JOIN organisations o ON o.id = m.org_id WHERE m.user_id = $1 AND o.slug = $2",
+    )
+    .bind(user_id)
+    .bind(slug)
+    .fetch_optional(e)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Changes status (only from `from`, so concurrent changes cannot both apply) and role.
+/// Becoming active for the first time sets `member_since`.
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: MembershipStatus,
+    to: MembershipStatus,
+    now: i64,
+) -> Result<bool> {
+    let since = (to == MembershipStatus::Active).then_some(now);
+    Ok(sqlx::query(
+        "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4) WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(since)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn set_role(conn: &mut AnyConnection, id: i64, role: MembershipRole) -> Result<()> {
+    sqlx::query("UPDATE memberships SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

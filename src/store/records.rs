@@ -288,3 +288,53 @@ pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(
         })
         .collect()
 }
+
+pub async fn catalogue<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, org_id: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT name FROM org_authorisations WHERE org_id = $1 ORDER BY name")
+        .bind(org_id)
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+pub async fn add_to_catalogue(conn: &mut AnyConnection, org_id: i64, name: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO org_authorisations (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, name) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn grant(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    name: &str,
+    by: &str,
+    now: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO member_authorisations (membership_id, name, granted_by, granted_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (membership_id, name) DO NOTHING",
+    )
+    .bind(membership_id)
+    .bind(name)
+    .bind(by)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn revoke(conn: &mut AnyConnection, membership_id: i64, name: &str) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM member_authorisations WHERE membership_id = $1 AND name = $2")
+        .bind(membership_id)
+        .bind(name)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
