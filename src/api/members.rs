@@ -1,12 +1,14 @@
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::error::{ApiError, ApiPath, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{MembershipRole, MembershipStatus, rfc3339};
 use crate::flows;
+use crate::flows::members::Record;
 use crate::server::AppState;
 use crate::store::orgs::MemberRow;
 use crate::store::outbox::Delivery;
@@ -77,4 +79,254 @@ pub async fn list_members(
     let members =
         flows::members::list(&state.store, &ctx, &slug, query.status.as_deref(), query.q.as_deref()).await?;
     Ok(Json(MemberList { items: members.into_iter().map(MemberJson::from).collect() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProfileJson {
+    pub first_name: String,
+    pub last_name: String,
+    pub preferred_name: Option<String>,
+    pub pronouns: Option<String>,
+    pub birthday: Option<String>,
+    pub phone: Option<String>,
+    pub emergency_contact: Option<String>,
+    pub chat_handle: Option<String>,
+    pub storage: Option<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Value,
+}
+
+/// A member's whole record.
+#[derive(Serialize, ToSchema)]
+pub struct RecordJson {
+    pub id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub username: Option<String>,
+    pub role: MembershipRole,
+    pub status: MembershipStatus,
+    pub plan: Option<String>,
+    pub member_since: Option<String>,
+    pub profile: ProfileJson,
+    pub agreements: Vec<crate::store::records::Agreement>,
+    pub notes: Vec<crate::store::records::Note>,
+    pub credentials: Vec<crate::store::records::Credential>,
+    pub authorisations: Vec<crate::store::records::Authorisation>,
+}
+
+impl From<Record> for RecordJson {
+    fn from(r: Record) -> RecordJson {
+        let p = r.profile;
+        RecordJson {
+            id: r.membership.id,
+            user_id: r.membership.user_id,
+            email: r.membership.email,
+            username: r.membership.username,
+            role: r.membership.role,
+            status: r.membership.status,
+            plan: r.membership.plan,
+            member_since: r.membership.member_since.map(rfc3339),
+            profile: ProfileJson {
+                custom_fields: serde_json::from_str(&p.custom_fields).unwrap_or_else(|_| serde_json::json!({})),
+                first_name: p.first_name,
+                last_name: p.last_name,
+                preferred_name: p.preferred_name,
+                pronouns: p.pronouns,
+                birthday: p.birthday,
+                phone: p.phone,
+                emergency_contact: p.emergency_contact,
+                chat_handle: p.chat_handle,
+                storage: p.storage,
+            },
+            agreements: r.agreements,
+            notes: r.notes,
+            credentials: r.credentials,
+            authorisations: r.authorisations,
+        }
+    }
+}
+
+/// Read a member's whole record.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}/members/{id}", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    responses((status = 200, description = "The record", body = RecordJson), (status = 404, description = "`not_found`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_member(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+) -> Result<Json<RecordJson>, ApiError> {
+    Ok(Json(flows::members::get(&state.store, &ctx, &slug, id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberChange {
+    /// New status, along the allowed transitions (a reason is required).
+    pub status: Option<String>,
+    pub role: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Change a member's status and/or role.
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{slug}/members/{id}", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    request_body = MemberChange,
+    responses(
+        (status = 200, description = "Changed", body = RecordJson),
+        (status = 400, description = "`invalid_status`, `invalid_role`, `required` (reason)", body = ErrorBody),
+        (status = 422, description = "`transition_not_allowed`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn patch_member(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiJson(change): ApiJson<MemberChange>,
+) -> Result<Json<RecordJson>, ApiError> {
+    let record = flows::members::change(
+        &state.store,
+        &ctx,
+        &slug,
+        id,
+        change.status.as_deref(),
+        change.role.as_deref(),
+        change.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(record.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    pub text: String,
+}
+
+/// Append a staff note (notes are never edited or deleted).
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{slug}/members/{id}/notes", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    request_body = NoteInput,
+    responses((status = 201, description = "Added", body = RecordJson), (status = 400, description = "Empty or too long", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn add_note(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiJson(input): ApiJson<NoteInput>,
+) -> Result<(StatusCode, Json<RecordJson>), ApiError> {
+    let record = flows::members::add_note(&state.store, &ctx, &slug, id, &input.text).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialInput {
+    /// An RFID tag: exactly 10 digits.
+    pub tag: String,
+}
+
+/// Add an RFID credential; a tag live for anyone in the organisation is a 409.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{slug}/members/{id}/credentials", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    request_body = CredentialInput,
+    responses(
+        (status = 201, description = "Added", body = RecordJson),
+        (status = 400, description = "`invalid_tag`", body = ErrorBody),
+        (status = 409, description = "`credential_taken`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_credential(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiJson(input): ApiJson<CredentialInput>,
+) -> Result<(StatusCode, Json<RecordJson>), ApiError> {
+    let record = flows::members::add_credential(&state.store, &ctx, &slug, id, &input.tag).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// Retire a credential.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{slug}/members/{id}/credentials/{credential_id}", tag = "members",
+    params(
+        ("slug" = String, Path, description = "Organisation slug"),
+        ("id" = i64, Path, description = "Membership id"),
+        ("credential_id" = i64, Path, description = "Credential id"),
+    ),
+    responses((status = 200, description = "Removed", body = RecordJson), (status = 404, description = "`not_found`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn remove_credential(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id, credential_id)): ApiPath<(String, i64, i64)>,
+) -> Result<Json<RecordJson>, ApiError> {
+    Ok(Json(flows::members::remove_credential(&state.store, &ctx, &slug, id, credential_id).await?.into()))
+}
+
+/// Grant an authorisation from the organisation's catalogue.
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{slug}/members/{id}/authorisations/{name}", tag = "members",
+    params(
+        ("slug" = String, Path, description = "Organisation slug"),
+        ("id" = i64, Path, description = "Membership id"),
+        ("name" = String, Path, description = "Authorisation name"),
+    ),
+    responses((status = 200, description = "Granted", body = RecordJson), (status = 400, description = "`not_in_catalogue`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn grant(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id, name)): ApiPath<(String, i64, String)>,
+) -> Result<Json<RecordJson>, ApiError> {
+    Ok(Json(flows::members::set_authorisation(&state.store, &ctx, &slug, id, &name, true).await?.into()))
+}
+
+/// Revoke an authorisation.
+#[utoipa::path(
+    delete, path = "/api/v1/orgs/{slug}/members/{id}/authorisations/{name}", tag = "members",
+    params(
+        ("slug" = String, Path, description = "Organisation slug"),
+        ("id" = i64, Path, description = "Membership id"),
+        ("name" = String, Path, description = "Authorisation name"),
+    ),
+    responses((status = 200, description = "Revoked", body = RecordJson)),
+    security(("bearer" = []))
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id, name)): ApiPath<(String, i64, String)>,
+) -> Result<Json<RecordJson>, ApiError> {
+    Ok(Json(flows::members::set_authorisation(&state.store, &ctx, &slug, id, &name, false).await?.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Catalogue {
+    pub items: Vec<String>,
+}
+
+/// Add a name to the organisation's authorisation catalogue (admin).
+#[utoipa::path(
+    put, path = "/api/v1/orgs/{slug}/authorisations/{name}", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("name" = String, Path, description = "Authorisation name")),
+    responses((status = 200, description = "The catalogue", body = Catalogue)),
+    security(("bearer" = []))
+)]
+pub async fn add_to_catalogue(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+) -> Result<Json<Catalogue>, ApiError> {
+    Ok(Json(Catalogue { items: flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name).await? }))
 }

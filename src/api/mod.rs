@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -26,6 +26,14 @@ use error::ApiError;
         orgs::create_org,
         orgs::get_org,
         members::list_members,
+        members::get_member,
+        members::patch_member,
+        members::add_note,
+        members::add_credential,
+        members::remove_credential,
+        members::grant,
+        members::revoke,
+        members::add_to_catalogue,
         invitations::create,
         invitations::list,
         invitations::resend,
@@ -33,6 +41,16 @@ use error::ApiError;
         settings::put,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson,
+        members::RecordJson,
+        members::ProfileJson,
+        members::MemberChange,
+        members::NoteInput,
+        members::CredentialInput,
+        members::Catalogue,
+        crate::store::records::Agreement,
+        crate::store::records::Note,
+        crate::store::records::Credential,
+        crate::store::records::Authorisation,
         invitations::InvitationJson,
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
@@ -59,6 +77,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs", post(orgs::create_org))
         .route("/orgs/{slug}", get(orgs::get_org))
         .route("/orgs/{slug}/members", get(members::list_members))
+        .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
+        .route("/orgs/{slug}/members/{id}/notes", post(members::add_note))
+        .route("/orgs/{slug}/members/{id}/credentials", post(members::add_credential))
+        .route("/orgs/{slug}/members/{id}/credentials/{credential_id}", delete(members::remove_credential))
+        .route("/orgs/{slug}/members/{id}/authorisations/{name}", put(members::grant).delete(members::revoke))
+        .route("/orgs/{slug}/authorisations/{name}", put(members::add_to_catalogue))
         .route("/orgs/{slug}/invitations", post(invitations::create).get(invitations::list))
         .route("/orgs/{slug}/invitations/{id}/resend", post(invitations::resend))
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
