@@ -112,11 +112,64 @@ pub struct InviteInvalid<'a> {
     pub p: &'a WebCtx,
 }
 
+/// What every dashboard page shows: the person's memberships and the current one's record.
+pub struct DashView {
+    pub memberships: Vec<crate::store::memberships::UserMembership>,
+    pub record: Option<crate::flows::members::Record>,
+    /// The current organisation's slug, for links that keep it.
+    pub org_q: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub struct Dashboard<'a> {
     pub p: &'a WebCtx,
-    pub memberships: Vec<crate::store::memberships::UserMembership>,
+    pub d: DashView,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_profile.html")]
+pub struct DashProfile<'a> {
+    pub p: &'a WebCtx,
+    pub d: DashView,
+    pub input: crate::flows::members::ProfileInput,
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl DashProfile<'_> {
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_keys.html")]
+pub struct DashKeys<'a> {
+    pub p: &'a WebCtx,
+    pub d: DashView,
+    pub tag: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_authorisations.html")]
+pub struct DashAuthorisations<'a> {
+    pub p: &'a WebCtx,
+    pub d: DashView,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_storage.html")]
+pub struct DashStorage<'a> {
+    pub p: &'a WebCtx,
+    pub d: DashView,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard_locked.html")]
+pub struct DashLocked<'a> {
+    pub p: &'a WebCtx,
+    pub d: DashView,
 }
 
 /// The invitation form of an organisation page.
@@ -186,4 +239,15 @@ impl JoinDetails<'_> {
 #[template(path = "join_exists.html")]
 pub struct JoinExists<'a> {
     pub p: &'a WebCtx,
+}
+
+/// What a member should do next, by status.
+pub fn next_step_key(status: &crate::domain::MembershipStatus) -> &'static str {
+    use crate::domain::MembershipStatus::*;
+    match status {
+        Pending => "next-pending",
+        Active => "next-active",
+        Suspended => "next-suspended",
+        Banned => "next-banned",
+    }
 }
