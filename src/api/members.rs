@@ -127,7 +127,8 @@ impl From<Record> for RecordJson {
             plan: r.membership.plan,
             member_since: r.membership.member_since.map(rfc3339),
             profile: ProfileJson {
-                custom_fields: serde_json::from_str(&p.custom_fields).unwrap_or_else(|_| serde_json::json!({})),
+                custom_fields: serde_json::from_str(&p.custom_fields)
+                    .unwrap_or_else(|_| serde_json::json!({})),
                 first_name: p.first_name,
                 last_name: p.last_name,
                 preferred_name: p.preferred_name,

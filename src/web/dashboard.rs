@@ -66,7 +66,11 @@ pub async fn locked(State(state): State<AppState>, ctx: WebCtx, Query(q): Query<
     }
 }
 
-pub async fn authorisations(State(state): State<AppState>, ctx: WebCtx, Query(q): Query<DashQuery>) -> Response {
+pub async fn authorisations(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    Query(q): Query<DashQuery>,
+) -> Response {
     match view(&state, &ctx, q.org, Page::Authorisations).await {
         Ok(d) => render(StatusCode::OK, &DashAuthorisations { p: &ctx, d }),
         Err(r) => r,
@@ -80,7 +84,13 @@ pub async fn storage(State(state): State<AppState>, ctx: WebCtx, Query(q): Query
     }
 }
 
-fn profile_page(ctx: &WebCtx, d: DashView, input: ProfileInput, errors: Vec<(&'static str, String)>, status: StatusCode) -> Response {
+fn profile_page(
+    ctx: &WebCtx,
+    d: DashView,
+    input: ProfileInput,
+    errors: Vec<(&'static str, String)>,
+    status: StatusCode,
+) -> Response {
     render(status, &DashProfile { p: ctx, d, input, errors })
 }
 
@@ -119,7 +129,10 @@ pub async fn save_profile(
         Err(r) => return r,
     };
     let Ok(Form(input)) = form else {
-        return error_page(&ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"));
+        return error_page(
+            &ctx,
+            ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"),
+        );
     };
     let Some(record) = &d.record else { return see_other("/dashboard") };
     match members::update_own_profile(&state.store, &ctx.flow_ctx(), record, &input).await {

@@ -11,6 +11,7 @@ mod login;
 mod pages;
 mod signup;
 mod staff;
+mod staff_members;
 
 use askama::Template;
 use axum::Router;
@@ -37,6 +38,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))
         .route("/staff/outbox", get(staff::outbox))
+        .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
+        .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))
+        .route("/staff/orgs/{slug}/members/{id}", get(staff_members::show))
+        .route("/staff/orgs/{slug}/members/{id}/{action}", post(staff_members::act))
         .route("/staff/orgs/{slug}/invitations", post(staff::invite))
         .route("/staff/orgs/{slug}/invitations/{id}/{action}", post(staff::invitation_action))
         .route("/invite/{token}", get(invite::show).post(invite::accept))

@@ -62,6 +62,9 @@ pub struct StaffOrg<'a> {
     pub invitations: Vec<crate::store::invitations::Invitation>,
     pub invite: InviteForm,
     pub roles: &'static [crate::domain::MembershipRole],
+    pub statuses: &'static [crate::domain::MembershipStatus],
+    pub catalogue: Vec<String>,
+    pub filter: super::staff::MemberFilterQuery,
 }
 
 #[derive(Template)]
@@ -250,4 +253,14 @@ pub fn next_step_key(status: &crate::domain::MembershipStatus) -> &'static str {
         Suspended => "next-suspended",
         Banned => "next-banned",
     }
+}
+
+#[derive(Template)]
+#[template(path = "staff_member.html")]
+pub struct StaffMember<'a> {
+    pub p: &'a WebCtx,
+    pub r: crate::flows::members::Record,
+    /// The statuses this member may be moved to.
+    pub transitions: Vec<crate::domain::MembershipStatus>,
+    pub error: Option<String>,
 }

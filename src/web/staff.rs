@@ -1,13 +1,13 @@
 use axum::Form;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::{Field, InviteForm, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
 use super::{FlashKind, WebCtx, error_page, render, see_other};
-use crate::domain::{MembershipRole, OrgKind};
+use crate::domain::{MembershipRole, MembershipStatus, OrgKind};
 use crate::flows::{self, FlowError, invitations::InviteInput, orgs::OrgInput};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
@@ -118,7 +118,9 @@ pub async fn org(
     State(state): State<AppState>,
     ctx: WebCtx,
     slug: Result<Path<String>, PathRejection>,
+    filter: Result<Query<MemberFilterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let filter = filter.map(|Query(f)| f).unwrap_or_default();
     if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
@@ -126,7 +128,16 @@ pub async fn org(
         return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
     };
     let invite = InviteForm { role: Field { value: "member".into(), error: None }, ..Default::default() };
-    org_page(&state, &ctx, &slug, invite, StatusCode::OK).await
+    org_page(&state, &ctx, &slug, invite, StatusCode::OK, filter).await
+}
+
+/// The member list filter of an organisation page (`?status=…&q=…`).
+#[derive(Deserialize, Default, Clone)]
+pub struct MemberFilterQuery {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub q: String,
 }
 
 async fn org_page(
@@ -135,6 +146,7 @@ async fn org_page(
     slug: &str,
     invite: InviteForm,
     status: StatusCode,
+    filter: MemberFilterQuery,
 ) -> Response {
     let flow_ctx = ctx.flow_ctx();
     let org = match flows::orgs::get(&state.store, &flow_ctx, slug).await {
@@ -142,14 +154,27 @@ async fn org_page(
         Err(e) => return error_page(ctx, classify(&e)),
     };
     let loaded = async {
-        let members = store::orgs::members(state.store.pool(), org.id, &Default::default()).await?;
+        let members =
+            flows::members::list(&state.store, &flow_ctx, slug, Some(&filter.status), Some(&filter.q))
+                .await?;
         let invitations = flows::invitations::list(&state.store, &flow_ctx, slug, None).await?;
-        Ok::<_, FlowError>((members, invitations))
+        let catalogue = store::records::catalogue(state.store.pool(), org.id).await?;
+        Ok::<_, FlowError>((members, invitations, catalogue))
     };
     match loaded.await {
-        Ok((members, invitations)) => render(
+        Ok((members, invitations, catalogue)) => render(
             status,
-            &StaffOrg { p: ctx, org, members, invitations, invite, roles: MembershipRole::ALL },
+            &StaffOrg {
+                p: ctx,
+                org,
+                members,
+                invitations,
+                invite,
+                roles: MembershipRole::ALL,
+                statuses: MembershipStatus::ALL,
+                catalogue,
+                filter,
+            },
         ),
         Err(e) => error_page(ctx, classify(&e)),
     }
@@ -222,7 +247,7 @@ pub async fn invite(
         FlowError::Conflict { .. } => view.email.error = Some(ctx.t.t(info.message_key)),
         _ => return error_page(&ctx, info),
     }
-    org_page(&state, &ctx, &slug, view, info.status).await
+    org_page(&state, &ctx, &slug, view, info.status, MemberFilterQuery::default()).await
 }
 
 pub async fn invitation_action(

@@ -1,0 +1,169 @@
+//! The staff console's member pages: a member's whole record, status changes with a reason,
+//! notes, credentials, authorisations; the catalogue; CSV export.
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::pages::StaffMember;
+use super::{FlashKind, WebCtx, error_page, render, see_other};
+use crate::domain::MembershipStatus;
+use crate::flows::{FlowError, members};
+use crate::http_error::{ErrorInfo, classify, describe};
+use crate::server::AppState;
+
+fn not_found(ctx: &WebCtx) -> Response {
+    error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
+}
+
+fn deny(ctx: &WebCtx) -> Option<Response> {
+    match &ctx.user {
+        None => Some(see_other("/login")),
+        Some(u) if u.staff_role.is_none() => {
+            Some(error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
+        }
+        Some(_) => None,
+    }
+}
+
+async fn page(
+    state: &AppState,
+    ctx: &WebCtx,
+    slug: &str,
+    id: i64,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    match members::get(&state.store, &ctx.flow_ctx(), slug, id).await {
+        Ok(record) => {
+            let transitions = MembershipStatus::ALL
+                .iter()
+                .copied()
+                .filter(|to| record.membership.status.can_become(*to))
+                .collect();
+            render(status, &StaffMember { p: ctx, r: record, transitions, error })
+        }
+        Err(e) => error_page(ctx, classify(&e)),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64)>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny(&ctx) {
+        return denied;
+    }
+    let Ok(Path((slug, id))) = path else { return not_found(&ctx) };
+    page(&state, &ctx, &slug, id, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    credential_id: i64,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn act(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64, String)>, PathRejection>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    if let Some(denied) = deny(&ctx) {
+        return denied;
+    }
+    let (Ok(Path((slug, id, action))), Ok(Form(f))) = (path, form) else { return not_found(&ctx) };
+    let (store, fctx) = (&state.store, ctx.flow_ctx());
+    let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
+    let outcome = match action.as_str() {
+        "status" => {
+            members::change(store, &fctx, &slug, id, opt(&f.status).as_deref(), None, Some(&f.reason)).await
+        }
+        "role" => members::change(store, &fctx, &slug, id, None, opt(&f.role).as_deref(), None).await,
+        "note" => members::add_note(store, &fctx, &slug, id, &f.text).await,
+        "credential" => members::add_credential(store, &fctx, &slug, id, &f.tag).await,
+        "credential-remove" => members::remove_credential(store, &fctx, &slug, id, f.credential_id).await,
+        "grant" => members::set_authorisation(store, &fctx, &slug, id, &f.name, true).await,
+        "revoke" => members::set_authorisation(store, &fctx, &slug, id, &f.name, false).await,
+        _ => return not_found(&ctx),
+    };
+    match outcome {
+        Ok(_) => (
+            [ctx.set_flash(FlashKind::Success, "flash-member-updated")],
+            see_other(&format!("/staff/orgs/{slug}/members/{id}")),
+        )
+            .into_response(),
+        Err(
+            e @ (FlowError::Invalid(_) | FlowError::Conflict { .. } | FlowError::TransitionNotAllowed { .. }),
+        ) => {
+            let info = classify(&e);
+            page(&state, &ctx, &slug, id, Some(describe(&info, &ctx.t)), info.status).await
+        }
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny(&ctx) {
+        return denied;
+    }
+    let Ok(Path(slug)) = slug else { return not_found(&ctx) };
+    match members::export_csv(&state.store, &ctx.flow_ctx(), &slug).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{slug}-members.csv\"")),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CatalogueForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn add_to_catalogue(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+    form: Result<Form<CatalogueForm>, FormRejection>,
+) -> Response {
+    if let Some(denied) = deny(&ctx) {
+        return denied;
+    }
+    let (Ok(Path(slug)), Ok(Form(f))) = (slug, form) else { return not_found(&ctx) };
+    match members::add_to_catalogue(&state.store, &ctx.flow_ctx(), &slug, &f.name).await {
+        Ok(_) => (
+            [ctx.set_flash(FlashKind::Success, "flash-catalogue-updated")],
+            see_other(&format!("/staff/orgs/{slug}")),
+        )
+            .into_response(),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
