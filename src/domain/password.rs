@@ -15,7 +15,8 @@ pub enum PasswordError {
 impl NewPassword {
     pub const MIN_CHARS: usize = 12;
 
-    /// `context` holds things the password must not equal (the email, the username).
+    /// `context` holds words the password must not contain (the email, the username); words
+    /// shorter than 4 characters are too common to count.
     pub fn parse(input: &str, context: &[&str]) -> Result<NewPassword, PasswordError> {
         let chars = input.chars().count();
         if chars < Self::MIN_CHARS {
@@ -28,7 +29,8 @@ impl NewPassword {
         distinct.sort_unstable();
         distinct.dedup();
         let lowered = input.to_lowercase();
-        if distinct.len() < 5 || context.iter().any(|c| !c.is_empty() && lowered.contains(&c.to_lowercase()))
+        if distinct.len() < 5
+            || context.iter().any(|c| c.chars().count() >= 4 && lowered.contains(&c.to_lowercase()))
         {
             return Err(PasswordError::TooSimple);
         }
@@ -60,6 +62,11 @@ mod tests {
             PasswordError::TooSimple
         );
         assert_eq!(NewPassword::parse(&"ab1!".repeat(300), &[]).unwrap_err(), PasswordError::TooLong);
+        assert!(
+            NewPassword::parse("a long enough password", &["n", "ong"]).is_ok(),
+            "short context words do not count"
+        );
+        assert!(NewPassword::parse("my name is grace123!", &["Grace"]).is_err());
         assert_eq!(
             format!("{:?}", NewPassword::parse("correct horse battery", &[]).unwrap()),
             "NewPassword(..)"

@@ -1,0 +1,424 @@
+//! The member dashboard (SPEC §3.3) and staff member management (SPEC §3.4), on both backends.
+
+mod common;
+
+use common::{TestApp, client, spawn};
+use portico::domain::StaffRole;
+use portico::flows::{self, Ctx};
+use portico::store::tokens::{self, Purpose};
+use serde_json::{Value, json};
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+const DASHBOARD: [&str; 6] = [
+    "/dashboard",
+    "/dashboard/profile",
+    "/dashboard/keys",
+    "/dashboard/authorizations",
+    "/dashboard/storage",
+    "/dashboard/locked",
+];
+
+struct Setup {
+    app: TestApp,
+    token: String,
+}
+
+async fn setup() -> Setup {
+    let app = spawn().await;
+    let token = app.admin_token().await;
+    let input = flows::orgs::OrgInput {
+        slug: "club".into(),
+        name: "Club".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    flows::orgs::create(&app.store, &Ctx::cli(), &input).await.unwrap();
+    Setup { app, token }
+}
+
+fn api() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+impl Setup {
+    /// Signs someone up through the real signup form; returns their signed-in browser and
+    /// membership id.
+    async fn member(&self, email: &str, username: &str, preferred: &str) -> (reqwest::Client, i64) {
+        let now = portico::store::now();
+        let mut tx = self.app.store.begin().await.unwrap();
+        let token = tokens::issue(
+            tx.conn(),
+            Purpose::EmailVerification,
+            ("signup_request", now),
+            email,
+            now + 3600,
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let link = format!("/o/club/join/verify/{}", token.expose());
+        let c = client();
+        let form = [
+            ("step", "details"),
+            ("first_name", "Grace"),
+            ("last_name", "Hopper"),
+            ("preferred_name", preferred),
+            ("username", username),
+            ("password", "a long enough password"),
+            ("password_confirm", "a long enough password"),
+            ("accept_terms", "on"),
+            ("accept_waiver", "on"),
+        ];
+        let r = self.app.post_form(&c, &link, &link, &form).await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        let id: i64 = sqlx::query_scalar(
+            "SELECT m.id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = $1",
+        )
+        .bind(email)
+        .fetch_one(self.app.store.pool())
+        .await
+        .unwrap();
+        (c, id)
+    }
+
+    async fn patch(&self, id: i64, body: Value) -> (u16, Value) {
+        let r = api()
+            .patch(self.app.url(&format!("/api/v1/orgs/club/members/{id}")))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = api().request(method, self.app.url(path)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn every_dashboard_page_renders_for_every_status_and_for_an_empty_record() {
+    let s = setup().await;
+    let (c, id) = s.member("grace@example.org", "grace", "").await;
+    // Someone with an empty record: joined with an existing account.
+    let password = s.app.create_staff("empty@example.org", StaffRole::Support).await;
+    let empty = client();
+    s.app.login(&empty, "empty@example.org", &password).await;
+    assert_eq!(s.app.post_form(&empty, "/o/club/join", "/o/club/join/account", &[]).await.status(), 303);
+
+    for (status, reason) in
+        [("pending", None), ("active", Some("paid")), ("suspended", Some("late")), ("banned", Some("rules"))]
+    {
+        if let Some(reason) = reason {
+            let (code, body) = s.patch(id, json!({"status": status, "reason": reason})).await;
+            assert_eq!(code, 200, "{body}");
+        }
+        for path in DASHBOARD {
+            let r = c.get(s.app.url(path)).send().await.unwrap();
+            let code = r.status().as_u16();
+            let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+            match (status, path) {
+                ("banned", "/dashboard/locked") => {
+                    assert_eq!(code, 403);
+                    assert!(r.text().await.unwrap().contains("Your membership is locked"));
+                }
+                ("banned", _) => {
+                    assert_eq!(
+                        (code, location.as_deref()),
+                        (303, Some("/dashboard/locked?org=club")),
+                        "{path}"
+                    );
+                }
+                (_, "/dashboard/locked") => assert_eq!(code, 303, "not locked"),
+                _ => {
+                    assert_eq!(code, 200, "{status} {path}");
+                    let body = r.text().await.unwrap();
+                    assert!(body.contains("Grace") || path != "/dashboard", "{body}");
+                }
+            }
+        }
+    }
+    for path in &DASHBOARD[..5] {
+        let (code, _) = s.app.get_page(&empty, path).await;
+        assert_eq!(code, 200, "empty record: {path}");
+    }
+    // A signed-in person with no membership at all.
+    let password = s.app.create_staff("nobody@example.org", StaffRole::Support).await;
+    let nobody = client();
+    s.app.login(&nobody, "nobody@example.org", &password).await;
+    for path in &DASHBOARD[..5] {
+        let (code, body) = s.app.get_page(&nobody, path).await;
+        assert_eq!(code, 200, "{path}");
+        assert!(body.contains("You are not a member of any organisation yet."));
+    }
+    assert_eq!(
+        client().get(s.app.url("/dashboard/keys")).send().await.unwrap().status(),
+        303,
+        "signed out → login"
+    );
+}
+
+#[tokio::test]
+async fn keys_change_only_while_active_and_are_unique_among_live_keys() {
+    let s = setup().await;
+    let (grace, grace_id) = s.member("grace@example.org", "grace", "").await;
+    let (alan, alan_id) = s.member("alan@example.org", "alan", "").await;
+    let add = |c: &reqwest::Client, tag: &'static str| {
+        let app = &s.app;
+        let c = c.clone();
+        async move {
+            app.post_form(&c, "/dashboard/keys", "/dashboard/keys", &[("tag", tag)]).await.status().as_u16()
+        }
+    };
+    assert_eq!(add(&grace, "0123456789").await, 403, "pending members cannot add keys");
+    for id in [grace_id, alan_id] {
+        assert_eq!(s.patch(id, json!({"status": "active", "reason": "paid"})).await.0, 200);
+    }
+    assert_eq!(add(&grace, "123").await, 400);
+    assert_eq!(add(&grace, "0123456789").await, 303);
+    assert_eq!(add(&alan, "0123456789").await, 409, "live for another member of the organisation");
+    let (_, page) = s.app.get_page(&alan, "/dashboard/keys").await;
+    assert!(!page.contains("0123456789"), "alan does not see grace's key");
+    let (_, page) = s.app.get_page(&grace, "/dashboard/keys").await;
+    assert!(page.contains("<code>0123456789</code>"));
+
+    let key_id: i64 =
+        sqlx::query_scalar("SELECT id FROM member_credentials").fetch_one(s.app.store.pool()).await.unwrap();
+    assert_eq!(s.patch(grace_id, json!({"status": "suspended", "reason": "late"})).await.0, 200);
+    let r =
+        s.app.post_form(&grace, "/dashboard/keys", &format!("/dashboard/keys/{key_id}/remove"), &[]).await;
+    assert_eq!(r.status(), 403, "suspended members cannot change keys");
+    assert_eq!(s.patch(grace_id, json!({"status": "active", "reason": "paid again"})).await.0, 200);
+    let r =
+        s.app.post_form(&grace, "/dashboard/keys", &format!("/dashboard/keys/{key_id}/remove"), &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(add(&alan, "0123456789").await, 303, "a removed key may be used again");
+    assert_eq!(s.app.audit("member.credential_added").await.len(), 2);
+}
+
+#[tokio::test]
+async fn profile_fields_with_markup_render_as_text_on_every_page() {
+    let s = setup().await;
+    let (c, id) = s.member("x@example.org", "xss", XSS).await;
+    assert_eq!(s.patch(id, json!({"status": "active", "reason": "ok"})).await.0, 200);
+    let r = s
+        .app
+        .post_form(
+            &c,
+            "/dashboard/profile",
+            "/dashboard/profile",
+            &[
+                ("first_name", XSS),
+                ("last_name", XSS),
+                ("preferred_name", XSS),
+                ("pronouns", "x/y"),
+                ("emergency_contact", XSS),
+                ("chat_handle", XSS),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let bad = s
+        .app
+        .post_form(
+            &c,
+            "/dashboard/profile",
+            "/dashboard/profile",
+            &[("first_name", "A"), ("last_name", "B"), ("phone", "nope")],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("Enter a phone number"));
+    for path in &DASHBOARD[..5] {
+        let (code, body) = s.app.get_page(&c, path).await;
+        assert_eq!(code, 200);
+        assert!(!body.contains(XSS), "{path} renders markup");
+    }
+    let (_, profile) = s.app.get_page(&c, "/dashboard/profile").await;
+    assert!(profile.contains("&#60;img src=x onerror=alert(1)&#62;"), "shown as text");
+    let password = s.app.create_staff("staff@example.org", StaffRole::Admin).await;
+    let staff = client();
+    s.app.login(&staff, "staff@example.org", &password).await;
+    for path in ["/staff/orgs/club".to_string(), format!("/staff/orgs/club/members/{id}")] {
+        let (code, body) = s.app.get_page(&staff, &path).await;
+        assert_eq!(code, 200);
+        assert!(!body.contains(XSS), "{path} renders markup");
+    }
+    let (_, member) = s.app.get_page(&staff, &format!("/staff/orgs/club/members/{id}")).await;
+    assert!(member.contains("&#60;img src=x onerror=alert(1)&#62;"));
+}
+
+#[tokio::test]
+async fn status_changes_follow_the_transition_table_with_a_reason() {
+    let s = setup().await;
+    let (_, id) = s.member("t@example.org", "t", "").await;
+    let (code, err) = s.patch(id, json!({"status": "active"})).await;
+    assert_eq!((code, err["error"]["code"].as_str().unwrap()), (400, "required"), "a reason is needed");
+    let (code, body) = s.patch(id, json!({"status": "active", "reason": "paid in cash"})).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["status"], "active");
+    assert!(body["member_since"].is_string());
+    let events = s.app.audit("member.status_changed").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].details["reason"], "paid in cash");
+    assert_eq!(events[0].details["from"], "pending");
+    for (status, expected) in [
+        ("pending", 422),
+        ("active", 422),
+        ("banned", 200),
+        ("active", 422),
+        ("pending", 422),
+        ("suspended", 200),
+    ] {
+        let (code, body) = s.patch(id, json!({"status": status, "reason": "test"})).await;
+        assert_eq!(code, expected, "to {status}: {body}");
+        if code == 422 {
+            assert_eq!(body["error"]["code"], "transition_not_allowed");
+        }
+    }
+    let (code, body) = s.patch(id, json!({"role": "admin"})).await;
+    assert_eq!((code, body["role"].as_str().unwrap()), (200, "admin"));
+    assert_eq!(s.patch(id, json!({"status": "zombie", "reason": "x"})).await.0, 400);
+    assert_eq!(s.patch(id, json!({"status": "active", "reason": "x", "extra": 1})).await.0, 400);
+    assert_eq!(s.patch(9999, json!({"status": "active", "reason": "x"})).await.0, 404);
+    assert_eq!(s.app.audit("member.status_changed").await.len(), 3);
+}
+
+#[tokio::test]
+async fn notes_credentials_and_authorisations_through_the_api() {
+    let s = setup().await;
+    let (member, id) = s.member("n@example.org", "n", "").await;
+    let (_, other) = s.member("o@example.org", "o", "").await;
+    let base = format!("/api/v1/orgs/club/members/{id}");
+    let (code, body) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("{base}/notes"),
+            Some(json!({"text": "Brought a laser cutter"})),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(body["notes"][0]["author"], "admin@portico.test");
+    assert_eq!(
+        s.call(reqwest::Method::POST, &format!("{base}/notes"), Some(json!({"text": "  "}))).await.0,
+        400
+    );
+    s.call(reqwest::Method::POST, &format!("{base}/notes"), Some(json!({"text": "Second"}))).await;
+    let (_, record) = s.call(reqwest::Method::GET, &base, None).await;
+    assert_eq!(record["notes"].as_array().unwrap().len(), 2, "notes accumulate");
+    assert_eq!(record["agreements"].as_array().unwrap().len(), 2);
+    assert_eq!(record["profile"]["first_name"], "Grace");
+
+    let (code, body) = s
+        .call(reqwest::Method::POST, &format!("{base}/credentials"), Some(json!({"tag": "9876543210"})))
+        .await;
+    assert_eq!(code, 201);
+    let credential = body["credentials"][0]["id"].as_i64().unwrap();
+    let (code, err) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orgs/club/members/{other}/credentials"),
+            Some(json!({"tag": "9876543210"})),
+        )
+        .await;
+    assert_eq!((code, err["error"]["code"].as_str().unwrap()), (409, "credential_taken"));
+    assert_eq!(
+        s.call(reqwest::Method::POST, &format!("{base}/credentials"), Some(json!({"tag": "98765x3210"})))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        s.call(reqwest::Method::DELETE, &format!("{base}/credentials/{credential}"), None).await.0,
+        200
+    );
+    assert_eq!(
+        s.call(reqwest::Method::DELETE, &format!("{base}/credentials/{credential}"), None).await.0,
+        404
+    );
+
+    let (code, err) = s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Laser"), None).await;
+    assert_eq!((code, err["error"]["code"].as_str().unwrap()), (400, "not_in_catalogue"));
+    let (code, catalogue) =
+        s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Laser", None).await;
+    assert_eq!((code, catalogue["items"][0].as_str().unwrap()), (200, "Laser"));
+    let (code, body) = s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Laser"), None).await;
+    assert_eq!((code, body["authorisations"][0]["name"].as_str().unwrap()), (200, "Laser"));
+    let (_, page) = s.app.get_page(&member, "/dashboard/authorizations").await;
+    assert!(page.contains("<td>Laser</td>"), "the member sees it");
+    let (code, body) = s.call(reqwest::Method::DELETE, &format!("{base}/authorisations/Laser"), None).await;
+    assert_eq!((code, body["authorisations"].as_array().unwrap().len()), (200, 0));
+    assert_eq!(s.app.audit("member.authorisation_granted").await.len(), 1);
+    assert_eq!(s.app.audit("member.note_added").await.len(), 2);
+}
+
+#[tokio::test]
+async fn staff_manage_members_in_the_console_and_export_csv() {
+    let s = setup().await;
+    let (_, id) = s.member("ada@example.org", "ada", "").await;
+    s.member("=cmd@example.org", "cmd", "").await;
+    let password = s.app.create_staff("staff@example.org", StaffRole::Support).await;
+    let c = client();
+    s.app.login(&c, "staff@example.org", &password).await;
+    let (_, page) = s.app.get_page(&c, "/staff/orgs/club?status=pending&q=ADA").await;
+    assert!(page.contains("ada@example.org") && !page.contains("cmd@example.org"), "filtered and searched");
+    let (_, page) = s.app.get_page(&c, "/staff/orgs/club?status=active").await;
+    assert!(!page.contains("ada@example.org"));
+
+    let member_page = format!("/staff/orgs/club/members/{id}");
+    let (code, page) = s.app.get_page(&c, &member_page).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("Grace Hopper") && page.contains("terms v1"));
+    // Without CSRF nothing changes.
+    let r = c
+        .post(s.app.url(&format!("{member_page}/status")))
+        .form(&[("status", "active"), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = s
+        .app
+        .post_form(
+            &c,
+            &member_page,
+            &format!("{member_page}/status"),
+            &[("status", "active"), ("reason", "paid")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = s
+        .app
+        .post_form(
+            &c,
+            &member_page,
+            &format!("{member_page}/status"),
+            &[("status", "pending"), ("reason", "oops")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("This status change is not allowed."));
+    let r = s
+        .app
+        .post_form(&c, &member_page, &format!("{member_page}/note"), &[("text", "Met at the open evening")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = s.app.get_page(&c, &member_page).await;
+    assert!(page.contains("Met at the open evening") && page.contains("The member was updated."));
+
+    let r = c.get(s.app.url("/staff/orgs/club/members.csv")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("membership_id,email,username,role,status,member_since\r\n"));
+    assert!(csv.contains(",ada@example.org,ada,member,active,"));
+    assert!(csv.contains(",'=cmd@example.org,cmd,"), "formula defused: {csv}");
+}
