@@ -36,7 +36,9 @@ async fn main() {
         signup: Some("open".into()),
     };
     flows::orgs::create(&app.store, &ctx, &input).await.expect("org");
-    flows::settings::set(&app.store, &ctx, "security.signup_requests_per_ip_per_15min", "100000").await.expect("setting");
+    flows::settings::set(&app.store, &ctx, "security.signup_requests_per_ip_per_15min", "100000")
+        .await
+        .expect("setting");
     let mut tx = app.store.begin().await.expect("tx");
     for i in 0..n {
         let email = Email::parse(&format!("known{i}@example.org")).expect("email");
@@ -49,7 +51,9 @@ async fn main() {
     let token = common::csrf_token(&page);
     let (mut known, mut unknown) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        for (email, times) in [(format!("known{i}@example.org"), &mut known), (format!("new{i}@example.org"), &mut unknown)] {
+        for (email, times) in
+            [(format!("known{i}@example.org"), &mut known), (format!("new{i}@example.org"), &mut unknown)]
+        {
             let start = Instant::now();
             let r = client
                 .post(app.url("/o/bench/join"))

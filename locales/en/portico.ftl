@@ -277,3 +277,5 @@ catalogue-title = Authorisation catalogue
 catalogue-add = Add to catalogue
 flash-member-updated = The member was updated.
 flash-catalogue-updated = The catalogue was updated.
+member-storage = Storage assignment (empty for none)
+field-invalid-custom-fields = Custom fields are an object of at most 50 simple values, 4 KiB in all.

@@ -279,3 +279,5 @@ catalogue-title = Catalogul de autorizări
 catalogue-add = Adăugați în catalog
 flash-member-updated = Membrul a fost actualizat.
 flash-catalogue-updated = Catalogul a fost actualizat.
+member-storage = Spațiu de depozitare alocat (gol pentru niciunul)
+field-invalid-custom-fields = Câmpurile personalizate sunt un obiect cu cel mult 50 de valori simple, 4 KiB în total.

@@ -169,6 +169,11 @@ pub struct MemberChange {
     pub status: Option<String>,
     pub role: Option<String>,
     pub reason: Option<String>,
+    /// Storage assignment; an empty string clears it.
+    pub storage: Option<String>,
+    /// Replaces the custom fields: an object of at most 50 scalar values, 4 KiB in all.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Value>,
 }
 
 /// Change a member's status and/or role.
@@ -189,6 +194,22 @@ pub async fn patch_member(
     ApiPath((slug, id)): ApiPath<(String, i64)>,
     ApiJson(change): ApiJson<MemberChange>,
 ) -> Result<Json<RecordJson>, ApiError> {
+    let fields_only = change.status.is_none() && change.role.is_none();
+    if change.storage.is_some() || change.custom_fields.is_some() {
+        let storage = change.storage.as_deref().map(|s| Some(s).filter(|s| !s.trim().is_empty()));
+        let record = flows::members::set_staff_fields(
+            &state.store,
+            &ctx,
+            &slug,
+            id,
+            storage,
+            change.custom_fields.as_ref(),
+        )
+        .await?;
+        if fields_only {
+            return Ok(Json(record.into()));
+        }
+    }
     let record = flows::members::change(
         &state.store,
         &ctx,

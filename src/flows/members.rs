@@ -454,3 +454,71 @@ mod tests {
         assert_eq!(csv_cell("+1"), "'+1");
     }
 }
+
+/// Custom fields: a JSON object of at most 50 keys (each 1..=50 characters) whose values are
+/// strings, numbers, booleans or null, 4 KiB at most in all.
+pub fn validate_custom_fields(value: &serde_json::Value) -> FlowResult<String> {
+    let bad = || invalid("custom_fields", "invalid_custom_fields");
+    let object = value.as_object().ok_or_else(bad)?;
+    let keys_ok = object.len() <= 50 && object.keys().all(|k| (1..=50).contains(&k.chars().count()));
+    let values_ok = object.values().all(|v| !v.is_object() && !v.is_array());
+    let text = value.to_string();
+    if !keys_ok || !values_ok || text.len() > 4096 {
+        return Err(bad());
+    }
+    Ok(text)
+}
+
+/// Staff set the storage assignment (`Some(None)` clears it) and/or replace the custom fields.
+pub async fn set_staff_fields(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    storage: Option<Option<&str>>,
+    custom_fields: Option<&serde_json::Value>,
+) -> FlowResult<Record> {
+    let record = get(store, ctx, slug, membership_id).await?;
+    let storage: Option<Option<String>> = match storage {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => {
+            let mut problems = vec![];
+            let value = text(s, "storage", 100, false, &mut problems);
+            if !problems.is_empty() {
+                return Err(invalid("storage", "too_long"));
+            }
+            Some(value)
+        }
+    };
+    let fields = custom_fields.map(validate_custom_fields).transpose()?;
+    let mut tx = store.begin().await?;
+    let now = now();
+    if records::profile(tx.conn(), membership_id).await?.is_none() {
+        records::insert(
+            tx.conn(),
+            membership_id,
+            &Profile { custom_fields: "{}".into(), ..Profile::default() },
+            now,
+        )
+        .await?;
+    }
+    records::set_staff_fields(
+        tx.conn(),
+        membership_id,
+        storage.as_ref().map(|s| s.as_deref()),
+        fields.as_deref(),
+        now,
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        ctx,
+        "member.record_updated",
+        &record,
+        json!({ "storage": storage, "custom_fields": fields.is_some() }),
+    )
+    .await?;
+    tx.commit().await?;
+    load(store, record.org, membership_id).await
+}

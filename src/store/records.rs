@@ -338,3 +338,31 @@ pub async fn revoke(conn: &mut AnyConnection, membership_id: i64, name: &str) ->
         .rows_affected()
         == 1)
 }
+
+/// Sets what staff manage on the record: the storage assignment and the custom fields (a JSON
+/// object, already validated).
+pub async fn set_staff_fields(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    storage: Option<Option<&str>>,
+    custom_fields: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    if let Some(storage) = storage {
+        sqlx::query("UPDATE member_records SET storage = $2, updated_at = $3 WHERE membership_id = $1")
+            .bind(membership_id)
+            .bind(storage)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(fields) = custom_fields {
+        sqlx::query("UPDATE member_records SET custom_fields = $2, updated_at = $3 WHERE membership_id = $1")
+            .bind(membership_id)
+            .bind(fields)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -78,6 +78,8 @@ pub struct ActionForm {
     credential_id: i64,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    storage: String,
 }
 
 pub async fn act(
@@ -102,6 +104,10 @@ pub async fn act(
         "credential-remove" => members::remove_credential(store, &fctx, &slug, id, f.credential_id).await,
         "grant" => members::set_authorisation(store, &fctx, &slug, id, &f.name, true).await,
         "revoke" => members::set_authorisation(store, &fctx, &slug, id, &f.name, false).await,
+        "storage" => {
+            let storage = Some(Some(f.storage.as_str()).filter(|s| !s.trim().is_empty()));
+            members::set_staff_fields(store, &fctx, &slug, id, storage, None).await
+        }
         _ => return not_found(&ctx),
     };
     match outcome {
