@@ -427,19 +427,28 @@ async fn staff_manage_members_in_the_console_and_export_csv() {
 async fn staff_set_storage_and_custom_fields_which_are_validated() {
     let s = setup().await;
     let (member, id) = s.member("st@example.org", "st", "").await;
-    let (code, body) = s.patch(id, json!({"storage": "Shelf <B3>", "custom_fields": {"tshirt": "M", "locker": 12}})).await;
+    let (code, body) =
+        s.patch(id, json!({"storage": "Shelf <B3>", "custom_fields": {"tshirt": "M", "locker": 12}})).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["profile"]["storage"], "Shelf <B3>");
     assert_eq!(body["profile"]["custom_fields"]["locker"], 12);
     let (_, page) = s.app.get_page(&member, "/dashboard/storage").await;
     assert!(page.contains("<strong>Shelf &#60;B3&#62;</strong>"), "{page}");
     let big = "x".repeat(5000);
-    for bad in [json!({"custom_fields": {"nested": {"a": 1}}}), json!({"custom_fields": [1, 2]}), json!({"custom_fields": {"k": big}})] {
+    for bad in [
+        json!({"custom_fields": {"nested": {"a": 1}}}),
+        json!({"custom_fields": [1, 2]}),
+        json!({"custom_fields": {"k": big}}),
+    ] {
         let (code, err) = s.patch(id, bad).await;
         assert_eq!((code, err["error"]["code"].as_str().unwrap()), (400, "invalid_custom_fields"));
     }
     let (_, record) = s.call(reqwest::Method::GET, &format!("/api/v1/orgs/club/members/{id}"), None).await;
-    assert_eq!(record["profile"]["custom_fields"], json!({"tshirt": "M", "locker": 12}), "unchanged by bad input");
+    assert_eq!(
+        record["profile"]["custom_fields"],
+        json!({"tshirt": "M", "locker": 12}),
+        "unchanged by bad input"
+    );
     let (code, body) = s.patch(id, json!({"storage": ""})).await;
     assert_eq!((code, body["profile"]["storage"].is_null()), (200, true), "an empty storage clears it");
 }

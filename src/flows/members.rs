@@ -441,20 +441,6 @@ pub async fn remove_own_credential(
     remove_credential_from(store, ctx, record, credential_id).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::csv_cell;
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "'+1");
-    }
-}
-
 /// Custom fields: a JSON object of at most 50 keys (each 1..=50 characters) whose values are
 /// strings, numbers, booleans or null, 4 KiB at most in all.
 pub fn validate_custom_fields(value: &serde_json::Value) -> FlowResult<String> {
@@ -521,4 +507,18 @@ pub async fn set_staff_fields(
     .await?;
     tx.commit().await?;
     load(store, record.org, membership_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+    }
 }
