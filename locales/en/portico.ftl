@@ -279,3 +279,16 @@ flash-member-updated = The member was updated.
 flash-catalogue-updated = The catalogue was updated.
 member-storage = Storage assignment (empty for none)
 field-invalid-custom-fields = Custom fields are an object of at most 50 simple values, 4 KiB in all.
+
+## Password reset
+login-forgot = Forgot your password?
+forgot-title = Reset your password
+forgot-intro = Enter your email address. If it belongs to an account, we will send you a link to choose a new password.
+forgot-sent = If this address belongs to an account, an email with a link to choose a new password is on its way.
+reset-title = Choose a new password
+reset-submit = Save the new password
+flash-password-reset = Your password was changed. Other sessions were signed out.
+email-reset-subject = Reset your password on { $brand }
+email-reset-intro = Someone, hopefully you, asked to reset the password of your account.
+email-reset-action = Choose a new password
+email-reset-ignore = If you did not ask for this, ignore this email; your password stays as it is.

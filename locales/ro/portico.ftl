@@ -281,3 +281,16 @@ flash-member-updated = Membrul a fost actualizat.
 flash-catalogue-updated = Catalogul a fost actualizat.
 member-storage = Spațiu de depozitare alocat (gol pentru niciunul)
 field-invalid-custom-fields = Câmpurile personalizate sunt un obiect cu cel mult 50 de valori simple, 4 KiB în total.
+
+## Password reset
+login-forgot = Ați uitat parola?
+forgot-title = Resetați parola
+forgot-intro = Introduceți adresa de email. Dacă aparține unui cont, vă trimitem un link pentru a alege o parolă nouă.
+forgot-sent = Dacă această adresă aparține unui cont, un email cu un link pentru a alege o parolă nouă este pe drum.
+reset-title = Alegeți o parolă nouă
+reset-submit = Salvați parola nouă
+flash-password-reset = Parola a fost schimbată. Celelalte sesiuni au fost închise.
+email-reset-subject = Resetați parola pe { $brand }
+email-reset-intro = Cineva, sperăm că dumneavoastră, a cerut resetarea parolei contului dumneavoastră.
+email-reset-action = Alegeți o parolă nouă
+email-reset-ignore = Dacă nu ați cerut acest lucru, ignorați emailul; parola rămâne aceeași.

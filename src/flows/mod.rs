@@ -8,6 +8,7 @@ pub mod mail;
 pub mod members;
 pub mod orgs;
 pub mod password;
+pub mod password_reset;
 pub mod settings;
 pub mod signup;
 pub mod staff;

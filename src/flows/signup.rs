@@ -79,7 +79,7 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
             templates::SignupExists {
                 org_name: org.display_name().to_string(),
                 sign_in_link: join("login")?,
-                reset_link: join("login")?,
+                reset_link: join("password/forgot")?,
             }
             .render(locale, &config.brand)
         } else {

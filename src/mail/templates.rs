@@ -139,6 +139,40 @@ impl SignupExists {
     }
 }
 
+/// A link to choose a new password.
+pub struct PasswordReset {
+    pub link: String,
+    pub expires_in_hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    c: &'a Common,
+    e: &'a PasswordReset,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct PasswordResetText<'a> {
+    c: &'a Common,
+    e: &'a PasswordReset,
+}
+
+impl PasswordReset {
+    pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
+        let t = locale.tr();
+        let c = Common { t, brand: brand.to_string(), subject: t.t1("email-reset-subject", "brand", brand) };
+        Ok(RenderedEmail {
+            template: "password_reset",
+            locale,
+            html: PasswordResetHtml { c: &c, e: self }.render()?,
+            text: PasswordResetText { c: &c, e: self }.render()?,
+            subject: c.subject,
+        })
+    }
+}
+
 /// A test message operators send to check their SMTP settings (`portico mail test`).
 pub struct TestMessage;
 

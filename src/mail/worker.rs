@@ -64,6 +64,11 @@ impl Worker {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "signup dispatch failed"),
         }
+        match crate::flows::password_reset::dispatch(&self.store, &self.app_config, self.config.batch).await {
+            Ok(n) if n > 0 => tracing::debug!(n, "password reset requests dispatched"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "password reset dispatch failed"),
+        }
         let now = now_ms();
         let token = SecretToken::generate("").hash();
         let mut tx = self.store.begin().await?;

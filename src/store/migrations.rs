@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_members.sql"),
         postgres: include_str!("../../migrations/postgres/0004_members.sql"),
     },
+    Migration {
+        version: 5,
+        name: "password_reset",
+        sqlite: include_str!("../../migrations/sqlite/0005_password_reset.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_password_reset.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -68,3 +68,12 @@ pub async fn delete_expired(conn: &mut AnyConnection, now: i64) -> Result<u64> {
         .await?
         .rows_affected())
 }
+
+/// Ends every session of a user (after a password change).
+pub async fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

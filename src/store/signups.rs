@@ -66,3 +66,60 @@ pub async fn claim(tx: &mut Tx, backend: Backend, limit: i64, now: i64) -> Resul
         })
         .collect()
 }
+
+/// A password reset request (same life cycle as a signup request, without an organisation).
+#[derive(Clone, Debug)]
+pub struct ResetRequest {
+    pub id: i64,
+    pub email: String,
+    pub locale: String,
+    pub charged: Option<(String, i64)>,
+}
+
+pub async fn insert_reset(
+    tx: &mut Tx,
+    email: &str,
+    locale: &str,
+    charged: (&str, i64),
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO password_reset_requests (email, locale, charged_bucket, charged_window, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(email)
+    .bind(locale)
+    .bind(charged.0)
+    .bind(charged.1)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.enqueued += 1;
+    Ok(())
+}
+
+pub async fn claim_resets(tx: &mut Tx, backend: Backend, limit: i64, now: i64) -> Result<Vec<ResetRequest>> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE password_reset_requests SET state = 'processed', processed_at = $1
+         WHERE id IN (SELECT id FROM password_reset_requests WHERE state = 'new' ORDER BY id LIMIT $2{lock})
+         RETURNING id, email, locale, charged_bucket, charged_window"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(tx.conn()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ResetRequest {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                locale: r.try_get(2)?,
+                charged: match (r.try_get::<Option<String>, _>(3)?, r.try_get::<Option<i64>, _>(4)?) {
+                    (Some(b), Some(w)) => Some((b, w)),
+                    _ => None,
+                },
+            })
+        })
+        .collect()
+}

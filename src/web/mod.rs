@@ -9,6 +9,7 @@ mod dev_mail;
 mod invite;
 mod login;
 mod pages;
+mod password;
 mod signup;
 mod staff;
 mod staff_members;
@@ -34,6 +35,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/password/forgot", get(password::forgot).post(password::request))
+        .route("/password/reset/{token}", get(password::show).post(password::reset))
         .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))

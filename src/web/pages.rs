@@ -264,3 +264,24 @@ pub struct StaffMember<'a> {
     pub transitions: Vec<crate::domain::MembershipStatus>,
     pub error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+pub struct ForgotPassword<'a> {
+    pub p: &'a WebCtx,
+    pub email: Field,
+}
+
+#[derive(Template)]
+#[template(path = "password_sent.html")]
+pub struct ResetSent<'a> {
+    pub p: &'a WebCtx,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct ResetPassword<'a> {
+    pub p: &'a WebCtx,
+    pub token: String,
+    pub error: Option<String>,
+}

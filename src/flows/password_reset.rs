@@ -1,0 +1,127 @@
+//! "Forgot your password?" The request answers the same way for every address and only records
+//! the attempt; the mail worker sends a link if the address has an account. Using the link sets
+//! a new password, ends every session of the user and every other outstanding link.
+
+use serde_json::json;
+
+use super::{FieldError, FlowError, FlowResult, auth, password, settings, throttle};
+use crate::config::Config;
+use crate::domain::{Email, NewPassword, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SecretToken};
+use crate::i18n::Locale;
+use crate::mail::{self, templates};
+use crate::store::audit::{self, Actor, Origin};
+use crate::store::tokens::{self, Purpose};
+use crate::store::{Store, now, rate_limits, sessions, signups, users};
+
+const RESET_HOURS: i64 = 2;
+
+fn invalid(field: &'static str, code: &'static str) -> FlowError {
+    FlowError::Invalid(vec![FieldError { field, code }])
+}
+
+/// Records a reset request. Same work, same answer, whether or not the address has an account.
+/// The throttles are the signup ones: both are "send an email to this address" requests.
+pub async fn request(store: &Store, origin: &Origin, email_input: &str, locale: Locale) -> FlowResult<()> {
+    let email = Email::parse(email_input).map_err(|_| invalid("email", "invalid_email"))?;
+    let ip_limit = settings::get(store, &SIGNUP_REQUESTS_PER_IP).await?;
+    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
+    throttle::charge(store, &format!("reset:ip:{ip}"), ip_limit, 15 * 60).await?;
+    let limit = settings::get(store, &SIGNUP_EMAILS_PER_RECIPIENT).await?;
+    let now = now();
+    let mut tx = store.begin().await?;
+    let bucket = format!("reset:recipient:{email}");
+    let (hits, window) = rate_limits::hit(tx.conn(), &bucket, 3600, now).await?;
+    if hits > limit {
+        return Err(FlowError::RateLimited { retry_after: (window + 3600 - now).max(1) });
+    }
+    signups::insert_reset(&mut tx, email.as_str(), locale.as_str(), (&bucket, window), now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Worker side: a link for addresses with an account; nothing for the others.
+pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<usize> {
+    let now = now();
+    let mut tx = store.begin().await?;
+    let requests = signups::claim_resets(&mut tx, store.backend(), limit, now).await?;
+    for r in &requests {
+        let email = Email::from_trusted(r.email.clone());
+        // No account: no email. The allowance stays used, or the limit would answer known and
+        // unknown addresses differently.
+        let Some(user) = users::find_by_email(tx.conn(), &email).await? else { continue };
+        let token = tokens::issue(
+            tx.conn(),
+            Purpose::PasswordReset,
+            ("user", user.id),
+            email.as_str(),
+            now + RESET_HOURS * 3600,
+            now,
+        )
+        .await?;
+        let link = config
+            .base_url
+            .join(&format!("password/reset/{}", token.expose()))
+            .map_err(|e| FlowError::Internal(e.to_string()))?;
+        let locale = Locale::parse(&r.locale).unwrap_or(config.default_locale);
+        let rendered = templates::PasswordReset { link: link.to_string(), expires_in_hours: RESET_HOURS }
+            .render(locale, &config.brand)
+            .map_err(|e| FlowError::Internal(e.to_string()))?;
+        let charged = r.charged.as_ref().map(|(b, w)| (b.as_str(), *w));
+        mail::enqueue(&mut tx, config, &email, &rendered, Some(("user", user.id)), charged).await?;
+    }
+    tx.commit().await?;
+    Ok(requests.len())
+}
+
+/// Whether a reset link is live (GET shows the form without using it up).
+pub async fn check(store: &Store, presented: &str) -> FlowResult<()> {
+    tokens::peek(store.pool(), Purpose::PasswordReset, presented, now())
+        .await?
+        .map(|_| ())
+        .ok_or(FlowError::NotFound)
+}
+
+/// Sets the new password; returns a new session for the user.
+pub async fn reset(
+    store: &Store,
+    config: &Config,
+    origin: &Origin,
+    presented: &str,
+    new_password: &str,
+    confirm: &str,
+) -> FlowResult<(SecretToken, bool)> {
+    let subject = tokens::peek(store.pool(), Purpose::PasswordReset, presented, now())
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    if new_password != confirm {
+        return Err(invalid("password_confirm", "password_mismatch"));
+    }
+    let password = NewPassword::parse(new_password, &[&subject.email])
+        .map_err(|_| invalid("password", "weak_password"))?;
+    let hash = password::hash(&password).await?;
+    let now = now();
+    let mut tx = store.begin().await?;
+    let subject = tokens::consume(tx.conn(), Purpose::PasswordReset, presented, now)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    let user = users::find_by_id(tx.conn(), subject.subject_id).await?.ok_or(FlowError::NotFound)?;
+    users::set_password(tx.conn(), user.id, &hash).await?;
+    tokens::revoke_after_password_set(tx.conn(), user.email.as_str(), now).await?;
+    // A new password ends every session, wherever it was signed in.
+    sessions::delete_for_user(tx.conn(), user.id).await?;
+    let session = auth::open_session(&mut tx, user.id, None, config.session_hours).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &Actor::user(user.id, user.email.as_str()),
+            origin,
+            action: "password.reset",
+            target: Some(user.email.as_str()),
+            org_id: None,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((session, user.staff_role.is_some()))
+}

@@ -1,0 +1,123 @@
+//! `/password/forgot` and `/password/reset/{token}`.
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::pages::{Field, ForgotPassword, InviteInvalid, ResetPassword, ResetSent};
+use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
+use crate::domain::SecretToken;
+use crate::flows::{FlowError, password_reset};
+use crate::http_error::{ErrorInfo, classify, field_key};
+use crate::server::AppState;
+
+pub async fn forgot(ctx: WebCtx) -> Response {
+    render(StatusCode::OK, &ForgotPassword { p: &ctx, email: Field::default() })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn request(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<ForgotForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(
+            &ctx,
+            ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"),
+        );
+    };
+    match password_reset::request(&state.store, &ctx.origin, &form.email, ctx.t.locale).await {
+        // The same page whether or not the address has an account.
+        Ok(()) => render(StatusCode::OK, &ResetSent { p: &ctx }),
+        Err(FlowError::Invalid(_)) => render(
+            StatusCode::BAD_REQUEST,
+            &ForgotPassword {
+                p: &ctx,
+                email: Field { value: form.email, error: Some(ctx.t.t("field-invalid-email")) },
+            },
+        ),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+fn invalid_link(ctx: &WebCtx) -> Response {
+    render(StatusCode::GONE, &InviteInvalid { p: ctx })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(token)) = token else { return invalid_link(&ctx) };
+    match password_reset::check(&state.store, &token).await {
+        Ok(()) => render(StatusCode::OK, &ResetPassword { p: &ctx, token, error: None }),
+        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResetForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    token: Result<Path<String>, PathRejection>,
+    form: Result<Form<ResetForm>, FormRejection>,
+) -> Response {
+    let (Ok(Path(token)), Ok(Form(form))) = (token, form) else { return invalid_link(&ctx) };
+    match password_reset::reset(
+        &state.store,
+        &state.config,
+        &ctx.origin,
+        &token,
+        &form.password,
+        &form.password_confirm,
+    )
+    .await
+    {
+        Ok((session, is_staff)) => {
+            let secure = ctx.secure_cookies;
+            let target = if is_staff { "/staff/orgs" } else { "/dashboard" };
+            let mut response =
+                ([ctx.set_flash(FlashKind::Success, "flash-password-reset")], see_other(target))
+                    .into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(
+                    cookies::SESSION,
+                    session.expose(),
+                    Some(state.config.session_hours * 3600),
+                    secure,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
+            );
+            response
+        }
+        Err(FlowError::Invalid(fields)) => {
+            let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");
+            render(StatusCode::BAD_REQUEST, &ResetPassword { p: &ctx, token, error: Some(message) })
+        }
+        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
