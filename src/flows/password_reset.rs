@@ -4,14 +4,14 @@
 
 use serde_json::json;
 
-use super::{FieldError, FlowError, FlowResult, auth, password, settings, throttle};
+use super::{FieldError, FlowError, FlowResult, auth, password, throttle};
 use crate::config::Config;
-use crate::domain::{Email, NewPassword, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SecretToken};
+use crate::domain::{Email, NewPassword, SecretToken};
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
 use crate::store::audit::{self, Actor, Origin};
 use crate::store::tokens::{self, Purpose};
-use crate::store::{Store, now, rate_limits, sessions, signups, users};
+use crate::store::{Store, now, sessions, signups, users};
 
 const RESET_HOURS: i64 = 2;
 
@@ -23,18 +23,8 @@ fn invalid(field: &'static str, code: &'static str) -> FlowError {
 /// The throttles are the signup ones: both are "send an email to this address" requests.
 pub async fn request(store: &Store, origin: &Origin, email_input: &str, locale: Locale) -> FlowResult<()> {
     let email = Email::parse(email_input).map_err(|_| invalid("email", "invalid_email"))?;
-    let ip_limit = settings::get(store, &SIGNUP_REQUESTS_PER_IP).await?;
-    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
-    throttle::charge(store, &format!("reset:ip:{ip}"), ip_limit, 15 * 60).await?;
-    let limit = settings::get(store, &SIGNUP_EMAILS_PER_RECIPIENT).await?;
-    let now = now();
-    let mut tx = store.begin().await?;
-    let bucket = format!("reset:recipient:{email}");
-    let (hits, window) = rate_limits::hit(tx.conn(), &bucket, 3600, now).await?;
-    if hits > limit {
-        return Err(FlowError::RateLimited { retry_after: (window + 3600 - now).max(1) });
-    }
-    signups::insert_reset(&mut tx, email.as_str(), locale.as_str(), (&bucket, window), now).await?;
+    let (mut tx, charged, now) = throttle::charge_email_request(store, origin, "reset", &email).await?;
+    signups::insert_reset(&mut tx, email.as_str(), locale.as_str(), (&charged.0, charged.1), now).await?;
     tx.commit().await?;
     Ok(())
 }

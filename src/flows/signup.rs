@@ -4,20 +4,17 @@
 
 use serde_json::json;
 
-use super::{FieldError, FlowError, FlowResult, auth, password, settings, throttle};
+use super::{FieldError, FlowError, FlowResult, auth, password, throttle};
 use crate::config::Config;
 use crate::domain::member::{Details, DetailsInput, Problem};
-use crate::domain::{
-    Email, MembershipRole, MembershipStatus, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP,
-    SecretToken, SignupMode,
-};
+use crate::domain::{Email, MembershipRole, MembershipStatus, SecretToken, SignupMode};
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
 use crate::store::audit::{self, Actor, Origin};
 use crate::store::orgs::Org;
 use crate::store::records::{self, Profile};
 use crate::store::tokens::{self, Purpose};
-use crate::store::{self, Store, StoreError, memberships, now, rate_limits, signups, users};
+use crate::store::{self, Store, StoreError, memberships, now, signups, users};
 
 const VERIFY_HOURS: i64 = 24;
 const TERMS_VERSION: &str = "1";
@@ -45,18 +42,8 @@ pub async fn request(
 ) -> FlowResult<()> {
     let org = open_org(store, slug).await?;
     let email = Email::parse(email_input).map_err(|_| invalid("email", "invalid_email"))?;
-    let ip_limit = settings::get(store, &SIGNUP_REQUESTS_PER_IP).await?;
-    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
-    throttle::charge(store, &format!("signup:ip:{ip}"), ip_limit, 15 * 60).await?;
-    let limit = settings::get(store, &SIGNUP_EMAILS_PER_RECIPIENT).await?;
-    let now = now();
-    let mut tx = store.begin().await?;
-    let bucket = format!("signup:recipient:{email}");
-    let (hits, window) = rate_limits::hit(tx.conn(), &bucket, 3600, now).await?;
-    if hits > limit {
-        return Err(FlowError::RateLimited { retry_after: (window + 3600 - now).max(1) });
-    }
-    signups::insert(&mut tx, org.id, email.as_str(), locale.as_str(), (&bucket, window), now).await?;
+    let (mut tx, charged, now) = throttle::charge_email_request(store, origin, "signup", &email).await?;
+    signups::insert(&mut tx, org.id, email.as_str(), locale.as_str(), (&charged.0, charged.1), now).await?;
     tx.commit().await?;
     Ok(())
 }
