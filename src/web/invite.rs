@@ -4,13 +4,12 @@
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{InviteAccept, InviteInvalid};
-use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
-use crate::domain::SecretToken;
+use super::pages::InviteAccept;
+use super::{FlashKind, WebCtx, error_page, link_gone_page, render, see_other, start_session};
 use crate::flows::invitations::{self, Acceptance, Offer};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -19,10 +18,6 @@ use crate::server::AppState;
 /// Tokens are 43 base64url characters; anything else is not worth a database query.
 fn plausible(token: &str) -> bool {
     token.len() <= 100 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn invalid_link(ctx: &WebCtx) -> Response {
-    render(StatusCode::GONE, &InviteInvalid { p: ctx })
 }
 
 async fn offer(state: &AppState, token: &str) -> FlowResult<Offer> {
@@ -61,10 +56,10 @@ pub async fn show(
     ctx: WebCtx,
     token: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return invalid_link(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
     match offer(&state, &token).await {
         Ok(offer) => page(&ctx, &token, &offer, None, StatusCode::OK),
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -85,7 +80,7 @@ pub async fn accept(
     token: Result<Path<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<AcceptForm>, FormRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return invalid_link(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
     let Ok(Form(form)) = form else {
         return error_page(
             &ctx,
@@ -94,7 +89,7 @@ pub async fn accept(
     };
     let offered = match offer(&state, &token).await {
         Ok(offer) => offer,
-        Err(FlowError::NotFound) => return invalid_link(&ctx),
+        Err(FlowError::NotFound) => return link_gone_page(&ctx),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     let how = match (form.mode.as_str(), &ctx.user) {
@@ -116,26 +111,12 @@ pub async fn accept(
             let mut response =
                 ([ctx.set_flash(FlashKind::Success, "flash-invitation-accepted")], see_other("/dashboard"))
                     .into_response();
-            if let Some(session) = accepted.session {
-                let secure = ctx.secure_cookies;
-                let headers = response.headers_mut();
-                headers.append(
-                    header::SET_COOKIE,
-                    cookies::set(
-                        cookies::SESSION,
-                        session.expose(),
-                        Some(state.config.session_hours * 3600),
-                        secure,
-                    ),
-                );
-                headers.append(
-                    header::SET_COOKIE,
-                    cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
-                );
+            if let Some(session) = &accepted.session {
+                response = start_session(response, &ctx, session, state.config.session_hours);
             }
             response
         }
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(FlowError::Invalid(fields)) => {
             let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");
             page(&ctx, &token, &offered, Some(message), StatusCode::BAD_REQUEST)
@@ -145,7 +126,7 @@ pub async fn accept(
         }
         Err(FlowError::Conflict { .. }) => match offer(&state, &token).await {
             Ok(fresh) => page(&ctx, &token, &fresh, None, StatusCode::CONFLICT),
-            Err(_) => invalid_link(&ctx),
+            Err(_) => link_gone_page(&ctx),
         },
         Err(e) => error_page(&ctx, classify(&e)),
     }

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::Login;
-use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
+use super::{FlashKind, WebCtx, cookies, error_page, render, see_other, start_session};
 use crate::domain::SecretToken;
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
@@ -52,21 +52,8 @@ pub async fn submit(
     .await;
     match outcome {
         Ok(signed_in) => {
-            let secure = ctx.secure_cookies;
-            let new_csrf = SecretToken::generate("");
-            let mut response = see_other(if signed_in.is_staff { "/staff/orgs" } else { "/" });
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(
-                    cookies::SESSION,
-                    signed_in.session_token.expose(),
-                    Some(state.config.session_hours * 3600),
-                    secure,
-                ),
-            );
-            headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure));
-            response
+            let target = see_other(if signed_in.is_staff { "/staff/orgs" } else { "/" });
+            start_session(target, &ctx, &signed_in.session_token, state.config.session_hours)
         }
         // The same page for a wrong password and an unknown email.
         Err(FlowError::InvalidCredentials) => {

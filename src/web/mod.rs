@@ -97,6 +97,50 @@ fn title_key(status: StatusCode) -> &'static str {
     }
 }
 
+/// Hands the browser a new session: the session cookie, and a fresh CSRF cookie so no form
+/// token from before stays valid. Used by every way of signing in.
+pub fn start_session(
+    mut response: Response,
+    ctx: &WebCtx,
+    session: &crate::domain::SecretToken,
+    hours: i64,
+) -> Response {
+    let secure = ctx.secure_cookies;
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        cookies::set(cookies::SESSION, session.expose(), Some(hours * 3600), secure),
+    );
+    let csrf = crate::domain::SecretToken::generate("");
+    headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, csrf.expose(), None, secure));
+    response
+}
+
+pub fn not_found_page(ctx: &WebCtx) -> Response {
+    error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
+}
+
+pub fn bad_request_page(ctx: &WebCtx) -> Response {
+    error_page(ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"))
+}
+
+/// The one page for an emailed link that cannot be used, whatever the reason (410).
+pub fn link_gone_page(ctx: &WebCtx) -> Response {
+    render(StatusCode::GONE, &pages::InviteInvalid { p: ctx })
+}
+
+/// Staff pages need a signed-in staff member: anonymous visitors are sent to the sign-in page,
+/// other users get 403. Returns the response to send instead of the page, if any.
+pub fn deny_unless_staff(ctx: &WebCtx) -> Option<Response> {
+    match &ctx.user {
+        None => Some(see_other("/login")),
+        Some(u) if u.staff_role.is_none() => {
+            Some(error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
+        }
+        Some(_) => None,
+    }
+}
+
 /// 303 See Other: the answer to a successful form POST.
 pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
@@ -110,7 +154,7 @@ async fn home(ctx: WebCtx) -> Response {
 }
 
 async fn not_found(ctx: WebCtx) -> Response {
-    error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
+    not_found_page(&ctx)
 }
 
 async fn stylesheet() -> impl IntoResponse {

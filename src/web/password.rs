@@ -3,13 +3,12 @@
 use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, ForgotPassword, InviteInvalid, ResetPassword, ResetSent};
-use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
-use crate::domain::SecretToken;
+use super::pages::{Field, ForgotPassword, ResetPassword, ResetSent};
+use super::{FlashKind, WebCtx, error_page, link_gone_page, render, see_other, start_session};
 use crate::flows::{FlowError, password_reset};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
@@ -49,19 +48,15 @@ pub async fn request(
     }
 }
 
-fn invalid_link(ctx: &WebCtx) -> Response {
-    render(StatusCode::GONE, &InviteInvalid { p: ctx })
-}
-
 pub async fn show(
     State(state): State<AppState>,
     ctx: WebCtx,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return invalid_link(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
     match password_reset::check(&state.store, &token).await {
         Ok(()) => render(StatusCode::OK, &ResetPassword { p: &ctx, token, error: None }),
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -80,7 +75,7 @@ pub async fn reset(
     token: Result<Path<String>, PathRejection>,
     form: Result<Form<ResetForm>, FormRejection>,
 ) -> Response {
-    let (Ok(Path(token)), Ok(Form(form))) = (token, form) else { return invalid_link(&ctx) };
+    let (Ok(Path(token)), Ok(Form(form))) = (token, form) else { return link_gone_page(&ctx) };
     match password_reset::reset(
         &state.store,
         &state.config,
@@ -92,32 +87,16 @@ pub async fn reset(
     .await
     {
         Ok((session, is_staff)) => {
-            let secure = ctx.secure_cookies;
             let target = if is_staff { "/staff/orgs" } else { "/dashboard" };
-            let mut response =
-                ([ctx.set_flash(FlashKind::Success, "flash-password-reset")], see_other(target))
-                    .into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(
-                    cookies::SESSION,
-                    session.expose(),
-                    Some(state.config.session_hours * 3600),
-                    secure,
-                ),
-            );
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
-            );
-            response
+            let response = ([ctx.set_flash(FlashKind::Success, "flash-password-reset")], see_other(target))
+                .into_response();
+            start_session(response, &ctx, &session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {
             let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");
             render(StatusCode::BAD_REQUEST, &ResetPassword { p: &ctx, token, error: Some(message) })
         }
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

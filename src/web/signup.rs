@@ -5,26 +5,20 @@
 use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, InviteInvalid, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify};
-use super::{FlashKind, WebCtx, cookies, error_page, render, see_other};
-use crate::domain::SecretToken;
+use super::pages::{Field, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify};
+use super::{
+    FlashKind, WebCtx, bad_request_page, error_page, link_gone_page, not_found_page, render, see_other,
+    start_session,
+};
 use crate::domain::member::DetailsInput;
 use crate::flows::{FlowError, signup};
-use crate::http_error::{ErrorInfo, classify, field_key};
+use crate::http_error::{classify, field_key};
 use crate::server::AppState;
 use crate::store::orgs::Org;
-
-fn not_found(ctx: &WebCtx) -> Response {
-    error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
-}
-
-fn bad_request(ctx: &WebCtx) -> Response {
-    error_page(ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"))
-}
 
 /// Where a new member goes once their account exists. The payment step will redirect from here.
 fn after_signup(_org: &Org) -> &'static str {
@@ -40,10 +34,10 @@ pub async fn show(
     ctx: WebCtx,
     slug: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Ok(Path(slug)) = slug else { return not_found(&ctx) };
+    let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
     let org = match signup::open_org(&state.store, &slug).await {
         Ok(org) => org,
-        Err(FlowError::NotFound) => return not_found(&ctx),
+        Err(FlowError::NotFound) => return not_found_page(&ctx),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     if ctx.user.is_some() {
@@ -67,11 +61,11 @@ pub async fn request(
     slug: Result<Path<String>, PathRejection>,
     form: Result<Form<EmailForm>, FormRejection>,
 ) -> Response {
-    let Ok(Path(slug)) = slug else { return not_found(&ctx) };
-    let Ok(Form(form)) = form else { return bad_request(&ctx) };
+    let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
+    let Ok(Form(form)) = form else { return bad_request_page(&ctx) };
     let org = match signup::open_org(&state.store, &slug).await {
         Ok(org) => org,
-        Err(FlowError::NotFound) => return not_found(&ctx),
+        Err(FlowError::NotFound) => return not_found_page(&ctx),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     if ctx.user.is_some() {
@@ -100,7 +94,7 @@ pub async fn join_with_account(
     ctx: WebCtx,
     slug: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Ok(Path(slug)) = slug else { return not_found(&ctx) };
+    let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
     let Some(user) = &ctx.user else { return see_other("/login") };
     match signup::join_with_account(&state.store, &ctx.origin, &slug, user.user_id, &user.email).await {
         Ok(_) => {
@@ -110,13 +104,9 @@ pub async fn join_with_account(
             ([ctx.set_flash(FlashKind::Info, "flash-already-member")], see_other("/dashboard"))
                 .into_response()
         }
-        Err(FlowError::NotFound) => not_found(&ctx),
+        Err(FlowError::NotFound) => not_found_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
-}
-
-fn invalid_link(ctx: &WebCtx) -> Response {
-    render(StatusCode::GONE, &InviteInvalid { p: ctx })
 }
 
 pub async fn verify(
@@ -124,7 +114,7 @@ pub async fn verify(
     ctx: WebCtx,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
-    let Ok(Path((slug, token))) = path else { return invalid_link(&ctx) };
+    let Ok(Path((slug, token))) = path else { return link_gone_page(&ctx) };
     match signup::verified_email(&state.store, &slug, &token).await {
         Ok((org, _)) if ctx.user.is_some() => account_offer(&ctx, &org, StatusCode::OK),
         Ok((org, email)) => render(
@@ -136,7 +126,7 @@ pub async fn verify(
                 action: action(&slug, &token),
             },
         ),
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -159,11 +149,11 @@ pub async fn details(
     path: Result<Path<(String, String)>, PathRejection>,
     form: Result<Form<DetailsForm>, FormRejection>,
 ) -> Response {
-    let Ok(Path((slug, token))) = path else { return invalid_link(&ctx) };
-    let Ok(Form(form)) = form else { return bad_request(&ctx) };
+    let Ok(Path((slug, token))) = path else { return link_gone_page(&ctx) };
+    let Ok(Form(form)) = form else { return bad_request_page(&ctx) };
     let (org, email) = match signup::verified_email(&state.store, &slug, &token).await {
         Ok(found) => found,
-        Err(FlowError::NotFound) => return invalid_link(&ctx),
+        Err(FlowError::NotFound) => return link_gone_page(&ctx),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     if ctx.user.is_some() {
@@ -196,25 +186,10 @@ pub async fn details(
     input.password_confirm.clear();
     match outcome {
         Ok(joined) => {
-            let secure = ctx.secure_cookies;
-            let mut response =
+            let response =
                 ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(after_signup(&org)))
                     .into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(
-                    cookies::SESSION,
-                    joined.session.expose(),
-                    Some(state.config.session_hours * 3600),
-                    secure,
-                ),
-            );
-            headers.append(
-                header::SET_COOKIE,
-                cookies::set(cookies::CSRF, SecretToken::generate("").expose(), None, secure),
-            );
-            response
+            start_session(response, &ctx, &joined.session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {
             let status = if fields.iter().any(|f| f.code == "username_taken") {
@@ -228,7 +203,7 @@ pub async fn details(
         Err(FlowError::Conflict { .. }) => {
             render(StatusCode::CONFLICT, &super::pages::JoinExists { p: &ctx })
         }
-        Err(FlowError::NotFound) => invalid_link(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

@@ -6,24 +6,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::{Field, InviteForm, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
-use super::{FlashKind, WebCtx, error_page, render, see_other};
+use super::{FlashKind, WebCtx, deny_unless_staff, error_page, render, see_other};
 use crate::domain::{MembershipRole, MembershipStatus, OrgKind};
 use crate::flows::{self, FlowError, invitations::InviteInput, orgs::OrgInput};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
 use crate::store;
-
-/// Staff pages need a signed-in staff member: anonymous visitors are sent to the sign-in page,
-/// other users get 403. Returns the response to send instead of the page, if any.
-fn deny_unless_staff(ctx: &WebCtx) -> Option<Response> {
-    match &ctx.user {
-        None => Some(see_other("/login")),
-        Some(u) if u.staff_role.is_none() => {
-            Some(error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
-        }
-        Some(_) => None,
-    }
-}
 
 async fn orgs_page(state: &AppState, ctx: &WebCtx, form: OrgForm, status: StatusCode) -> Response {
     match store::orgs::list(state.store.pool()).await {

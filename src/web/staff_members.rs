@@ -9,25 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::StaffMember;
-use super::{FlashKind, WebCtx, error_page, render, see_other};
+use super::{FlashKind, WebCtx, deny_unless_staff, error_page, not_found_page, render, see_other};
 use crate::domain::MembershipStatus;
 use crate::flows::{FlowError, members};
-use crate::http_error::{ErrorInfo, classify, describe};
+use crate::http_error::{classify, describe};
 use crate::server::AppState;
-
-fn not_found(ctx: &WebCtx) -> Response {
-    error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
-}
-
-fn deny(ctx: &WebCtx) -> Option<Response> {
-    match &ctx.user {
-        None => Some(see_other("/login")),
-        Some(u) if u.staff_role.is_none() => {
-            Some(error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
-        }
-        Some(_) => None,
-    }
-}
 
 async fn page(
     state: &AppState,
@@ -55,10 +41,10 @@ pub async fn show(
     ctx: WebCtx,
     path: Result<Path<(String, i64)>, PathRejection>,
 ) -> Response {
-    if let Some(denied) = deny(&ctx) {
+    if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let Ok(Path((slug, id))) = path else { return not_found(&ctx) };
+    let Ok(Path((slug, id))) = path else { return not_found_page(&ctx) };
     page(&state, &ctx, &slug, id, None, StatusCode::OK).await
 }
 
@@ -88,10 +74,10 @@ pub async fn act(
     path: Result<Path<(String, i64, String)>, PathRejection>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    if let Some(denied) = deny(&ctx) {
+    if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let (Ok(Path((slug, id, action))), Ok(Form(f))) = (path, form) else { return not_found(&ctx) };
+    let (Ok(Path((slug, id, action))), Ok(Form(f))) = (path, form) else { return not_found_page(&ctx) };
     let (store, fctx) = (&state.store, ctx.flow_ctx());
     let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
     let outcome = match action.as_str() {
@@ -108,7 +94,7 @@ pub async fn act(
             let storage = Some(Some(f.storage.as_str()).filter(|s| !s.trim().is_empty()));
             members::set_staff_fields(store, &fctx, &slug, id, storage, None).await
         }
-        _ => return not_found(&ctx),
+        _ => return not_found_page(&ctx),
     };
     match outcome {
         Ok(_) => (
@@ -131,10 +117,10 @@ pub async fn csv(
     ctx: WebCtx,
     slug: Result<Path<String>, PathRejection>,
 ) -> Response {
-    if let Some(denied) = deny(&ctx) {
+    if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let Ok(Path(slug)) = slug else { return not_found(&ctx) };
+    let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
     match members::export_csv(&state.store, &ctx.flow_ctx(), &slug).await {
         Ok(body) => (
             [
@@ -160,10 +146,10 @@ pub async fn add_to_catalogue(
     slug: Result<Path<String>, PathRejection>,
     form: Result<Form<CatalogueForm>, FormRejection>,
 ) -> Response {
-    if let Some(denied) = deny(&ctx) {
+    if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let (Ok(Path(slug)), Ok(Form(f))) = (slug, form) else { return not_found(&ctx) };
+    let (Ok(Path(slug)), Ok(Form(f))) = (slug, form) else { return not_found_page(&ctx) };
     match members::add_to_catalogue(&state.store, &ctx.flow_ctx(), &slug, &f.name).await {
         Ok(_) => (
             [ctx.set_flash(FlashKind::Success, "flash-catalogue-updated")],
