@@ -36,11 +36,6 @@ pub struct InviteInput {
 
 const RECIPIENT_WINDOW_SECS: i64 = 3600;
 
-async fn org_for_staff(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
-    ctx.require_staff()?;
-    store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)
-}
-
 /// Per-client throttle on creating invitations: per API token and per client IP.
 async fn throttle_client(store: &Store, ctx: &Ctx) -> FlowResult<()> {
     let limit = settings::get(store, &INVITE_CREATES_PER_CLIENT).await?;
@@ -134,7 +129,7 @@ pub async fn create(
         None => None,
         Some(l) => Some(Locale::parse(l).ok_or_else(|| invalid("locale", "invalid_locale"))?),
     };
-    let org = org_for_staff(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     throttle_client(store, ctx).await?;
 
     let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
@@ -197,7 +192,7 @@ pub async fn list(store: &Store, ctx: &Ctx, slug: &str, state: Option<&str>) -> 
         None => None,
         Some(s) => Some(InvitationState::parse(s).map_err(|_| invalid("state", "invalid_state"))?),
     };
-    let org = org_for_staff(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     Ok(invitations::list(store.pool(), org.id, state, now()).await?)
 }
 
@@ -215,7 +210,7 @@ pub async fn resend(
     slug: &str,
     id: i64,
 ) -> FlowResult<Invitation> {
-    let org = org_for_staff(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
     let now = now();
     let mut tx = store.begin().await?;
@@ -257,7 +252,7 @@ pub async fn resend(
 
 /// Revokes a pending invitation: its link stops working at once.
 pub async fn revoke(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<Invitation> {
-    let org = org_for_staff(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     let now = now();
     let mut tx = store.begin().await?;
     let invitation = own_invitation(&mut tx, &org, id, now).await?;

@@ -67,14 +67,9 @@ pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Rec
     })
 }
 
-async fn staff_org(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Org> {
-    ctx.require_staff()?;
-    store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)
-}
-
 /// A member's record, for staff.
 pub async fn get(store: &Store, ctx: &Ctx, slug: &str, membership_id: i64) -> FlowResult<Record> {
-    let org = staff_org(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     load(store, org, membership_id).await
 }
 
@@ -295,7 +290,7 @@ pub async fn set_authorisation(
 /// Adds a name to the organisation's authorisation catalogue (admin).
 pub async fn add_to_catalogue(store: &Store, ctx: &Ctx, slug: &str, name: &str) -> FlowResult<Vec<String>> {
     ctx.require_admin()?;
-    let org = staff_org(store, ctx, slug).await?;
+    let org = super::orgs::get(store, ctx, slug).await?;
     let mut problems = vec![];
     let name = text(name, "name", 60, true, &mut problems).ok_or_else(|| invalid("name", "invalid_name"))?;
     let mut tx = store.begin().await?;

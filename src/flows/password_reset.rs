@@ -31,6 +31,9 @@ pub async fn request(store: &Store, origin: &Origin, email_input: &str, locale: 
 
 /// Worker side: a link for addresses with an account; nothing for the others.
 pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<usize> {
+    if !signups::any_new_reset(store.pool()).await? {
+        return Ok(0);
+    }
     let now = now();
     let mut tx = store.begin().await?;
     let requests = signups::claim_resets(&mut tx, store.backend(), limit, now).await?;

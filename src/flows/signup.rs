@@ -51,6 +51,9 @@ pub async fn request(
 /// Worker side: turns pending signup requests into emails, in one transaction with marking them
 /// processed. Returns how many were handled.
 pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<usize> {
+    if !signups::any_new_signup(store.pool()).await? {
+        return Ok(0);
+    }
     let now = now();
     let mut tx = store.begin().await?;
     let requests = signups::claim(&mut tx, store.backend(), limit, now).await?;

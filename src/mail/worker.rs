@@ -70,6 +70,9 @@ impl Worker {
             Err(e) => tracing::warn!(error = %e, "password reset dispatch failed"),
         }
         let now = now_ms();
+        if !outbox::any_due(self.store.pool(), now).await? {
+            return Ok(0);
+        }
         let token = SecretToken::generate("").hash();
         let mut tx = self.store.begin().await?;
         let claimed = outbox::claim(

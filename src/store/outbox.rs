@@ -69,6 +69,18 @@ const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempt
          WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $4) OR (state = 'sending' AND lease_until_ms <= $4)
          ORDER BY next_attempt_ms, id LIMIT $5";
 
+/// Whether any message is due (a plain read, so an idle worker takes no write lock).
+pub async fn any_due(pool: &sqlx::AnyPool, now_ms: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT 1 FROM outbox WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $1)
+            OR (state = 'sending' AND lease_until_ms <= $1) LIMIT 1",
+    )
+    .bind(now_ms)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Reserves up to `limit` due messages: queued or failed ones whose time has come, and ones
 /// left in `sending` by a claimer whose lease ran out (a crashed process).
 pub async fn claim(

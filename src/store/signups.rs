@@ -123,3 +123,16 @@ pub async fn claim_resets(tx: &mut Tx, backend: Backend, limit: i64, now: i64) -
         })
         .collect()
 }
+
+/// Whether any request of `table` waits (a plain read, so an idle worker takes no write lock).
+async fn any_new(pool: &sqlx::AnyPool, sql: &'static str) -> Result<bool> {
+    Ok(sqlx::query(sql).fetch_optional(pool).await?.is_some())
+}
+
+pub async fn any_new_signup(pool: &sqlx::AnyPool) -> Result<bool> {
+    any_new(pool, "SELECT 1 FROM signup_requests WHERE state = 'new' LIMIT 1").await
+}
+
+pub async fn any_new_reset(pool: &sqlx::AnyPool) -> Result<bool> {
+    any_new(pool, "SELECT 1 FROM password_reset_requests WHERE state = 'new' LIMIT 1").await
+}
