@@ -70,7 +70,8 @@ async fn main() {
     let queued_in = queue_start.elapsed();
 
     let start = Instant::now();
-    let worker = tokio::spawn(Worker::new(store.clone(), &config).expect("worker").run());
+    let worker =
+        tokio::spawn(std::sync::Arc::new(Worker::new(store.clone(), &config).expect("worker")).run());
     let received = sink.wait_for(messages, Duration::from_secs(600)).await;
     let elapsed = start.elapsed();
     worker.abort();

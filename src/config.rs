@@ -31,6 +31,13 @@ pub struct Config {
     /// The `From` of every email.
     pub mail_from: lettre::message::Mailbox,
     pub outbox: OutboxConfig,
+    /// Password hashing threads (each holds 19 MiB for its whole life).
+    pub hash_workers: usize,
+    /// Password checks that may wait for a hashing thread; more are refused with 503.
+    pub hash_queue: usize,
+    pub http: HttpConfig,
+    /// How long a request waits for a database connection before it is answered 503.
+    pub db_acquire_timeout_ms: u64,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
@@ -57,8 +64,24 @@ pub struct OutboxConfig {
     pub max_attempts: i64,
     /// Messages claimed per round, and sent concurrently.
     pub batch: i64,
-    /// Seconds an SMTP conversation may take.
-    pub smtp_timeout_secs: u64,
+    /// Deadline of one delivery attempt (connect, the whole SMTP conversation, QUIT). Always
+    /// at least [`OUTBOX_LEASE_MARGIN_SECS`] shorter than the lease.
+    pub send_timeout_secs: i64,
+}
+
+/// How much of a lease must remain for a worker to start (or finish recording) an attempt.
+pub const OUTBOX_LEASE_MARGIN_SECS: i64 = 5;
+
+/// Limits that keep one client from exhausting the server.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Time a client has to send a request's headers; also how long an idle kept-alive
+    /// connection waits for its next request.
+    pub header_timeout_secs: u64,
+    /// Time a client has to send a whole request body.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; more are answered 503 and closed at once.
+    pub max_connections: usize,
 }
 
 /// Key for signing CSRF tokens. Debug output never shows it.
@@ -111,6 +134,13 @@ struct FileConfig {
     outbox_retry_base_secs: Option<i64>,
     outbox_max_attempts: Option<i64>,
     outbox_batch: Option<i64>,
+    outbox_send_timeout_secs: Option<i64>,
+    hash_workers: Option<i64>,
+    hash_queue: Option<i64>,
+    http_header_timeout_secs: Option<i64>,
+    http_body_timeout_secs: Option<i64>,
+    http_max_connections: Option<i64>,
+    db_acquire_timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,7 +319,7 @@ impl Config {
                 "outbox_lease_secs",
                 file.outbox_lease_secs,
                 120,
-                1..=3600,
+                10..=3600,
             ),
             retry_base_secs: number(
                 &mut errors,
@@ -315,8 +345,62 @@ impl Config {
                 32,
                 1..=500,
             ),
-            smtp_timeout_secs: 30,
+            send_timeout_secs: number(
+                &mut errors,
+                "PORTICO_OUTBOX_SEND_TIMEOUT_SECS",
+                "outbox_send_timeout_secs",
+                file.outbox_send_timeout_secs,
+                30,
+                1..=600,
+            ),
         };
+        // A delivery attempt must end well before its lease does, or another process could
+        // claim the message while it is still being sent and send it twice.
+        if outbox.send_timeout_secs + OUTBOX_LEASE_MARGIN_SECS > outbox.lease_secs {
+            errors.push(format!(
+                "PORTICO_OUTBOX_SEND_TIMEOUT_SECS ({}) must be at least {OUTBOX_LEASE_MARGIN_SECS} s shorter than PORTICO_OUTBOX_LEASE_SECS ({})",
+                outbox.send_timeout_secs, outbox.lease_secs
+            ));
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(2);
+        let hash_workers =
+            number(&mut errors, "PORTICO_HASH_WORKERS", "hash_workers", file.hash_workers, cores, 1..=64);
+        let hash_queue =
+            number(&mut errors, "PORTICO_HASH_QUEUE", "hash_queue", file.hash_queue, 64, 0..=10_000);
+        let http = HttpConfig {
+            header_timeout_secs: number(
+                &mut errors,
+                "PORTICO_HTTP_HEADER_TIMEOUT_SECS",
+                "http_header_timeout_secs",
+                file.http_header_timeout_secs,
+                10,
+                1..=600,
+            ) as u64,
+            body_timeout_secs: number(
+                &mut errors,
+                "PORTICO_HTTP_BODY_TIMEOUT_SECS",
+                "http_body_timeout_secs",
+                file.http_body_timeout_secs,
+                30,
+                1..=600,
+            ) as u64,
+            max_connections: number(
+                &mut errors,
+                "PORTICO_HTTP_MAX_CONNECTIONS",
+                "http_max_connections",
+                file.http_max_connections,
+                1024,
+                1..=100_000,
+            ) as usize,
+        };
+        let db_acquire_timeout_ms = number(
+            &mut errors,
+            "PORTICO_DB_ACQUIRE_TIMEOUT_MS",
+            "db_acquire_timeout_ms",
+            file.db_acquire_timeout_ms,
+            3000,
+            100..=60_000,
+        ) as u64;
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
         let default_from = || {
@@ -349,6 +433,10 @@ impl Config {
                 max_body_bytes: max_body_bytes as usize,
                 mail_from,
                 outbox,
+                hash_workers: hash_workers as usize,
+                hash_queue: hash_queue as usize,
+                http,
+                db_acquire_timeout_ms,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),

@@ -27,6 +27,9 @@ pub fn field_key(code: &str) -> String {
     format!("field-{}", code.replace('_', "-"))
 }
 
+/// What a client is told to wait when the database cannot be reached.
+pub const STORE_RETRY_AFTER_SECS: i64 = 5;
+
 pub fn classify(error: &FlowError) -> ErrorInfo {
     match error {
         FlowError::Invalid(fields) => {
@@ -57,6 +60,22 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
         }
         FlowError::InvalidCredentials => {
             ErrorInfo::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "login-failed")
+        }
+        FlowError::Busy { retry_after } => ErrorInfo {
+            retry_after: Some(*retry_after),
+            ..ErrorInfo::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "error-busy")
+        },
+        FlowError::Store(e) if e.is_unavailable() => {
+            crate::metrics::STORE_UNAVAILABLE.add(1);
+            tracing::warn!(error = %e, "database unavailable");
+            ErrorInfo {
+                retry_after: Some(STORE_RETRY_AFTER_SECS),
+                ..ErrorInfo::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "error-database-unavailable",
+                )
+            }
         }
         FlowError::Store(e) => {
             tracing::error!(error = %e, "storage error");

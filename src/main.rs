@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use portico::config::{Config, Purpose};
 use portico::domain::StaffRole;
+use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx, FlowError};
 use portico::server::{self, AppState};
 use portico::store::Store;
@@ -150,11 +151,25 @@ fn init_logging() {
 }
 
 async fn open_store(config: &Config) -> Result<Store, String> {
-    let store = Store::connect(&config.database_url)
-        .await
-        .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
+    let store = Store::connect_with(
+        &config.database_url,
+        std::time::Duration::from_millis(config.db_acquire_timeout_ms),
+    )
+    .await
+    .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
     store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
     Ok(store)
+}
+
+/// `serve` and `demo` only start on a database they can write: a read-only file (or
+/// `?mode=ro`, or a PostgreSQL standby) would otherwise fail every change at runtime.
+async fn require_writable(store: &Store, config: &Config) -> Result<(), String> {
+    store.check_writable().await.map_err(|e| {
+        format!(
+            "the database {} does not accept writes ({e}); check the file's permissions, the URL's mode, or that PostgreSQL is a primary",
+            config.database_url.split('?').next().unwrap_or("")
+        )
+    })
 }
 
 fn describe(e: FlowError) -> String {
@@ -187,6 +202,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve => {
             let store = open_store(&config).await?;
+            require_writable(&store, &config).await?;
             serve(config, store, None).await
         }
         Command::Demo => {
@@ -198,6 +214,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 config.database_url = "sqlite://portico-demo.db".to_string();
             }
             let store = open_store(&config).await?;
+            require_writable(&store, &config).await?;
             let login = demo_setup(&store).await.map_err(describe)?;
             serve(config, store, Some(login)).await
         }
@@ -218,7 +235,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 flows::password::generate()
             };
             let created =
-                flows::staff::create_staff(&store, &ctx, &email, role, &password).await.map_err(describe)?;
+                flows::staff::create_staff(&store, &Hasher::new(1, 1), &ctx, &email, role, &password)
+                    .await
+                    .map_err(describe)?;
             let verb = if created.created { "created" } else { "updated existing user as" };
             println!("{verb} staff {role}: {}", email.trim().to_lowercase());
             if !password_stdin {
@@ -299,7 +318,8 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
         Err(e) => return Err(e),
     }
     let password = flows::password::generate();
-    flows::staff::create_staff(store, &ctx, DEMO_STAFF, StaffRole::Admin, &password).await?;
+    flows::staff::create_staff(store, &Hasher::new(1, 1), &ctx, DEMO_STAFF, StaffRole::Admin, &password)
+        .await?;
     Ok((DEMO_STAFF.to_string(), password))
 }
 

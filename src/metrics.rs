@@ -33,7 +33,33 @@ pub static MAIL_FAILED: Counter = Counter::new(
 pub static MAIL_DEAD: Counter =
     Counter::new("portico_mail_dead_total", "Emails given up on (permanent failure or too many attempts).");
 
-const COUNTERS: [&Counter; 4] = [&MAIL_QUEUED, &MAIL_SENT, &MAIL_FAILED, &MAIL_DEAD];
+pub static MAIL_TIMED_OUT: Counter = Counter::new(
+    "portico_mail_timed_out_total",
+    "Delivery attempts cut off by their deadline (counted as transient failures too).",
+);
+pub static HASH_REFUSED: Counter = Counter::new(
+    "portico_password_hash_refused_total",
+    "Password checks refused with 503 because the hashing queue was full.",
+);
+pub static STORE_UNAVAILABLE: Counter = Counter::new(
+    "portico_store_unavailable_total",
+    "Requests answered 503 because the database could not be reached in time.",
+);
+pub static CONNECTIONS_REFUSED: Counter = Counter::new(
+    "portico_connections_refused_total",
+    "Connections closed at once because the connection cap was reached.",
+);
+
+const COUNTERS: [&Counter; 8] = [
+    &MAIL_QUEUED,
+    &MAIL_SENT,
+    &MAIL_FAILED,
+    &MAIL_DEAD,
+    &MAIL_TIMED_OUT,
+    &HASH_REFUSED,
+    &STORE_UNAVAILABLE,
+    &CONNECTIONS_REFUSED,
+];
 
 /// Renders the counters and the outbox depth per state.
 pub fn render(outbox_depth: &[(String, i64)]) -> String {

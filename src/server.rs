@@ -19,6 +19,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
+use crate::flows::password::Hasher;
 use crate::store::Store;
 use crate::store::audit::Origin;
 
@@ -28,6 +29,7 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub config: Config,
     pub store: Store,
+    pub hasher: Hasher,
 }
 
 impl std::ops::Deref for AppState {
@@ -38,8 +40,10 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Starts the password hashing pool the configuration asks for.
     pub fn new(config: Config, store: Store) -> AppState {
-        AppState(Arc::new(AppInner { config, store }))
+        let hasher = Hasher::new(config.hash_workers, config.hash_queue);
+        AppState(Arc::new(AppInner { config, store, hasher }))
     }
 }
 
@@ -106,14 +110,24 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// How long `/readyz` waits for its write probe.
+const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Ready means the database takes a write within [`READY_DEADLINE`]: a read-only or
+/// unreachable database makes this instance unready, and a load balancer stops sending to it.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
-        }
-    }
+    let reason = match tokio::time::timeout(READY_DEADLINE, state.store.check_writable()).await {
+        Ok(Ok(())) => return Json(json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no write within {} s", READY_DEADLINE.as_secs()),
+    };
+    tracing::warn!(reason, "not ready");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, crate::http_error::STORE_RETRY_AFTER_SECS.to_string())],
+        Json(json!({ "status": "unavailable", "reason": "database", "message": reason })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

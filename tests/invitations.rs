@@ -105,7 +105,19 @@ impl Setup {
     async fn email(&self, n: usize) -> (String, String, String) {
         let got = self.sink.wait_for(n, Duration::from_secs(10)).await;
         assert!(got.len() >= n, "expected {n} emails, got {}", got.len());
-        let parsed = MessageParser::default().parse(&got[n - 1].data).expect("MIME");
+        // Messages are delivered concurrently, so they may arrive in any order: number them
+        // in the order they were queued.
+        let queued: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY id")
+            .fetch_all(self.app.store.pool())
+            .await
+            .unwrap();
+        let mut parsed: Vec<_> =
+            got.iter().map(|m| MessageParser::default().parse(&m.data).expect("MIME")).collect();
+        parsed.sort_by_key(|p| {
+            let id = format!("<{}>", p.message_id().unwrap_or_default());
+            queued.iter().position(|q| *q == id).unwrap_or(usize::MAX)
+        });
+        let parsed = &parsed[n - 1];
         (
             parsed.subject().unwrap_or_default().to_string(),
             parsed.body_text(0).expect("text part").to_string(),

@@ -20,7 +20,8 @@ async fn mail_app(smtp_url: Option<String>) -> TestApp {
         c.smtp_url = smtp_url.map(|u| u.parse().unwrap());
         c.outbox.poll_ms = 100;
         c.outbox.retry_base_secs = 1;
-        c.outbox.lease_secs = 2;
+        c.outbox.lease_secs = 8;
+        c.outbox.send_timeout_secs = 2;
         c.outbox.max_attempts = 3;
     })
     .await

@@ -68,6 +68,7 @@ banned = Banned
 
 ## Errors
 title-error = Something went wrong
+title-unavailable = Temporarily unavailable
 title-bad-request = Bad request
 title-forbidden = Not allowed
 title-not-found = Page not found
@@ -79,6 +80,8 @@ error-not-found = There is nothing here.
 error-forbidden = You are not allowed to do this.
 error-rate-limited = Too many attempts. Please wait a while and try again.
 error-internal = Something went wrong on our side. Please try again.
+error-busy = The server is busy. Please try again in a moment.
+error-database-unavailable = The service is temporarily unavailable: its database cannot be reached. Please try again in a few seconds.
 error-csrf = This form has expired. Go back, reload the page and try again.
 error-not-a-form = This address only accepts form submissions.
 error-too-large = The submitted data is too large.

@@ -68,6 +68,7 @@ banned = Exclus
 
 ## Errors
 title-error = Ceva nu a funcționat
+title-unavailable = Temporar indisponibil
 title-bad-request = Cerere greșită
 title-forbidden = Nepermis
 title-not-found = Pagina nu există
@@ -79,6 +80,8 @@ error-not-found = Nu există nimic aici.
 error-forbidden = Nu aveți permisiunea să faceți acest lucru.
 error-rate-limited = Prea multe încercări. Vă rugăm să așteptați puțin și să încercați din nou.
 error-internal = A apărut o eroare la noi. Vă rugăm să încercați din nou.
+error-busy = Serverul este ocupat. Vă rugăm să încercați din nou peste câteva clipe.
+error-database-unavailable = Serviciul este temporar indisponibil: baza de date nu poate fi accesată. Vă rugăm să încercați din nou peste câteva secunde.
 error-csrf = Acest formular a expirat. Reveniți, reîncărcați pagina și încercați din nou.
 error-not-a-form = Această adresă acceptă doar trimiteri de formulare.
 error-too-large = Datele trimise sunt prea mari.

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::{Ctx, FlowError, FlowResult, password, settings, throttle};
+use super::password::Hasher;
+use super::{Ctx, FlowError, FlowResult, settings, throttle};
 use crate::domain::{Email, LOGIN_ATTEMPTS_PER_IP, SecretToken};
 use crate::store::audit::{self, Actor, Origin};
 use crate::store::sessions::{self, SessionUser};
@@ -22,6 +23,7 @@ pub struct SignedIn {
 /// unknown email fail identically (same error, same work, same audit action).
 pub async fn sign_in(
     store: &Store,
+    hasher: &Hasher,
     origin: &Origin,
     email_input: &str,
     password_input: &str,
@@ -36,7 +38,7 @@ pub async fn sign_in(
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = password::verify(password_input, stored_hash).await;
+    let password_ok = hasher.verify(password_input, stored_hash).await?;
 
     let mut tx = store.begin().await?;
     let Some(user) = user.filter(|_| password_ok) else {

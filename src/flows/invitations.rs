@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Ctx, FieldError, FlowError, FlowResult, auth, password, settings, throttle};
+use super::password::Hasher;
+use super::{Ctx, FieldError, FlowError, FlowResult, auth, settings, throttle};
 use crate::config::Config;
 use crate::domain::{
     Email, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, InvitationState, MembershipRole,
@@ -324,6 +325,7 @@ pub struct Accepted {
 pub async fn accept(
     store: &Store,
     config: &Config,
+    hasher: &Hasher,
     origin: &Origin,
     presented: &str,
     how: Acceptance<'_>,
@@ -339,12 +341,12 @@ pub async fn accept(
             }
             let password =
                 NewPassword::parse(password, &[&email]).map_err(|_| invalid("password", "weak_password"))?;
-            Some(password::hash(&password).await?)
+            Some(hasher.hash(&password).await?)
         }
         (Acceptance::ExistingPassword(pw), Some(user_id)) => {
             auth::charge_password_attempt(store, origin).await?;
             let user = users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)?;
-            if !password::verify(pw, user.password_hash).await {
+            if !hasher.verify(pw, user.password_hash).await? {
                 return Err(FlowError::InvalidCredentials);
             }
             None

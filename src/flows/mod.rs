@@ -44,6 +44,9 @@ pub enum FlowError {
     TransitionNotAllowed { from: &'static str, to: &'static str },
     #[error("a pending invitation exists: {invitation_id}")]
     InvitationPending { invitation_id: i64 },
+    /// A bounded resource (the password hashing queue) is full: try again shortly.
+    #[error("busy; retry after {retry_after}s")]
+    Busy { retry_after: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]

@@ -4,7 +4,8 @@
 
 use serde_json::json;
 
-use super::{FieldError, FlowError, FlowResult, auth, password, throttle};
+use super::password::Hasher;
+use super::{FieldError, FlowError, FlowResult, auth, throttle};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword, SecretToken};
 use crate::i18n::Locale;
@@ -78,6 +79,7 @@ pub async fn check(store: &Store, presented: &str) -> FlowResult<()> {
 pub async fn reset(
     store: &Store,
     config: &Config,
+    hasher: &Hasher,
     origin: &Origin,
     presented: &str,
     new_password: &str,
@@ -91,7 +93,7 @@ pub async fn reset(
     }
     let password = NewPassword::parse(new_password, &[&subject.email])
         .map_err(|_| invalid("password", "weak_password"))?;
-    let hash = password::hash(&password).await?;
+    let hash = hasher.hash(&password).await?;
     let now = now();
     let mut tx = store.begin().await?;
     let subject = tokens::consume(tx.conn(), Purpose::PasswordReset, presented, now)

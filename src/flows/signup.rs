@@ -4,7 +4,8 @@
 
 use serde_json::json;
 
-use super::{FieldError, FlowError, FlowResult, auth, password, throttle};
+use super::password::Hasher;
+use super::{FieldError, FlowError, FlowResult, auth, throttle};
 use crate::config::Config;
 use crate::domain::member::{Details, DetailsInput, Problem};
 use crate::domain::{Email, MembershipRole, MembershipStatus, SecretToken, SignupMode};
@@ -128,6 +129,7 @@ pub struct Visitor<'a> {
 pub async fn complete(
     store: &Store,
     config: &Config,
+    hasher: &Hasher,
     visitor: &Visitor<'_>,
     slug: &str,
     presented: &str,
@@ -140,7 +142,7 @@ pub async fn complete(
     if users::username_taken(store.pool(), details.username.as_str()).await? {
         return Err(invalid("username", "username_taken"));
     }
-    let hash = password::hash(&details.password).await?;
+    let hash = hasher.hash(&details.password).await?;
     let now = now();
     let mut tx = store.begin().await?;
     if tokens::consume(tx.conn(), Purpose::EmailVerification, presented, now).await?.is_none() {

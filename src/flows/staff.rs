@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::{Ctx, FieldError, FlowError, FlowResult, password};
+use super::password::Hasher;
+use super::{Ctx, FieldError, FlowError, FlowResult};
 use crate::domain::{Email, NewPassword, SecretToken, StaffRole};
 use crate::store::{self, Store, audit, now};
 
@@ -15,6 +16,7 @@ pub struct StaffCreated {
 /// Creates a staff user, or makes an existing user staff, with the given password.
 pub async fn create_staff(
     store: &Store,
+    hasher: &Hasher,
     ctx: &Ctx,
     email: &str,
     role: StaffRole,
@@ -25,7 +27,7 @@ pub async fn create_staff(
         .map_err(|_| FlowError::Invalid(vec![FieldError { field: "email", code: "invalid_email" }]))?;
     let password = NewPassword::parse(password, &[email.as_str()])
         .map_err(|_| FlowError::Invalid(vec![FieldError { field: "password", code: "weak_password" }]))?;
-    let hash = password::hash(&password).await?;
+    let hash = hasher.hash(&password).await?;
 
     let mut tx = store.begin().await?;
     let existing = store::users::find_by_email(tx.conn(), &email).await?;

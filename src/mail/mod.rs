@@ -8,7 +8,7 @@ pub mod worker;
 
 use crate::config::Config;
 use crate::domain::Email;
-use crate::store::outbox::{self, NewMessage};
+use crate::store::outbox::{self, NewMessage, Priority};
 use crate::store::{Result, Tx, now_ms};
 pub use templates::RenderedEmail;
 
@@ -22,7 +22,9 @@ pub async fn enqueue(
     belongs_to: Option<(&str, i64)>,
     charged: Option<(&str, i64)>,
 ) -> Result<i64> {
-    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), config.mail_from.email.domain());
+    // The Message-ID names this instance's host, so replies and bounces can be traced to it.
+    let host = config.base_url.host_str().unwrap_or("localhost");
+    let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4().simple());
     let message = NewMessage {
         message_id: &message_id,
         recipient: recipient.as_str(),
@@ -33,6 +35,7 @@ pub async fn enqueue(
         body_html: &email.html,
         belongs_to,
         charged,
+        priority: Priority::of(email.template),
     };
     outbox::insert(tx, &message, now_ms()).await
 }

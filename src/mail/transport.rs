@@ -1,10 +1,14 @@
 //! Delivery of one claimed message: over SMTP with lettre, or into the dev mailbox when no SMTP
 //! server is configured.
+//!
+//! Every SMTP attempt uses a connection of its own (lettre's pool is not compiled in). The worker
+//! puts a deadline on each attempt by dropping its future; a dropped attempt closes its socket,
+//! whereas a pooled connection abandoned in the middle of a conversation could be handed to the
+//! next message in an unknown state.
 
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, header};
-use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -30,9 +34,8 @@ impl Transport {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
                     .map_err(|e| format!("smtp_url: {e}"))?
-                    .timeout(Some(Duration::from_secs(config.outbox.smtp_timeout_secs)))
-                    // A batch is sent concurrently; give each message of it a connection.
-                    .pool_config(PoolConfig::new().max_size(config.outbox.batch.clamp(1, 100) as u32))
+                    // Bounds connecting only; the worker's deadline bounds the whole attempt.
+                    .timeout(Some(Duration::from_secs(config.outbox.send_timeout_secs as u64)))
                     .build();
                 Ok(Transport::Smtp(transport))
             }

@@ -1,7 +1,11 @@
-//! The outbox worker. Each round claims a batch of due messages (skipping rows another process
-//! holds on PostgreSQL), tries each once, and records the outcome: sent, failed with a retry
-//! time (exponential backoff with jitter), or dead. A claim is a lease: messages a crashed
-//! process left in `sending` are claimed again when the lease runs out.
+//! The outbox worker. It keeps up to `batch` deliveries in flight, each an independent task:
+//! claim (a lease), one attempt under a deadline shorter than the lease, and the outcome recorded
+//! as soon as that attempt returns. So a slow or silent SMTP server holds up only the messages
+//! it is delivering, never the worker; a crash re-sends at most the messages whose attempts were
+//! in flight (and had not been recorded); and a claim that ran out is never acted on.
+//!
+//! Part of the capacity is kept for interactive mail (verification, password reset), which is
+//! also claimed first, so it never waits behind a flood of invitations.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +13,22 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use rand::Rng;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use super::transport::{SendError, Transport};
 use crate::config::{Config, OutboxConfig};
 use crate::domain::SecretToken;
 use crate::metrics;
-use crate::store::outbox::{self, Claimed, Outcome};
+use crate::store::outbox::{self, Claimed, Outcome, Priority};
 use crate::store::{Store, StoreError, now_ms};
+
+/// Deadline of each database step of the worker (claiming, dispatching, recording), so a
+/// database that stops answering cannot stall the worker either.
+const STORE_DEADLINE: Duration = Duration::from_secs(15);
+
+/// An attempt is started only if at least this much of its lease remains after its deadline,
+/// leaving time to record the outcome while the claim is still ours.
+const START_MARGIN_MS: i64 = 1000;
 
 pub struct Worker {
     store: Store,
@@ -38,100 +51,193 @@ impl Worker {
         })
     }
 
-    /// Runs until the task is dropped.
-    pub async fn run(self) {
+    /// How many of the `batch` slots only interactive mail may use.
+    fn reserved_for_interactive(&self) -> usize {
+        let batch = self.config.batch.max(1) as usize;
+        ((batch + 2) / 4).min(batch - 1)
+    }
+
+    /// Runs until the task is dropped (which also drops the attempts in flight: their claims
+    /// run out and the messages are tried again).
+    pub async fn run(self: Arc<Self>) {
         let poll = Duration::from_millis(self.config.poll_ms);
+        let capacity = self.config.batch.max(1) as usize;
+        // Claim again once this many slots are free, rather than after every single delivery.
+        let refill_at = (capacity / 4).max(1);
+        let mut in_flight: JoinSet<Priority> = JoinSet::new();
+        let mut bulk_in_flight = 0usize;
+        let mut look_for_work = true;
         loop {
-            match self.run_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox round failed"),
+            if look_for_work {
+                self.dispatch_requests().await;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                _ = self.wakeup.notified() => {}
+            let free = capacity - in_flight.len();
+            if free >= refill_at || in_flight.is_empty() {
+                let bulk_free = (capacity - self.reserved_for_interactive()).saturating_sub(bulk_in_flight);
+                match tokio::time::timeout(STORE_DEADLINE, self.claim(free, bulk_free.min(free))).await {
+                    Ok(Ok(claimed)) => {
+                        for message in claimed {
+                            if message.priority == Priority::Bulk {
+                                bulk_in_flight += 1;
+                            }
+                            let worker = self.clone();
+                            in_flight.spawn(async move {
+                                let priority = message.priority;
+                                worker.deliver(message).await;
+                                priority
+                            });
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "outbox claim failed"),
+                    Err(_) => tracing::warn!("outbox claim timed out"),
+                }
             }
+            look_for_work = tokio::select! {
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    match done {
+                        Ok(Priority::Bulk) => bulk_in_flight = bulk_in_flight.saturating_sub(1),
+                        Ok(Priority::Interactive) => {}
+                        Err(e) => {
+                            // A panicking attempt: its lane is unknown, so recount conservatively.
+                            tracing::error!(error = %e, "an email delivery task failed");
+                            bulk_in_flight = bulk_in_flight.min(in_flight.len());
+                        }
+                    }
+                    false
+                }
+                _ = tokio::time::sleep(poll) => true,
+                _ = self.wakeup.notified() => true,
+            };
         }
     }
 
-    /// One round: claim a batch, attempt each message concurrently, record the outcomes.
-    /// Returns how many messages were claimed.
-    pub async fn run_once(&self) -> Result<usize, StoreError> {
-        // Signup requests become emails here, off the request path, so the email step answers
-        // known and unknown addresses with the same work.
-        match crate::flows::signup::dispatch(&self.store, &self.app_config, self.config.batch).await {
-            Ok(n) if n > 0 => tracing::debug!(n, "signup requests dispatched"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "signup dispatch failed"),
+    /// Signup and password-reset requests become emails here, off the request path, so those
+    /// pages answer known and unknown addresses with the same work.
+    async fn dispatch_requests(&self) {
+        let batch = self.config.batch;
+        let signups = crate::flows::signup::dispatch(&self.store, &self.app_config, batch);
+        match tokio::time::timeout(STORE_DEADLINE, signups).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(n, "signup requests dispatched"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "signup dispatch failed"),
+            Err(_) => tracing::warn!("signup dispatch timed out"),
         }
-        match crate::flows::password_reset::dispatch(&self.store, &self.app_config, self.config.batch).await {
-            Ok(n) if n > 0 => tracing::debug!(n, "password reset requests dispatched"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "password reset dispatch failed"),
+        let resets = crate::flows::password_reset::dispatch(&self.store, &self.app_config, batch);
+        match tokio::time::timeout(STORE_DEADLINE, resets).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(n, "password reset requests dispatched"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "password reset dispatch failed"),
+            Err(_) => tracing::warn!("password reset dispatch timed out"),
         }
+    }
+
+    /// Claims up to `free` due messages, interactive ones first; bulk ones only up to
+    /// `bulk_free`.
+    async fn claim(&self, free: usize, bulk_free: usize) -> Result<Vec<Claimed>, StoreError> {
         let now = now_ms();
-        if !outbox::any_due(self.store.pool(), now).await? {
-            return Ok(0);
+        if free == 0 || !outbox::any_due(self.store.pool(), now).await? {
+            return Ok(Vec::new());
         }
         let token = SecretToken::generate("").hash();
+        let lease_until = now + self.config.lease_secs * 1000;
         let mut tx = self.store.begin().await?;
-        let claimed = outbox::claim(
-            tx.conn(),
-            self.store.backend(),
-            now,
-            now + self.config.lease_secs * 1000,
-            &token,
-            self.config.batch,
-        )
-        .await?;
+        let backend = self.store.backend();
+        let mut claimed =
+            outbox::claim(tx.conn(), backend, Priority::Interactive, now, lease_until, &token, free as i64)
+                .await?;
+        let bulk_limit = bulk_free.min(free - claimed.len()) as i64;
+        claimed.extend(
+            outbox::claim(tx.conn(), backend, Priority::Bulk, now, lease_until, &token, bulk_limit).await?,
+        );
         tx.commit().await?;
-        let count = claimed.len();
-        tracing::debug!(count, "outbox claimed");
-        if count == 0 {
-            return Ok(0);
+        if !claimed.is_empty() {
+            tracing::debug!(count = claimed.len(), "outbox claimed");
         }
-        let outcomes = futures_util::future::join_all(claimed.iter().map(|m| self.attempt(m))).await;
-        // One transaction records the whole batch. If it fails, the leases run out and the
-        // messages are tried again: at-least-once, never lost.
-        let mut tx = self.store.begin().await?;
-        let now = now_ms();
-        let mut lost = 0;
-        for (message, outcome) in claimed.iter().zip(&outcomes) {
-            if !outbox::record_outcome(tx.conn(), message, outcome, now).await? {
-                lost += 1;
-            }
-        }
-        tx.commit().await?;
-        if lost > 0 {
-            tracing::warn!(lost, "leases ran out before the outcomes were recorded");
-        }
-        Ok(count)
+        Ok(claimed)
     }
 
-    /// One delivery attempt, counted and logged.
-    async fn attempt(&self, claimed: &Claimed) -> Outcome {
-        let result = self.transport.send(&self.store, &self.from, claimed).await;
-        let outcome = decide(result, claimed.attempts, &self.config);
-        match &outcome {
-            Outcome::Sent => {
-                metrics::MAIL_SENT.add(1);
-                tracing::info!(id = claimed.id, message_id = %claimed.message_id, "email sent");
+    /// One message: attempt it under the deadline and record what happened.
+    async fn deliver(&self, claimed: Claimed) {
+        let deadline = Duration::from_secs(self.config.send_timeout_secs as u64);
+        if claimed.lease_until_ms - now_ms() < deadline.as_millis() as i64 + START_MARGIN_MS {
+            // Too little of the lease is left to finish an attempt before another process may
+            // claim the message: hand it back instead of risking a second copy.
+            tracing::warn!(id = claimed.id, "lease too short to start a delivery; releasing it");
+            let release = async {
+                let mut tx = self.store.begin().await?;
+                outbox::release(tx.conn(), &claimed, now_ms()).await?;
+                tx.commit().await
+            };
+            match tokio::time::timeout(STORE_DEADLINE, release).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(id = claimed.id, error = %e, "could not release a message"),
+                Err(_) => tracing::warn!(id = claimed.id, "releasing a message timed out"),
             }
-            Outcome::Retry { error, .. } => {
-                metrics::MAIL_FAILED.add(1);
-                tracing::warn!(
-                    id = claimed.id,
-                    attempts = claimed.attempts,
-                    error,
-                    "email failed; will retry"
-                );
-            }
-            Outcome::Dead { error } => {
-                metrics::MAIL_DEAD.add(1);
-                tracing::error!(id = claimed.id, attempts = claimed.attempts, error, "email dead");
-            }
+            return;
         }
-        outcome
+        let result = match tokio::time::timeout(
+            deadline,
+            self.transport.send(&self.store, &self.from, &claimed),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                metrics::MAIL_TIMED_OUT.add(1);
+                Err(SendError::Transient(format!(
+                    "timed out after {} s: the mail server did not complete the delivery",
+                    deadline.as_secs()
+                )))
+            }
+        };
+        let outcome = decide(result, claimed.attempts, &self.config);
+        log_outcome(&claimed, &outcome);
+        self.record(&claimed, &outcome).await;
+    }
+
+    /// Records an outcome, retrying until it is written or the claim is found to be lost: a
+    /// database that is restarting delays the record but never drops it (a dropped record would
+    /// mean the message is sent again when its lease runs out).
+    async fn record(&self, claimed: &Claimed, outcome: &Outcome) {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let write = async {
+                let mut tx = self.store.begin().await?;
+                let held = outbox::record_outcome(tx.conn(), claimed, outcome, now_ms()).await?;
+                tx.commit().await?;
+                Ok::<bool, StoreError>(held)
+            };
+            match tokio::time::timeout(STORE_DEADLINE, write).await {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) => {
+                    tracing::warn!(id = claimed.id, "the lease ran out before the outcome was recorded");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(id = claimed.id, error = %e, "recording an outcome failed; retrying")
+                }
+                Err(_) => tracing::warn!(id = claimed.id, "recording an outcome timed out; retrying"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+fn log_outcome(claimed: &Claimed, outcome: &Outcome) {
+    match outcome {
+        Outcome::Sent => {
+            metrics::MAIL_SENT.add(1);
+            tracing::info!(id = claimed.id, message_id = %claimed.message_id, "email sent");
+        }
+        Outcome::Retry { error, .. } => {
+            metrics::MAIL_FAILED.add(1);
+            tracing::warn!(id = claimed.id, attempts = claimed.attempts, error, "email failed; will retry");
+        }
+        Outcome::Dead { error } => {
+            metrics::MAIL_DEAD.add(1);
+            tracing::error!(id = claimed.id, attempts = claimed.attempts, error, "email dead");
+        }
     }
 }
 
@@ -159,7 +265,7 @@ pub fn backoff_ms(attempts: i64, base_secs: i64) -> i64 {
 
 /// Starts the worker as a background task.
 pub fn spawn(store: Store, config: &Config) -> Result<tokio::task::JoinHandle<()>, String> {
-    let worker = Worker::new(store, config)?;
+    let worker = Arc::new(Worker::new(store, config)?);
     Ok(tokio::spawn(worker.run()))
 }
 
@@ -174,7 +280,7 @@ mod tests {
             retry_base_secs: 30,
             max_attempts: 5,
             batch: 10,
-            smtp_timeout_secs: 5,
+            send_timeout_secs: 5,
         }
     }
 

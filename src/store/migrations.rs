@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_password_reset.sql"),
         postgres: include_str!("../../migrations/postgres/0005_password_reset.sql"),
     },
+    Migration {
+        version: 6,
+        name: "reliability",
+        sqlite: include_str!("../../migrations/sqlite/0006_reliability.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_reliability.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -18,10 +18,11 @@ pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,32 @@ impl StoreError {
         }
     }
 
+    /// True when the database could not be reached or cannot write right now (connection
+    /// refused or lost, pool timed out, read-only or failing storage): a condition that heals
+    /// by itself, answered 503 rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code().unwrap_or_default();
+                // SQLite (primary result codes, also as part of extended ones): BUSY 5,
+                // LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+                let sqlite_code = code.parse::<i64>().ok().map(|c| c & 0xff);
+                if matches!(sqlite_code, Some(5 | 6 | 8 | 10 | 13 | 14)) {
+                    return true;
+                }
+                // PostgreSQL: connection exceptions (08…), shutting down or starting (57P01-03),
+                // read-only transaction (25006), out of disk or memory (53…).
+                code.starts_with("08") || code.starts_with("57P") || code == "25006" || code.starts_with("53")
+            }
+            _ => false,
+        }
+    }
+
     /// Maps a unique-constraint violation to `Conflict(what)`, passing other errors through.
     pub fn conflict_as(e: sqlx::Error, what: &'static str) -> StoreError {
         match &e {
@@ -76,6 +103,8 @@ pub struct Store {
     /// Woken when a transaction that enqueued email commits, so this process's outbox worker
     /// sends at once instead of at its next poll.
     outbox_wakeup: Arc<Notify>,
+    /// Test hook: how many of the next commits fail (see [`Store::fail_next_commits`]).
+    commit_faults: Arc<AtomicU32>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls everything back.
@@ -85,6 +114,7 @@ pub struct Tx {
     /// Messages this transaction put in the outbox.
     pub(crate) enqueued: u64,
     outbox_wakeup: Arc<Notify>,
+    commit_faults: Arc<AtomicU32>,
 }
 
 impl Tx {
@@ -92,7 +122,17 @@ impl Tx {
         &mut self.tx
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        let injected =
+            self.commit_faults.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if injected {
+            // What a COMMIT that fails on a storage error leaves behind: SQLite has rolled the
+            // transaction back by itself while the driver still counts it as open.
+            sqlx::query("ROLLBACK").execute(&mut *self.tx).await?;
+            return Err(StoreError::Database(sqlx::Error::Io(std::io::Error::other(
+                "test hook: COMMIT failed (disk I/O error)",
+            ))));
+        }
         self.tx.commit().await?;
         if self.enqueued > 0 {
             crate::metrics::MAIL_QUEUED.add(self.enqueued);
@@ -104,6 +144,12 @@ impl Tx {
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, Duration::from_secs(3)).await
+    }
+
+    /// Opens the pool. `acquire_timeout` bounds how long a request waits for a connection, so
+    /// during a database outage requests fail fast instead of piling up.
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             // Create the file on first start unless the URL says otherwise.
@@ -119,7 +165,22 @@ impl Store {
             url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
+            // A connection whose transaction did not end (its COMMIT or ROLLBACK failed) must
+            // never serve another request: flush the pending rollback, and if the driver still
+            // counts a transaction, close the connection instead of pooling it.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        conn.ping().await?;
+                    }
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("closing a database connection left inside a failed transaction");
+                    }
+                    Ok(clean)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -139,6 +200,7 @@ impl Store {
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             outbox_wakeup: Arc::new(Notify::new()),
+            commit_faults: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -166,7 +228,13 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx, _writer: writer, enqueued: 0, outbox_wakeup: self.outbox_wakeup.clone() })
+        Ok(Tx {
+            tx,
+            _writer: writer,
+            enqueued: 0,
+            outbox_wakeup: self.outbox_wakeup.clone(),
+            commit_faults: self.commit_faults.clone(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<usize> {
@@ -176,6 +244,23 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Proves the database takes writes: one committed update of a probe row. `serve` refuses
+    /// to start when this fails, and `/readyz` runs it (under a deadline).
+    pub async fn check_writable(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE health_probe SET checked_at = $1 WHERE id = 1")
+            .bind(now())
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+
+    /// Test hook: the next `n` commits fail the way a COMMIT fails on a storage error. Nothing
+    /// outside the tests calls it.
+    pub fn fail_next_commits(&self, n: u32) {
+        self.commit_faults.store(n, Ordering::SeqCst);
     }
 
     pub async fn close(&self) {

@@ -19,6 +19,24 @@ pub struct NewMessage<'a> {
     /// The rate-limit window this message was counted in (bucket, window start); given back if
     /// the message ends up `dead`.
     pub charged: Option<(&'a str, i64)>,
+    pub priority: Priority,
+}
+
+/// Which lane a message travels in. Interactive mail is what someone is waiting for right now
+/// (a verification or password-reset link); bulk mail (invitations) may wait behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Interactive = 0,
+    Bulk = 1,
+}
+
+impl Priority {
+    pub fn of(template: &str) -> Priority {
+        match template {
+            "invitation" => Priority::Bulk,
+            _ => Priority::Interactive,
+        }
+    }
 }
 
 /// Adds a message inside the caller's transaction; the worker is woken when it commits.
@@ -26,8 +44,8 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64>
     let row = sqlx::query(
         "INSERT INTO outbox (message_id, recipient, template, locale, subject, body_text, body_html,
              state, next_attempt_ms, belongs_to_kind, belongs_to_id, created_at, updated_at,
-             charged_bucket, charged_window)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12, $13) RETURNING id",
+             charged_bucket, charged_window, priority)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12, $13, $14) RETURNING id",
     )
     .bind(m.message_id)
     .bind(m.recipient)
@@ -42,6 +60,7 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64>
     .bind(now_ms / 1000)
     .bind(m.charged.map(|(bucket, _)| bucket))
     .bind(m.charged.map(|(_, window)| window))
+    .bind(m.priority as i16)
     .fetch_one(tx.conn())
     .await?;
     tx.enqueued += 1;
@@ -61,12 +80,16 @@ pub struct Claimed {
     pub attempts: i64,
     pub claim_token: String,
     pub charged: Option<(String, i64)>,
+    /// When the claim runs out; after it another process may take the message.
+    pub lease_until_ms: i64,
+    pub priority: Priority,
 }
 
 const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until_ms = $1, claim_token = $2, updated_at = $3
      WHERE id IN (
          SELECT id FROM outbox
-         WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $4) OR (state = 'sending' AND lease_until_ms <= $4)
+         WHERE priority = $6
+           AND ((state IN ('queued', 'failed') AND next_attempt_ms <= $4) OR (state = 'sending' AND lease_until_ms <= $4))
          ORDER BY next_attempt_ms, id LIMIT $5";
 
 /// Whether any message is due (a plain read, so an idle worker takes no write lock).
@@ -81,16 +104,20 @@ pub async fn any_due(pool: &sqlx::AnyPool, now_ms: i64) -> Result<bool> {
     Ok(row.is_some())
 }
 
-/// Reserves up to `limit` due messages: queued or failed ones whose time has come, and ones
-/// left in `sending` by a claimer whose lease ran out (a crashed process).
+/// Reserves up to `limit` due messages of one lane: queued or failed ones whose time has come,
+/// and ones left in `sending` by a claimer whose lease ran out (a crashed process).
 pub async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
+    priority: Priority,
     now_ms: i64,
     lease_until_ms: i64,
     claim_token: &str,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
     let tail = match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED)",
         Backend::Sqlite => ")",
@@ -105,6 +132,7 @@ pub async fn claim(
         .bind(now_ms / 1000)
         .bind(now_ms)
         .bind(limit)
+        .bind(priority as i16)
         .fetch_all(conn)
         .await?;
     rows.iter()
@@ -122,6 +150,8 @@ pub async fn claim(
                     (Some(bucket), Some(window)) => Some((bucket, window)),
                     _ => None,
                 },
+                lease_until_ms,
+                priority,
             })
         })
         .collect()
@@ -168,6 +198,22 @@ pub async fn record_outcome(
         super::rate_limits::refund(conn, bucket, *window).await?;
     }
     Ok(recorded)
+}
+
+/// Hands a claimed message back untouched (the attempt was not started): queued again, the
+/// attempt not counted. False when the claim was no longer held.
+pub async fn release(conn: &mut AnyConnection, claimed: &Claimed, now_ms: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'queued', attempts = attempts - 1, lease_until_ms = NULL, claim_token = NULL,
+             updated_at = $3
+         WHERE id = $1 AND claim_token = $2 AND state = 'sending'",
+    )
+    .bind(claimed.id)
+    .bind(&claimed.claim_token)
+    .bind(now_ms / 1000)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 fn truncate(error: &str) -> String {

@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::{cookies, csrf};
 use crate::domain::SecretToken;
@@ -134,15 +134,14 @@ pub async fn web_context(
         cookies::get(headers, cookies::SESSION).filter(|v| cookies::plausible(v)).map(String::from);
     let flash_cookie = cookies::get(headers, cookies::FLASH).and_then(Flash::from_cookie);
 
-    let user = match &session_token {
+    // When the session cannot be looked up (the database is down), the page says so in the
+    // visitor's language, with the usual layout, instead of pretending nobody is signed in.
+    let (user, lookup_failed) = match &session_token {
         Some(token) => match crate::flows::auth::session_user(&state.store, token).await {
-            Ok(user) => user,
-            Err(e) => {
-                let info = crate::http_error::classify(&e);
-                return (info.status, "service unavailable").into_response();
-            }
+            Ok(user) => (user, None),
+            Err(e) => (None, Some(crate::http_error::classify(&e))),
         },
-        None => None,
+        None => (None, None),
     };
     let locale = user
         .as_ref()
@@ -163,6 +162,10 @@ pub async fn web_context(
         origin,
         secure_cookies: secure,
     };
+
+    if let Some(info) = lookup_failed {
+        return super::error_page(&ctx, info);
+    }
 
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
         body

@@ -100,6 +100,7 @@ pub async fn accept(
     let outcome = invitations::accept(
         &state.store,
         &state.config,
+        &state.hasher,
         &ctx.origin,
         &token,
         how,

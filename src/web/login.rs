@@ -43,6 +43,7 @@ pub async fn submit(
     };
     let outcome = flows::auth::sign_in(
         &state.store,
+        &state.hasher,
         &ctx.origin,
         &form.email,
         &form.password,

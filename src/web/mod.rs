@@ -93,6 +93,7 @@ fn title_key(status: StatusCode) -> &'static str {
         404 => "title-not-found",
         409 => "title-conflict",
         429 => "title-rate-limited",
+        503 => "title-unavailable",
         _ => "title-error",
     }
 }

@@ -79,6 +79,7 @@ pub async fn reset(
     match password_reset::reset(
         &state.store,
         &state.config,
+        &state.hasher,
         &ctx.origin,
         &token,
         &form.password,

@@ -179,7 +179,9 @@ pub async fn details(
     }
     let visitor =
         signup::Visitor { origin: &ctx.origin, locale: ctx.t.locale, session: ctx.session_token.as_deref() };
-    let outcome = signup::complete(&state.store, &state.config, &visitor, &slug, &token, &form.details).await;
+    let outcome =
+        signup::complete(&state.store, &state.config, &state.hasher, &visitor, &slug, &token, &form.details)
+            .await;
     let mut input = form.details;
     // Passwords are never sent back to the browser.
     input.password.clear();

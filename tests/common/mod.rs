@@ -10,6 +10,7 @@ pub mod smtp_sink;
 
 use portico::config::{Config, Purpose};
 use portico::domain::StaffRole;
+use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx};
 use portico::server::{self, AppState};
 use portico::store::{Backend, Store, audit};
@@ -21,6 +22,8 @@ pub const SECRET: &str = "test-secret-key-0123456789abcdef-0123456789";
 pub struct TestApp {
     pub base: String,
     pub store: Store,
+    /// The server's own hashing pool.
+    pub hasher: Hasher,
     pub config: Config,
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -102,18 +105,30 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&database_url);
     config.bind = addr;
     config.base_url = format!("http://{addr}/").parse().expect("url");
+    // Race tests fire hundreds of password-setting requests at once; they test uniqueness, not
+    // the hashing queue (whose own tests make it small).
+    config.hash_queue = 1000;
     adjust(&mut config);
     let store = Store::connect(&config.database_url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let (tx, rx) = oneshot::channel::<()>();
     let state = AppState::new(config.clone(), store.clone());
+    let hasher = state.hasher.clone();
     tokio::spawn(async move {
         let _ = server::serve(state, listener, async {
             let _ = rx.await;
         })
         .await;
     });
-    TestApp { base: format!("http://{addr}"), store, config, database_url, shutdown: Some(tx), sqlite_dir }
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        hasher,
+        config,
+        database_url,
+        shutdown: Some(tx),
+        sqlite_dir,
+    }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
@@ -147,7 +162,7 @@ impl TestApp {
 
     pub async fn create_staff(&self, email: &str, role: StaffRole) -> String {
         let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
-        flows::staff::create_staff(&self.store, &Ctx::cli(), email, role, &password)
+        flows::staff::create_staff(&self.store, &self.hasher, &Ctx::cli(), email, role, &password)
             .await
             .expect("create staff");
         password
