@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::api::router(state.clone()))
         .merge(crate::web::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_body))
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
@@ -73,7 +75,15 @@ pub fn router(state: AppState) -> Router {
         )
 }
 
-/// Serves until `shutdown` resolves. Also runs periodic housekeeping.
+/// How long in-flight requests may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves. Also runs the email worker and periodic housekeeping.
+///
+/// Connections are served by hyper directly (not `axum::serve`) so that one client cannot
+/// exhaust the server: a request's headers must arrive within the header timeout, which also
+/// closes a kept-alive connection that stays idle that long; bodies are bounded in size and time
+/// by [`limit_body`]; and past `max_connections` new connections get a 503 and are closed.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -87,12 +97,136 @@ pub async fn serve(
     let mail_worker =
         crate::mail::worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let limits = state.config.http.clone();
+    let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs))
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            crate::metrics::CONNECTIONS_REFUSED.add(1);
+            tokio::spawn(refuse_connection(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), request)
+            });
+        let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after the shutdown grace period were cut off");
+    }
     housekeeping.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
-    result
+    Ok(())
+}
+
+/// The answer to a connection over the cap: a short 503 (written with a deadline), then close.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "server busy: too many open connections\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// Every request body is read here, before any handler: a declared `Content-Length` over the
+/// limit is refused at once with 413 (nothing is read), a body that grows past the limit gets
+/// 413, and one that does not arrive in full within the body timeout gets 408.
+async fn limit_body(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
+    let limit = state.config.max_body_bytes;
+    let api = request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/webhooks/");
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return body_refused(
+            api,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is larger than {limit} bytes"),
+        );
+    }
+    if http_body::Body::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let deadline = Duration::from_secs(state.config.http.body_timeout_secs);
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
+        Ok(Err(e)) if is_length_limit(&e) => body_refused(
+            api,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is larger than {limit} bytes"),
+        ),
+        Ok(Err(_)) => body_refused(api, StatusCode::BAD_REQUEST, "the body could not be read"),
+        Err(_) => body_refused(
+            api,
+            StatusCode::REQUEST_TIMEOUT,
+            &format!("the body did not arrive within {} s", deadline.as_secs()),
+        ),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// A refused body closes the connection: whatever rest of it is in flight is never read.
+fn body_refused(api: bool, status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        _ => "invalid_request",
+    };
+    let mut response = if api {
+        crate::api::error::ApiError::new(status, code, message).into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n"))
+            .into_response()
+    };
+    response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
 }
 
 async fn housekeeping(state: AppState) {
