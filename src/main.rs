@@ -157,19 +157,27 @@ async fn open_store(config: &Config) -> Result<Store, String> {
     )
     .await
     .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
-    store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
+    store.migrate().await.map_err(|e| {
+        if e.is_unavailable() {
+            format!("{}: {e}", not_writable(config))
+        } else {
+            format!("migration failed: {e}")
+        }
+    })?;
     Ok(store)
 }
 
 /// `serve` and `demo` only start on a database they can write: a read-only file (or
 /// `?mode=ro`, or a PostgreSQL standby) would otherwise fail every change at runtime.
 async fn require_writable(store: &Store, config: &Config) -> Result<(), String> {
-    store.check_writable().await.map_err(|e| {
-        format!(
-            "the database {} does not accept writes ({e}); check the file's permissions, the URL's mode, or that PostgreSQL is a primary",
-            config.database_url.split('?').next().unwrap_or("")
-        )
-    })
+    store.check_writable().await.map_err(|e| format!("{}: {e}", not_writable(config)))
+}
+
+fn not_writable(config: &Config) -> String {
+    format!(
+        "the database {} does not accept writes or cannot be reached; check the file's permissions, the URL's mode, or that PostgreSQL is up and a primary",
+        config.database_url.split('?').next().unwrap_or("")
+    )
 }
 
 fn describe(e: FlowError) -> String {

@@ -7,6 +7,7 @@
 //! [`FlowError::Busy`] (503 with `Retry-After`) at once instead of waiting in line. Memory for
 //! hashing is therefore fixed at `workers × 19 MiB`, whatever the load.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +41,8 @@ enum Job {
 pub struct Hasher {
     queue: SyncSender<Job>,
     workers: usize,
+    /// Jobs accepted into the queue so far.
+    accepted: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -55,16 +58,24 @@ impl Hasher {
                 tracing::error!(error = %e, "cannot start a hashing worker");
             }
         }
-        Hasher { queue: tx, workers }
+        Hasher { queue: tx, workers, accepted: Arc::new(AtomicU64::new(0)) }
     }
 
     pub fn workers(&self) -> usize {
         self.workers
     }
 
+    /// How many hashes or checks this pool has accepted (refused ones are not counted).
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
     fn submit(&self, job: Job) -> FlowResult<()> {
         match self.queue.try_send(job) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
                 crate::metrics::HASH_REFUSED.add(1);
                 Err(FlowError::Busy { retry_after: BUSY_RETRY_AFTER_SECS })

@@ -95,11 +95,22 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, sqlite_dir) = fresh_database().await;
+    spawn_on(database_url, sqlite_dir, adjust).await
+}
+
+/// A server on a given database: a second server on the same database behaves like a second
+/// `portico serve` process (its own pool, worker and hashing threads). `sqlite_dir` is removed
+/// when the returned app is dropped.
+pub async fn spawn_on(
+    database_url: String,
+    sqlite_dir: Option<PathBuf>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     // PORTICO_TEST_LOG=debug shows the server's logs while debugging a test.
     if let Ok(filter) = std::env::var("PORTICO_TEST_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
-    let (database_url, sqlite_dir) = fresh_database().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut config = test_config(&database_url);
@@ -109,7 +120,12 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     // the hashing queue (whose own tests make it small).
     config.hash_queue = 1000;
     adjust(&mut config);
-    let store = Store::connect(&config.database_url).await.expect("connect");
+    let store = Store::connect_with(
+        &config.database_url,
+        std::time::Duration::from_millis(config.db_acquire_timeout_ms),
+    )
+    .await
+    .expect("connect");
     store.migrate().await.expect("migrate");
     let (tx, rx) = oneshot::channel::<()>();
     let state = AppState::new(config.clone(), store.clone());

@@ -1,6 +1,8 @@
 //! A real SMTP server on loopback that keeps what it receives. It speaks enough of RFC 5321
-//! for lettre (EHLO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) and can be told
-//! to answer RCPT with a permanent (5xx) or transient (4xx) failure.
+//! for lettre (EHLO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) and can be told,
+//! at runtime, to answer RCPT with a permanent (5xx) or transient (4xx) failure, to hang, to
+//! answer slowly (a tarpit), to hold the reply after DATA, to be slow for some recipients, or to
+//! drop connections. A refused connection is [`unused_port`] (or a sink started later).
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,16 @@ pub enum Mode {
     RejectPermanently,
     /// `451` to every RCPT: a transient failure.
     RejectTemporarily,
+    /// Accepts the connection and never says a word.
+    Hang,
+    /// Waits this long before every reply, the greeting included.
+    Tarpit(Duration),
+    /// Receives the whole message, then waits this long before confirming it.
+    HoldAfterData(Duration),
+    /// Waits this long before answering RCPT for recipients containing the text.
+    SlowFor(&'static str, Duration),
+    /// Closes each new connection at once.
+    Drop,
 }
 
 #[derive(Clone)]
@@ -100,8 +112,26 @@ async fn session(
     mode: Arc<Mutex<Mode>>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let mode_now = || *mode.lock().unwrap();
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
+    match mode_now() {
+        Mode::Drop => return Ok(()),
+        Mode::Hang => {
+            // Say nothing; read (and ignore) until the client gives up.
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut sink).await;
+            return Ok(());
+        }
+        _ => {}
+    }
+    // The tarpit is checked before each reply, so switching modes affects a running session.
+    let tarpit = || async {
+        if let Mode::Tarpit(delay) = mode_now() {
+            tokio::time::sleep(delay).await;
+        }
+    };
+    tarpit().await;
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
     let mut from = String::new();
     let mut rcpt = Vec::new();
@@ -121,19 +151,24 @@ async fn session(
             rcpt.clear();
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO:") {
-            let current = *mode.lock().unwrap();
-            match current {
-                Mode::Accept => {
+            match mode_now() {
+                Mode::RejectPermanently => b"550 5.1.1 No such user here\r\n",
+                Mode::RejectTemporarily => b"451 4.3.0 Try again later\r\n",
+                other => {
+                    if let Mode::SlowFor(text, delay) = other
+                        && line.contains(text)
+                    {
+                        tokio::time::sleep(delay).await;
+                    }
                     rcpt.push(line[8..].trim().to_string());
                     b"250 OK\r\n"
                 }
-                Mode::RejectPermanently => b"550 5.1.1 No such user here\r\n",
-                Mode::RejectTemporarily => b"451 4.3.0 Try again later\r\n",
             }
         } else if upper.starts_with("DATA") {
             if rcpt.is_empty() {
                 b"554 No valid recipients\r\n"
             } else {
+                tarpit().await;
                 write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                 let mut data = Vec::new();
                 loop {
@@ -154,6 +189,9 @@ async fn session(
                     data,
                 });
                 rcpt.clear();
+                if let Mode::HoldAfterData(delay) = mode_now() {
+                    tokio::time::sleep(delay).await;
+                }
                 b"250 OK queued\r\n"
             }
         } else if upper.starts_with("RSET") {
@@ -167,6 +205,7 @@ async fn session(
         } else {
             b"502 Command not implemented\r\n"
         };
+        tarpit().await;
         write.write_all(reply).await?;
     }
 }

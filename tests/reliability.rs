@@ -1,0 +1,515 @@
+//! Faults injected for real: an SMTP server that hangs, crawls or holds its answer, two server
+//! processes on one database, commits that fail, a database that goes away, slow and greedy
+//! HTTP clients, and a flood of password checks. Each test fails without the fix it guards.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::smtp_sink::{Mode, SmtpSink};
+use common::{TestApp, client, spawn_on, spawn_with};
+use mail_parser::MessageParser;
+use portico::config::Config;
+use portico::domain::{Email, StaffRole};
+use portico::i18n::Locale;
+use portico::mail::{self, templates};
+use portico::store::Backend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Fast polling and retries so faults and their healing fit in seconds.
+fn quick_mail(c: &mut Config, smtp: &SmtpSink) {
+    c.smtp_url = Some(smtp.url().parse().unwrap());
+    c.outbox.poll_ms = 100;
+    c.outbox.retry_base_secs = 1;
+    c.outbox.max_attempts = 50;
+    c.outbox.lease_secs = 8;
+    c.outbox.send_timeout_secs = 2;
+}
+
+async fn enqueue_invitation(app: &TestApp, to: &str) -> i64 {
+    let rendered = templates::Invitation {
+        org_name: "Club".into(),
+        link: "https://example.org/invite/x".into(),
+        expires_in_hours: 24,
+        existing_user: false,
+    }
+    .render(Locale::En, "Portico")
+    .unwrap();
+    enqueue(app, to, &rendered).await
+}
+
+async fn enqueue(app: &TestApp, to: &str, rendered: &mail::RenderedEmail) -> i64 {
+    let mut tx = app.store.begin().await.unwrap();
+    let id =
+        mail::enqueue(&mut tx, &app.config, &Email::parse(to).unwrap(), rendered, None, None).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn row(app: &TestApp, id: i64) -> (String, i64, Option<String>) {
+    sqlx::query_as("SELECT state, attempts, last_error FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn wait_state(app: &TestApp, id: i64, state: &str, timeout: Duration) -> (String, i64, Option<String>) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = row(app, id).await;
+        if r.0 == state || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Message-ID → copies received.
+fn copies(sink: &SmtpSink) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for m in sink.received() {
+        let id =
+            MessageParser::default().parse(&m.data).and_then(|p| p.message_id().map(String::from)).unwrap();
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_silent_smtp_server_times_out_as_a_visible_failure_and_mail_flows_again_after() {
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::Hang);
+    let app = spawn_with(|c| quick_mail(c, &sink)).await;
+    let id = enqueue_invitation(&app, "hang@example.org").await;
+    let (state, _, error) = wait_state(&app, id, "failed", Duration::from_secs(10)).await;
+    assert_eq!(state, "failed", "a hanging server is a transient failure, not a stuck `sending`");
+    assert!(error.as_deref().is_some_and(|e| e.contains("timed out after 2 s")), "{error:?}");
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("portico_mail_timed_out_total"), "{metrics}");
+
+    // A server that takes the whole message and then never confirms it: the same.
+    sink.set_mode(Mode::HoldAfterData(Duration::from_secs(3600)));
+    let held = enqueue_invitation(&app, "held@example.org").await;
+    let (state, _, error) = wait_state(&app, held, "failed", Duration::from_secs(10)).await;
+    assert_eq!(state, "failed");
+    assert!(error.unwrap_or_default().contains("timed out"));
+
+    // The worker is not stuck: once the server answers, everything goes out.
+    sink.set_mode(Mode::Accept);
+    let fresh = enqueue_invitation(&app, "fresh@example.org").await;
+    for id in [id, held, fresh] {
+        assert_eq!(wait_state(&app, id, "sent", Duration::from_secs(20)).await.0, "sent", "message {id}");
+    }
+}
+
+#[tokio::test]
+async fn attempts_slower_than_the_lease_never_deliver_twice_across_two_processes() {
+    // Every reply takes 600 ms, so a whole conversation (about 4 s) outlasts the 3 s lease.
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::Tarpit(Duration::from_millis(600)));
+    let adjust = |c: &mut Config| {
+        quick_mail(c, &sink);
+        c.outbox.lease_secs = 3;
+        c.outbox.send_timeout_secs = 1;
+    };
+    let first = spawn_with(adjust).await;
+    let second = spawn_on(first.database_url.clone(), None, adjust).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(enqueue_invitation(&first, &format!("slow{i}@example.org")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    sink.set_mode(Mode::Accept);
+    for id in &ids {
+        assert_eq!(wait_state(&second, *id, "sent", Duration::from_secs(30)).await.0, "sent");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await; // past any lease still running
+    let seen = copies(&sink);
+    assert_eq!(seen.len(), 10, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "a message arrived twice: {seen:?}");
+}
+
+#[tokio::test]
+async fn each_outcome_is_recorded_when_its_send_returns_and_a_slow_recipient_blocks_nobody() {
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::SlowFor("slow@", Duration::from_secs(6)));
+    let app = spawn_with(|c| {
+        quick_mail(c, &sink);
+        c.outbox.lease_secs = 20;
+        c.outbox.send_timeout_secs = 10;
+    })
+    .await;
+    let slow = enqueue_invitation(&app, "slow@example.org").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut fast = Vec::new();
+    for i in 0..5 {
+        fast.push(enqueue_invitation(&app, &format!("fast{i}@example.org")).await);
+    }
+    for id in &fast {
+        assert_eq!(wait_state(&app, *id, "sent", Duration::from_secs(3)).await.0, "sent", "recorded at once");
+    }
+    assert_eq!(row(&app, slow).await.0, "sending", "the slow one is still on its way");
+    assert_eq!(wait_state(&app, slow, "sent", Duration::from_secs(15)).await.0, "sent");
+}
+
+#[tokio::test]
+async fn an_outcome_whose_write_fails_is_retried_not_dropped_so_nothing_is_sent_twice() {
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::HoldAfterData(Duration::from_millis(1500)));
+    let app = spawn_with(|c| {
+        quick_mail(c, &sink);
+        c.outbox.lease_secs = 4;
+        c.outbox.send_timeout_secs = 2;
+    })
+    .await;
+    let id = enqueue_invitation(&app, "once@example.org").await;
+    assert_eq!(sink.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    // The message is in; while the server holds its answer, the database starts failing commits
+    // (as during a restart): the outcome record fails three times before it gets through.
+    app.store.fail_next_commits(3);
+    assert_eq!(wait_state(&app, id, "sent", Duration::from_secs(10)).await, ("sent".into(), 1, None));
+    tokio::time::sleep(Duration::from_secs(5)).await; // past the lease
+    assert_eq!(sink.received().len(), 1, "not sent again after the lease");
+}
+
+#[tokio::test]
+async fn interactive_mail_overtakes_a_backlog_of_invitations() {
+    let sink = SmtpSink::start().await;
+    // About 1.4 s per message; four at a time, one slot kept for interactive mail.
+    sink.set_mode(Mode::Tarpit(Duration::from_millis(200)));
+    let app = spawn_with(|c| {
+        quick_mail(c, &sink);
+        c.outbox.batch = 4;
+    })
+    .await;
+    for i in 0..40 {
+        enqueue_invitation(&app, &format!("bulk{i}@example.org")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reset =
+        templates::PasswordReset { link: "https://example.org/password/reset/x".into(), expires_in_hours: 1 }
+            .render(Locale::En, "Portico")
+            .unwrap();
+    let urgent = enqueue(&app, "waiting@example.org", &reset).await;
+    let (state, _, _) = wait_state(&app, urgent, "sent", Duration::from_secs(6)).await;
+    assert_eq!(state, "sent", "the password reset did not wait for the invitations");
+    let bulk_sent =
+        app.count("SELECT COUNT(*) FROM outbox WHERE template = 'invitation' AND state = 'sent'").await;
+    assert!(bulk_sent < 20, "it overtook most of the backlog ({bulk_sent} invitations were sent before it)");
+}
+
+#[tokio::test]
+async fn message_ids_name_the_base_urls_host() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_with(|c| quick_mail(c, &sink)).await;
+    enqueue_invitation(&app, "id@example.org").await;
+    let got = sink.wait_for(1, Duration::from_secs(10)).await;
+    let parsed = MessageParser::default().parse(&got[0].data).unwrap();
+    let host = app.config.base_url.host_str().unwrap().to_string();
+    assert!(parsed.message_id().unwrap().ends_with(&format!("@{host}")), "{:?}", parsed.message_id());
+}
+
+/// Creates an organisation through the API; returns the status.
+async fn create_org(app: &TestApp, token: &str, slug: &str) -> (u16, Option<String>, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/orgs"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"slug": slug, "name": "Org", "kind": "nonprofit"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+    (status, retry, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn writes_recover_by_themselves_after_a_failed_commit() {
+    let app = spawn_with(|_| {}).await;
+    let token = app.admin_token().await;
+    app.store.fail_next_commits(1);
+    let (status, retry, body) = create_org(&app, &token, "broken").await;
+    assert_eq!(status, 503, "a storage failure is 'unavailable', not a 500: {body}");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    // Every pooled connection gets used; none may be left inside the failed transaction.
+    for i in 0..30 {
+        let (status, _, body) = create_org(&app, &token, &format!("org-{i}")).await;
+        assert_eq!(status, 201, "write {i} after the failure: {body}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM organisations").await, 30);
+    assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn serve_refuses_a_database_it_cannot_write() {
+    let (url, _dir) = common::fresh_database().await;
+    let store = portico::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let read_only = match common::backend() {
+        Backend::Sqlite => format!("{url}?mode=ro"),
+        Backend::Postgres => format!("{url}%20-c%20default_transaction_read_only%3Don"),
+    };
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .arg("serve")
+        .env_clear()
+        .env("PORTICO_DATABASE_URL", &read_only)
+        .env("PORTICO_SECRET_KEY", common::SECRET)
+        .env("PORTICO_BIND", "127.0.0.1:0")
+        .env("PORTICO_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not accept writes"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut (closing every connection and
+/// refusing new ones, as a stopped server does) and restore on the same port.
+struct CuttableProxy {
+    port: u16,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl CuttableProxy {
+    async fn start(target: String) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = CuttableProxy { port, task: std::sync::Mutex::new(None) };
+        proxy.run(listener, target);
+        proxy
+    }
+
+    fn run(&self, listener: tokio::net::TcpListener, target: String) {
+        let task = tokio::spawn(async move {
+            let mut pipes = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                pipes.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        *self.task.lock().unwrap() = Some(task);
+    }
+
+    /// Aborting the task drops the listener and every piped connection.
+    fn cut(&self) {
+        if let Some(task) = self.task.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&self, target: String) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.run(listener, target);
+    }
+}
+
+#[tokio::test]
+async fn while_postgres_is_down_requests_fail_fast_with_503_and_recover_by_themselves() {
+    if common::backend() != Backend::Postgres {
+        eprintln!("SKIPPED on SQLite: this test stops a PostgreSQL server (through a proxy)");
+        return;
+    }
+    let (url, _) = common::fresh_database().await;
+    let mut parsed = url::Url::parse(&url).unwrap();
+    let target = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap_or(5432));
+    let proxy = CuttableProxy::start(target.clone()).await;
+    parsed.set_host(Some("127.0.0.1")).unwrap();
+    parsed.set_port(Some(proxy.port)).unwrap();
+    let app = spawn_on(parsed.to_string(), None, |c| c.db_acquire_timeout_ms = 1000).await;
+    let token = app.admin_token().await;
+    let password = app.create_staff("desk@portico.test", StaffRole::Support).await;
+    let browser = client();
+    app.login(&browser, "desk@portico.test", &password).await;
+    assert_eq!(create_org(&app, &token, "before").await.0, 201);
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, retry, body) = create_org(&app, &token, "during").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    assert!(retry.is_some());
+    let page = browser.get(app.url("/staff/orgs")).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(page.text().await.unwrap().contains("database cannot be reached"), "a page that says why");
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(8), "failed fast: {:?}", started.elapsed());
+
+    proxy.restore(target).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, _) = create_org(&app, &token, "after").await;
+        if status == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200);
+    assert_eq!(browser.get(app.url("/staff/orgs")).send().await.unwrap().status(), 200);
+}
+
+/// Reads whatever the server sends until it closes the connection (or `limit` passes).
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&got).to_string()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn slow_client_app() -> TestApp {
+    spawn_with(|c| {
+        c.http.header_timeout_secs = 1;
+        c.http.body_timeout_secs = 1;
+        c.http.max_connections = 6;
+    })
+    .await
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test]
+async fn unfinished_headers_a_stalled_body_and_an_idle_connection_are_all_cut_off() {
+    let app = slow_client_app().await;
+
+    let mut headers = TcpStream::connect(addr(&app)).await.unwrap();
+    headers.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert!(read_until_closed(&mut headers, Duration::from_secs(4)).await.is_some(), "header timeout");
+
+    let mut body = TcpStream::connect(addr(&app)).await.unwrap();
+    body.write_all(b"POST /api/v1/orgs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"slug\"")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut body, Duration::from_secs(4)).await.expect("body timeout");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    let mut idle = TcpStream::connect(addr(&app)).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let answer = read_until_closed(&mut idle, Duration::from_secs(4)).await.expect("idle timeout");
+    assert!(answer.starts_with("HTTP/1.1 200"), "served, then closed when idle: {answer}");
+}
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_refused_before_it_is_sent() {
+    let app = slow_client_app().await;
+    let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
+    stream
+        .write_all(b"POST /api/v1/orgs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000000\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3)).await.expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"));
+    assert!(started.elapsed() < Duration::from_millis(900), "at once, not after a body timeout");
+
+    let mut form = TcpStream::connect(addr(&app)).await.unwrap();
+    form.write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut form, Duration::from_secs(3)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_with_503_and_the_server_stays_reachable() {
+    let app = spawn_with(|c| {
+        c.http.header_timeout_secs = 30;
+        c.http.max_connections = 6;
+    })
+    .await;
+    let mut hogs = Vec::new();
+    for _ in 0..6 {
+        hogs.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(addr(&app)).await.unwrap();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until_closed(&mut extra, Duration::from_secs(3)).await.expect("refused at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 1"), "{answer}");
+
+    drop(hogs);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200, "slots come back when connections close");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
+    let app = spawn_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 1;
+    })
+    .await;
+    portico::flows::settings::set(
+        &app.store,
+        &portico::flows::Ctx::cli(),
+        "security.login_attempts_per_ip_per_15min",
+        "1000",
+    )
+    .await
+    .unwrap();
+    let c = client();
+    let (_, page) = app.get_page(&c, "/login").await;
+    let token = common::csrf_token(&page);
+    let attempts = (0..16).map(|i| {
+        let email = format!("nobody{i}@example.org");
+        let form = [("csrf_token", token.clone()), ("email", email), ("password", "wrong password!".into())];
+        let request = c.post(app.url("/login")).form(&form);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.headers().get("retry-after").is_some(), r.text().await.unwrap())
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let busy: Vec<_> = results.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
+    assert!(busy.iter().all(|(_, retry, page)| *retry && page.contains("The server is busy")));
+    assert!(
+        results.iter().all(|(s, _, _)| matches!(s, 503 | 401 | 200)),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn requests_refused_anyway_never_reach_the_hashing_queue() {
+    let app = spawn_with(|_| {}).await;
+    portico::flows::settings::set(
+        &app.store,
+        &portico::flows::Ctx::cli(),
+        "security.login_attempts_per_ip_per_15min",
+        "3",
+    )
+    .await
+    .unwrap();
+    let before = app.hasher.accepted();
+    let c = client();
+    for _ in 0..10 {
+        app.login(&c, "someone@example.org", "not the password").await;
+    }
+    assert_eq!(app.hasher.accepted() - before, 3, "throttled sign-ins cost no hash");
+}
