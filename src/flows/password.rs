@@ -109,7 +109,8 @@ impl Hasher {
 
 /// One worker: takes jobs until the pool is dropped, always hashing into the same memory.
 fn worker(jobs: &Mutex<Receiver<Job>>) {
-    let mut memory = vec![Block::default(); Params::default().block_count()];
+    // Allocated at the first job (an idle server does not hold it), then kept for good.
+    let mut memory: Vec<Block> = Vec::new();
     loop {
         // The lock is held only while waiting for the next job, never while hashing.
         let job = match jobs.lock() {
