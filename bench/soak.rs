@@ -237,7 +237,7 @@ async fn main() {
                 let t = Instant::now();
                 let status = match op {
                     0 => {
-                        let pw = if n % 2 == 0 { PASSWORD } else { "not the password at all" };
+                        let pw = if n.is_multiple_of(2) { PASSWORD } else { "not the password at all" };
                         sign_in(&base, &member, pw).await.map(|(c, s)| {
                             if s == 303 {
                                 session = c;
