@@ -527,6 +527,42 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_deadline_must_end_well_inside_the_lease() {
+        let err = Config::from_sources(
+            Purpose::Demo,
+            None,
+            &env(&[("PORTICO_OUTBOX_LEASE_SECS", "30"), ("PORTICO_OUTBOX_SEND_TIMEOUT_SECS", "28")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("must be at least 5 s shorter than PORTICO_OUTBOX_LEASE_SECS"),
+            "{err}"
+        );
+        let ok = Config::from_sources(
+            Purpose::Demo,
+            None,
+            &env(&[
+                ("PORTICO_OUTBOX_LEASE_SECS", "30"),
+                ("PORTICO_OUTBOX_SEND_TIMEOUT_SECS", "25"),
+                ("PORTICO_HASH_WORKERS", "3"),
+                ("PORTICO_HASH_QUEUE", "0"),
+                ("PORTICO_HTTP_MAX_CONNECTIONS", "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((ok.outbox.send_timeout_secs, ok.hash_workers, ok.hash_queue), (25, 3, 0));
+        assert_eq!(ok.http.max_connections, 10);
+        let defaults = Config::from_sources(Purpose::Demo, None, &env(&[])).unwrap();
+        assert!(defaults.outbox.send_timeout_secs + OUTBOX_LEASE_MARGIN_SECS <= defaults.outbox.lease_secs);
+        let err =
+            Config::from_sources(Purpose::Demo, None, &env(&[("PORTICO_HASH_WORKERS", "0")])).unwrap_err();
+        assert!(
+            err.to_string().contains("PORTICO_HASH_WORKERS: \"0\" is not a whole number from 1 to 64"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn file_then_env_override() {
         let dir = std::env::temp_dir().join(format!("portico-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -62,7 +62,7 @@ const COUNTERS: [&Counter; 8] = [
 ];
 
 /// Renders the counters and the outbox depth per state.
-pub fn render(outbox_depth: &[(String, i64)]) -> String {
+pub fn render(outbox_depth: &[(String, i64)], oldest_due_ms: i64) -> String {
     let mut out = String::new();
     for c in COUNTERS {
         out.push_str(&format!(
@@ -80,5 +80,10 @@ pub fn render(outbox_depth: &[(String, i64)]) -> String {
         let n = outbox_depth.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
         out.push_str(&format!("portico_outbox_messages{{state=\"{state}\"}} {n}\n"));
     }
+    out.push_str(
+        "# HELP portico_outbox_oldest_due_seconds How long the longest-waiting due message has waited for a worker (all processes).\n",
+    );
+    out.push_str("# TYPE portico_outbox_oldest_due_seconds gauge\n");
+    out.push_str(&format!("portico_outbox_oldest_due_seconds {:.3}\n", oldest_due_ms as f64 / 1000.0));
     out
 }

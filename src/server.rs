@@ -265,10 +265,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    match crate::store::outbox::depth(state.store.pool()).await {
-        Ok(depth) => (
+    let pool = state.store.pool();
+    let read = async {
+        let depth = crate::store::outbox::depth(pool).await?;
+        let oldest = crate::store::outbox::oldest_due_ms(pool, crate::store::now_ms()).await?;
+        Ok::<_, crate::store::StoreError>((depth, oldest))
+    };
+    match read.await {
+        Ok((depth, oldest)) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            crate::metrics::render(&depth),
+            crate::metrics::render(&depth, oldest),
         )
             .into_response(),
         Err(e) => {

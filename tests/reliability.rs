@@ -89,6 +89,7 @@ async fn a_silent_smtp_server_times_out_as_a_visible_failure_and_mail_flows_agai
     assert!(error.as_deref().is_some_and(|e| e.contains("timed out after 2 s")), "{error:?}");
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("portico_mail_timed_out_total"), "{metrics}");
+    assert!(metrics.contains("portico_outbox_oldest_due_seconds"), "{metrics}");
 
     // A server that takes the whole message and then never confirms it: the same.
     sink.set_mode(Mode::HoldAfterData(Duration::from_secs(3600)));
@@ -512,4 +513,78 @@ async fn requests_refused_anyway_never_reach_the_hashing_queue() {
         app.login(&c, "someone@example.org", "not the password").await;
     }
     assert_eq!(app.hasher.accepted() - before, 3, "throttled sign-ins cost no hash");
+}
+
+/// `portico serve` as a child process on `url`, sending to `sink`; killed when dropped.
+struct ServeProcess(std::process::Child);
+
+impl ServeProcess {
+    fn start(url: &str, sink: &SmtpSink) -> ServeProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+            .arg("serve")
+            .env_clear()
+            .env("PORTICO_DATABASE_URL", url)
+            .env("PORTICO_SECRET_KEY", common::SECRET)
+            .env("PORTICO_BIND", "127.0.0.1:0")
+            .env("PORTICO_SMTP_URL", sink.url())
+            .env("PORTICO_OUTBOX_BATCH", "10")
+            .env("PORTICO_OUTBOX_POLL_MS", "50")
+            .env("PORTICO_OUTBOX_LEASE_SECS", "10")
+            .env("PORTICO_OUTBOX_SEND_TIMEOUT_SECS", "5")
+            .env("PORTICO_OUTBOX_RETRY_BASE_SECS", "1")
+            .env("PORTICO_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start portico serve");
+        ServeProcess(child)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill_9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+#[tokio::test]
+async fn kill_9_during_a_batch_resends_only_what_was_in_flight() {
+    let sink = SmtpSink::start().await;
+    // One recipient's server answers RCPT only after a minute; the others at once.
+    sink.set_mode(Mode::SlowFor("slow@", Duration::from_secs(60)));
+    let (url, _dir) = common::fresh_database().await;
+    let store = portico::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let app_config = common::test_config(&url);
+    let queue = TestApp::detached(store.clone(), app_config);
+    let mut ids = vec![enqueue_invitation(&queue, "slow@example.org").await];
+    for i in 0..9 {
+        ids.push(enqueue_invitation(&queue, &format!("fast{i}@example.org")).await);
+    }
+    let mut first = ServeProcess::start(&url, &sink);
+    assert_eq!(sink.wait_for(9, Duration::from_secs(20)).await.len(), 9, "the fast nine arrived");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.kill_9();
+    sink.set_mode(Mode::Accept);
+
+    let _second = ServeProcess::start(&url, &sink);
+    let all_sent = async {
+        loop {
+            let sent = queue.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await;
+            if sent == 10 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(40), all_sent).await.expect("all ten sent");
+    let seen = copies(&sink);
+    assert_eq!(seen.len(), 10);
+    assert!(seen.values().all(|n| *n == 1), "the nine confirmed before the kill were sent again: {seen:?}");
 }

@@ -282,6 +282,20 @@ pub async fn depth<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Ve
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
+/// Milliseconds since the longest-waiting due message became due (0 when none is waiting): a
+/// worker that makes no progress shows here however it got stuck.
+pub async fn oldest_due_ms(pool: &sqlx::AnyPool, now_ms: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until_ms ELSE next_attempt_ms END) FROM outbox
+         WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $1) OR (state = 'sending' AND lease_until_ms <= $1)",
+    )
+    .bind(now_ms)
+    .fetch_one(pool)
+    .await?;
+    let oldest: Option<i64> = row.try_get(0)?;
+    Ok(oldest.map_or(0, |t| (now_ms - t).max(0)))
+}
+
 /// A row as staff see it in the console.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {

@@ -172,6 +172,14 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// A handle on a database without a server of its own (for tests that run `portico serve`
+    /// as separate processes): its store and config serve the helpers; `url` is meaningless.
+    pub fn detached(store: Store, config: Config) -> TestApp {
+        let hasher = Hasher::new(1, 1);
+        let database_url = config.database_url.clone();
+        TestApp { base: String::new(), store, hasher, config, database_url, shutdown: None, sqlite_dir: None }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
