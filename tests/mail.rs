@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::smtp_sink::{Mode, SmtpSink, unused_port};
-use common::{TestApp, client, spawn_with};
+use common::{ServeProcess, TestApp, client, spawn_with};
 use mail_parser::{MessageParser, MimeHeaders};
 use portico::domain::{Email, StaffRole};
 use portico::i18n::Locale;
@@ -244,18 +244,6 @@ async fn a_rolled_back_transaction_enqueues_nothing() {
     assert!(sink.received().is_empty());
 }
 
-/// Kills the child processes when the test ends, however it ends.
-struct Children(Vec<std::process::Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_server_processes_on_one_database_deliver_500_messages_exactly_once() {
     let sink = SmtpSink::start().await;
@@ -271,23 +259,9 @@ async fn two_server_processes_on_one_database_deliver_500_messages_exactly_once(
     }
     tx.commit().await.unwrap();
 
-    let spawn_server = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
-            .arg("serve")
-            .env_clear()
-            .env("PORTICO_DATABASE_URL", &url)
-            .env("PORTICO_SECRET_KEY", common::SECRET)
-            .env("PORTICO_BIND", "127.0.0.1:0")
-            .env("PORTICO_SMTP_URL", sink.url())
-            .env("PORTICO_OUTBOX_BATCH", "10")
-            .env("PORTICO_OUTBOX_POLL_MS", "50")
-            .env("PORTICO_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start portico serve")
-    };
-    let _children = Children(vec![spawn_server(), spawn_server()]);
+    let env = [("PORTICO_OUTBOX_BATCH", "10"), ("PORTICO_OUTBOX_POLL_MS", "50")];
+    let _servers =
+        [ServeProcess::start(&url, &sink.url(), &env), ServeProcess::start(&url, &sink.url(), &env)];
 
     let got = sink.wait_for(500, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::smtp_sink::{Mode, SmtpSink};
-use common::{TestApp, client, spawn_on, spawn_with};
+use common::{ServeProcess, TestApp, client, spawn_on, spawn_with};
 use mail_parser::MessageParser;
 use portico::config::Config;
 use portico::domain::{Email, StaffRole};
@@ -515,44 +515,6 @@ async fn requests_refused_anyway_never_reach_the_hashing_queue() {
     assert_eq!(app.hasher.accepted() - before, 3, "throttled sign-ins cost no hash");
 }
 
-/// `portico serve` as a child process on `url`, sending to `sink`; killed when dropped.
-struct ServeProcess(std::process::Child);
-
-impl ServeProcess {
-    fn start(url: &str, sink: &SmtpSink) -> ServeProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
-            .arg("serve")
-            .env_clear()
-            .env("PORTICO_DATABASE_URL", url)
-            .env("PORTICO_SECRET_KEY", common::SECRET)
-            .env("PORTICO_BIND", "127.0.0.1:0")
-            .env("PORTICO_SMTP_URL", sink.url())
-            .env("PORTICO_OUTBOX_BATCH", "10")
-            .env("PORTICO_OUTBOX_POLL_MS", "50")
-            .env("PORTICO_OUTBOX_LEASE_SECS", "10")
-            .env("PORTICO_OUTBOX_SEND_TIMEOUT_SECS", "5")
-            .env("PORTICO_OUTBOX_RETRY_BASE_SECS", "1")
-            .env("PORTICO_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start portico serve");
-        ServeProcess(child)
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill_9(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
 #[tokio::test]
 async fn kill_9_during_a_batch_resends_only_what_was_in_flight() {
     let sink = SmtpSink::start().await;
@@ -567,13 +529,20 @@ async fn kill_9_during_a_batch_resends_only_what_was_in_flight() {
     for i in 0..9 {
         ids.push(enqueue_invitation(&queue, &format!("fast{i}@example.org")).await);
     }
-    let mut first = ServeProcess::start(&url, &sink);
+    let env = [
+        ("PORTICO_OUTBOX_BATCH", "10"),
+        ("PORTICO_OUTBOX_POLL_MS", "50"),
+        ("PORTICO_OUTBOX_LEASE_SECS", "10"),
+        ("PORTICO_OUTBOX_SEND_TIMEOUT_SECS", "5"),
+        ("PORTICO_OUTBOX_RETRY_BASE_SECS", "1"),
+    ];
+    let mut first = ServeProcess::start(&url, &sink.url(), &env);
     assert_eq!(sink.wait_for(9, Duration::from_secs(20)).await.len(), 9, "the fast nine arrived");
     tokio::time::sleep(Duration::from_millis(500)).await;
     first.kill_9();
     sink.set_mode(Mode::Accept);
 
-    let _second = ServeProcess::start(&url, &sink);
+    let _second = ServeProcess::start(&url, &sink.url(), &env);
     let all_sent = async {
         loop {
             let sent = queue.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await;

@@ -116,19 +116,9 @@ impl Worker {
     async fn dispatch_requests(&self) {
         let batch = self.config.batch;
         let signups = crate::flows::signup::dispatch(&self.store, &self.app_config, batch);
-        match tokio::time::timeout(STORE_DEADLINE, signups).await {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(n, "signup requests dispatched"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "signup dispatch failed"),
-            Err(_) => tracing::warn!("signup dispatch timed out"),
-        }
+        log_dispatch("signup", tokio::time::timeout(STORE_DEADLINE, signups).await);
         let resets = crate::flows::password_reset::dispatch(&self.store, &self.app_config, batch);
-        match tokio::time::timeout(STORE_DEADLINE, resets).await {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(n, "password reset requests dispatched"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "password reset dispatch failed"),
-            Err(_) => tracing::warn!("password reset dispatch timed out"),
-        }
+        log_dispatch("password reset", tokio::time::timeout(STORE_DEADLINE, resets).await);
     }
 
     /// Claims up to `free` due messages, interactive ones first; bulk ones only up to
@@ -221,6 +211,15 @@ impl Worker {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+fn log_dispatch(what: &str, result: Result<crate::flows::FlowResult<usize>, tokio::time::error::Elapsed>) {
+    match result {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::debug!(n, what, "requests dispatched"),
+        Ok(Err(e)) => tracing::warn!(error = %e, what, "request dispatch failed"),
+        Err(_) => tracing::warn!(what, "request dispatch timed out"),
     }
 }
 

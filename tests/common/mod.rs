@@ -249,3 +249,39 @@ impl TestApp {
         sqlx::query(sql).fetch_one(self.store.pool()).await.expect("count").get::<i64, _>(0)
     }
 }
+
+/// `portico serve` as a child process on `database_url`, mail to `smtp_url`, with a few more
+/// `PORTICO_*` variables; killed (SIGKILL) when dropped. A second one is a second server process.
+pub struct ServeProcess(std::process::Child);
+
+impl ServeProcess {
+    pub fn start(database_url: &str, smtp_url: &str, env: &[(&str, &str)]) -> ServeProcess {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portico"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PORTICO_DATABASE_URL", database_url)
+            .env("PORTICO_SECRET_KEY", SECRET)
+            .env("PORTICO_BIND", "127.0.0.1:0")
+            .env("PORTICO_SMTP_URL", smtp_url)
+            .env("PORTICO_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        ServeProcess(command.spawn().expect("start portico serve"))
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
