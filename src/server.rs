@@ -58,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router(state.clone()))
         .merge(crate::web::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_malformed_url))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
@@ -147,6 +149,84 @@ pub async fn serve(
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
     Ok(())
+}
+
+/// Why a request's URL is refused, if it is: every path and query parameter, decoded, must be
+/// valid UTF-8 without control characters. Checked here, once, before any route runs, so no
+/// handler sees a NUL (which PostgreSQL refuses, and SQLite would store) or a replaced byte.
+fn url_problem(uri: &axum::http::Uri) -> Option<&'static str> {
+    for part in [uri.path(), uri.query().unwrap_or("")] {
+        // `+` is a space in a query; it decodes the same either way for this check.
+        match percent_encoding::percent_decode_str(part).decode_utf8() {
+            Err(_) => return Some("the URL is not valid UTF-8 once decoded"),
+            Ok(text) if text.chars().any(char::is_control) => {
+                return Some("the URL contains a control character");
+            }
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+async fn refuse_malformed_url(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let Some(problem) = url_problem(request.uri()) else {
+        return next.run(request).await;
+    };
+    if request.uri().path().starts_with("/api/") {
+        crate::api::error::ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", problem).into_response()
+    } else {
+        let ctx = crate::web::WebCtx::anonymous(&state, request.headers());
+        crate::web::bad_request_page(&ctx)
+    }
+}
+
+/// Pages use no inline script or style and are never framed.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// The dev mail viewer shows each email's HTML in a sandboxed `srcdoc` frame, which inherits
+/// this policy: emails carry inline styles, and may show remote images. Scripts stay off.
+const DEV_MAIL_CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// Security headers on every response. Everything but the stylesheet is `no-store`: pages show
+/// personal data, the API answers with it, and exports are files of it.
+async fn security_headers(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    let path = request.uri().path();
+    let csp = if path.starts_with("/dev/mail") { DEV_MAIL_CSP } else { CSP };
+    let cacheable = path.starts_with("/static/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Links carry secrets in their paths (/invite/…, /password/reset/…): send no Referer at all.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if !cacheable {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.https() {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    response
 }
 
 /// The answer to a connection over the cap: a short 503 (written with a deadline), then close.

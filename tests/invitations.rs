@@ -411,9 +411,9 @@ async fn every_unusable_link_gets_the_same_neutral_page() {
         .await
         .unwrap();
     links.push("/invite/never-issued-token-abcdefghijklmnopqrstuvwxyz0123".to_string());
-    links.push("/invite/%FF%FE".to_string());
-
     let anonymous = client();
+    // Not a link Portico could have issued: a malformed URL, refused before any route.
+    assert_eq!(s.app.get_page(&anonymous, "/invite/%FF%FE").await.0, 400);
     let mut bodies = Vec::new();
     for link in &links {
         let (status, body) = s.app.get_page(&anonymous, link).await;

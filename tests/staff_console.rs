@@ -41,7 +41,7 @@ async fn admin_creates_an_organisation_from_the_console() {
     assert!(page.contains("This organisation has no members yet."));
     let (_, list) = app.get_page(&c, "/staff/orgs").await;
     assert!(list.contains("href=\"/staff/orgs/acme\""));
-    assert_eq!(app.get_page(&c, "/staff/orgs/%FF%FE").await.0, 404);
+    assert_eq!(app.get_page(&c, "/staff/orgs/%FF%FE").await.0, 400, "a malformed URL");
     assert_eq!(app.get_page(&c, "/staff/orgs/missing").await.0, 404);
 
     let events = app.audit("org.created").await;

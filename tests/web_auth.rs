@@ -35,18 +35,37 @@ async fn staff_signs_in_and_reaches_the_console() {
 }
 
 #[tokio::test]
-async fn session_cookie_is_secure_when_base_url_is_https() {
+async fn under_https_cookies_are_secure_and_host_prefixed() {
     let app = spawn_with(|c| c.base_url = "https://members.example.org/".parse().unwrap()).await;
     let password = app.create_staff("ada@portico.test", StaffRole::Admin).await;
-    let r = app.login(&client(), "ada@portico.test", &password).await;
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("portico_session="))
+    // A browser would only send these cookies back over https; the test carries them by hand.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = plain.get(app.url("/login")).send().await.unwrap();
+    let set: Vec<String> =
+        page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let csrf_cookie = set.iter().find(|v| v.starts_with("__Host-portico_csrf=")).expect("prefixed").clone();
+    assert!(csrf_cookie.contains("; Secure") && csrf_cookie.contains("Path=/"), "{csrf_cookie}");
+    assert!(!csrf_cookie.to_lowercase().contains("domain="), "__Host- cookies have no Domain");
+    let pre_session = csrf_cookie.split(';').next().unwrap().to_string();
+    let token = csrf_token(&page.text().await.unwrap());
+    let r = plain
+        .post(app.url("/login"))
+        .header("cookie", &pre_session)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "ada@portico.test"),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
         .unwrap();
-    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert_eq!(r.status(), 303);
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let session = cookies.iter().find(|v| v.starts_with("__Host-portico_session=")).expect("session");
+    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
+    assert!(cookies.iter().all(|c| !c.starts_with("portico_")), "no unprefixed cookie: {cookies:?}");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
 }
 
 #[tokio::test]

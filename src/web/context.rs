@@ -69,6 +69,26 @@ pub struct WebCtx {
 }
 
 impl WebCtx {
+    /// The context of a page answered before the usual middleware ran (a malformed request
+    /// refused up front): anonymous, in the language the browser asks for, with no form token.
+    pub fn anonymous(state: &AppState, headers: &axum::http::HeaderMap) -> WebCtx {
+        let locale = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Locale::negotiate)
+            .unwrap_or(state.config.default_locale);
+        WebCtx {
+            t: locale.tr(),
+            brand: state.config.brand.clone(),
+            csrf_token: String::new(),
+            user: None,
+            session_token: None,
+            flash: None,
+            origin: Origin::default(),
+            secure_cookies: state.config.https(),
+        }
+    }
+
     /// The flash message to show, as (kind, text).
     pub fn flash_view(&self) -> Option<(&'static str, String)> {
         let flash = self.flash.as_ref()?;
@@ -128,11 +148,11 @@ pub async fn web_context(
     let secure = state.config.https();
 
     let existing_csrf =
-        cookies::get(headers, cookies::CSRF).filter(|v| cookies::plausible(v)).map(String::from);
+        cookies::get(headers, cookies::CSRF, secure).filter(|v| cookies::plausible(v)).map(String::from);
     let csrf_cookie = existing_csrf.clone().unwrap_or_else(|| SecretToken::generate("").expose().to_string());
     let session_token =
-        cookies::get(headers, cookies::SESSION).filter(|v| cookies::plausible(v)).map(String::from);
-    let flash_cookie = cookies::get(headers, cookies::FLASH).and_then(Flash::from_cookie);
+        cookies::get(headers, cookies::SESSION, secure).filter(|v| cookies::plausible(v)).map(String::from);
+    let flash_cookie = cookies::get(headers, cookies::FLASH, secure).and_then(Flash::from_cookie);
 
     // When the session cannot be looked up (the database is down), the page says so in the
     // visitor's language, with the usual layout, instead of pretending nobody is signed in.
@@ -152,11 +172,18 @@ pub async fn web_context(
         })
         .unwrap_or(state.config.default_locale);
 
+    let session_token = session_token.filter(|_| user.is_some());
+    // Forms of a signed-in visitor are bound to the session, anonymous ones to the pre-session
+    // cookie (see `csrf`).
+    let binding = match &session_token {
+        Some(token) => csrf::Binding::Session(token),
+        None => csrf::Binding::PreSession(&csrf_cookie),
+    };
     let ctx = WebCtx {
         t: locale.tr(),
         brand: state.config.brand.clone(),
-        csrf_token: csrf::token_for(&state.config.secret_key.0, &csrf_cookie),
-        session_token: session_token.filter(|_| user.is_some()),
+        csrf_token: csrf::token_for(&state.config.secret_key.0, binding),
+        session_token: session_token.clone(),
         user,
         flash: flash_cookie.clone(),
         origin,
@@ -167,13 +194,23 @@ pub async fn web_context(
         return super::error_page(&ctx, info);
     }
 
-    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
-        body
-    } else {
-        match check_form_csrf(&state, &parts, body, existing_csrf.as_deref()).await {
-            Ok(bytes) => Body::from(bytes),
-            Err(info) => return super::error_page(&ctx, info),
+    let body = match parts.method {
+        Method::GET | Method::HEAD => body,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
+            // A form token is only worth checking against what it could be bound to: the
+            // session, or a pre-session cookie the browser sent back.
+            let expected = match (&session_token, &existing_csrf) {
+                (Some(token), _) => Some(csrf::Binding::Session(token)),
+                (None, Some(cookie)) => Some(csrf::Binding::PreSession(cookie)),
+                (None, None) => None,
+            };
+            match check_form(&state, &parts, body, expected).await {
+                Ok(bytes) => Body::from(bytes),
+                Err(info) => return super::error_page(&ctx, info),
+            }
         }
+        // No page takes any other method (`FOO /login`, `TRACE /`).
+        _ => return super::method_not_allowed_page(&ctx),
     };
 
     parts.extensions.insert(ctx);
@@ -189,13 +226,29 @@ pub async fn web_context(
     response
 }
 
-/// Reads a form body (bounded) and checks its `csrf_token` against the CSRF cookie.
-async fn check_form_csrf(
+/// True when a state-changing request comes from another site: its `Origin` is not the base
+/// URL's origin, or, without an `Origin`, the browser says `Sec-Fetch-Site: cross-site`.
+pub fn cross_site(headers: &axum::http::HeaderMap, base_url: &url::Url) -> bool {
+    let ours = base_url.origin().ascii_serialization();
+    match headers.get(header::ORIGIN) {
+        Some(origin) => origin.to_str().map(|o| o.trim_end_matches('/') != ours).unwrap_or(true),
+        None => {
+            headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+        }
+    }
+}
+
+/// Checks a state-changing form: from this site, a urlencoded body (bounded, valid UTF-8),
+/// and a `csrf_token` made for `expected`.
+async fn check_form(
     state: &AppState,
     parts: &Parts,
     body: Body,
-    csrf_cookie: Option<&str>,
+    expected: Option<csrf::Binding<'_>>,
 ) -> Result<axum::body::Bytes, ErrorInfo> {
+    if cross_site(&parts.headers, &state.config.base_url) {
+        return Err(ErrorInfo::new(StatusCode::FORBIDDEN, "cross_site", "error-cross-site"));
+    }
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -216,8 +269,10 @@ async fn check_form_csrf(
     }
     let presented =
         url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
-    match (csrf_cookie, presented) {
-        (Some(cookie), Some(token)) if csrf::verify(&state.config.secret_key.0, cookie, &token) => Ok(bytes),
+    match (expected, presented) {
+        (Some(binding), Some(token)) if csrf::verify(&state.config.secret_key.0, binding, &token) => {
+            Ok(bytes)
+        }
         _ => Err(ErrorInfo::new(StatusCode::FORBIDDEN, "csrf_failed", "error-csrf")),
     }
 }

@@ -1,7 +1,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::Login;
@@ -77,13 +77,12 @@ pub async fn logout(State(state): State<AppState>, ctx: WebCtx) -> Response {
     }
     let secure = ctx.secure_cookies;
     let new_csrf = SecretToken::generate("");
-    (
-        [
-            (header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure)),
-            (header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure)),
-            ctx.set_flash(FlashKind::Info, "flash-signed-out"),
-        ],
-        see_other("/login"),
-    )
-        .into_response()
+    let mut response = see_other("/login");
+    // Appended one by one: a header array would keep only the last `Set-Cookie`.
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure));
+    headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure));
+    let (name, flash) = ctx.set_flash(FlashKind::Info, "flash-signed-out");
+    headers.append(name, flash);
+    response
 }

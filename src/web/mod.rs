@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/o/{slug}/join/account", post(signup::join_with_account))
         .route("/o/{slug}/join/verify/{token}", get(signup::verify).post(signup::details))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))
 }
@@ -90,6 +91,7 @@ fn title_key(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 413 | 415 => "title-bad-request",
         403 => "title-forbidden",
+        405 => "title-bad-request",
         404 => "title-not-found",
         409 => "title-conflict",
         429 => "title-rate-limited",
@@ -119,6 +121,13 @@ pub fn start_session(
 
 pub fn not_found_page(ctx: &WebCtx) -> Response {
     error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
+}
+
+pub fn method_not_allowed_page(ctx: &WebCtx) -> Response {
+    error_page(
+        ctx,
+        ErrorInfo::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "error-method-not-allowed"),
+    )
 }
 
 pub fn bad_request_page(ctx: &WebCtx) -> Response {
@@ -156,6 +165,10 @@ async fn home(ctx: WebCtx) -> Response {
 
 async fn not_found(ctx: WebCtx) -> Response {
     not_found_page(&ctx)
+}
+
+async fn method_not_allowed(ctx: WebCtx) -> Response {
+    method_not_allowed_page(&ctx)
 }
 
 async fn stylesheet() -> impl IntoResponse {
