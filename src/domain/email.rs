@@ -27,7 +27,12 @@ impl Email {
         if trimmed.chars().count() > 254 {
             return Err(EmailError::TooLong);
         }
-        let lowered = trimmed.to_lowercase();
+        // ASCII only, checked before folding: Unicode folding would turn look-alikes such as
+        // the Kelvin sign into `k`, and the two databases fold differently.
+        if !trimmed.is_ascii() {
+            return Err(EmailError::Invalid);
+        }
+        let lowered = trimmed.to_ascii_lowercase();
         let (local, domain) = lowered.rsplit_once('@').ok_or(EmailError::Invalid)?;
         if !valid_local(local) || !valid_domain(domain) {
             return Err(EmailError::Invalid);

@@ -13,13 +13,19 @@ pub enum NameError {
 }
 
 /// An organisation slug: `[a-z0-9-]{2,63}`, not starting or ending with `-`. Input is trimmed
-/// and lower-cased first, so `Acme` and `acme` are the same slug.
+/// and lower-cased first, so `Acme` and `acme` are the same slug. Only ASCII is folded: Unicode
+/// case folding would turn the Kelvin sign `K` (U+212A) into `k`, and the two databases fold
+/// differently, so non-ASCII input is refused before any folding.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Slug(String);
 
 impl Slug {
     pub fn parse(input: &str) -> Result<Slug, NameError> {
-        let s = input.trim().to_lowercase();
+        let s = input.trim();
+        if !s.is_ascii() {
+            return Err(NameError::BadCharacters);
+        }
+        let s = s.to_ascii_lowercase();
         match s.chars().count() {
             0 => return Err(NameError::Empty),
             1 => return Err(NameError::TooShort),
@@ -45,7 +51,12 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(input: &str) -> Result<Username, NameError> {
-        let s = input.trim().to_lowercase();
+        // ASCII before folding, as for slugs.
+        let s = input.trim();
+        if !s.is_ascii() {
+            return Err(NameError::BadCharacters);
+        }
+        let s = s.to_ascii_lowercase();
         if s.is_empty() {
             return Err(NameError::Empty);
         }

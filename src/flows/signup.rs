@@ -139,7 +139,7 @@ pub async fn complete(
     let today = time::OffsetDateTime::now_utc().date();
     let details = Details::parse(input, email.as_str(), org.min_age, today).map_err(problems)?;
     // A friendly early answer; the unique index below is what really decides.
-    if users::username_taken(store.pool(), details.username.as_str()).await? {
+    if users::username_taken(store.pool(), &details.username).await? {
         return Err(invalid("username", "username_taken"));
     }
     let hash = hasher.hash(&details.password).await?;

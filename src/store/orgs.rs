@@ -78,11 +78,13 @@ pub async fn find_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     slug: &str,
 ) -> Result<Option<Org>> {
-    let row =
-        sqlx::query(concat!("SELECT ", columns!(), " FROM organisations WHERE lower(slug) = lower($1)"))
-            .bind(slug)
-            .fetch_optional(e)
-            .await?;
+    // Only a valid slug can name an organisation; parsing folds ASCII only, so both databases
+    // agree (PostgreSQL's lower() would fold the Kelvin sign into `k`).
+    let Ok(slug) = crate::domain::Slug::parse(slug) else { return Ok(None) };
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM organisations WHERE lower(slug) = $1"))
+        .bind(slug.as_str())
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -109,14 +111,6 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec
     .fetch_all(e)
     .await?;
     rows.iter().map(|r| Ok(OrgSummary { org: from_row(r)?, members: r.try_get("members")? })).collect()
-}
-
-pub async fn count_by_slug<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, slug: &str) -> Result<i64> {
-    let row = sqlx::query("SELECT COUNT(*) FROM organisations WHERE lower(slug) = lower($1)")
-        .bind(slug)
-        .fetch_one(e)
-        .await?;
-    Ok(row.try_get(0)?)
 }
 
 #[derive(Clone, Debug)]

@@ -128,9 +128,13 @@ pub async fn insert_with_username(
     Ok(row.try_get(0)?)
 }
 
-pub async fn username_taken<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, username: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT COUNT(*) FROM users WHERE lower(username) = lower($1)")
-        .bind(username)
+pub async fn username_taken<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    username: &crate::domain::Username,
+) -> Result<bool> {
+    // A parsed username is already ASCII lower case; the database folds nothing.
+    let row = sqlx::query("SELECT COUNT(*) FROM users WHERE lower(username) = $1")
+        .bind(username.as_str())
         .fetch_one(e)
         .await?;
     Ok(row.try_get::<i64, _>(0)? > 0)
