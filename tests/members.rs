@@ -452,3 +452,103 @@ async fn staff_set_storage_and_custom_fields_which_are_validated() {
     let (code, body) = s.patch(id, json!({"storage": ""})).await;
     assert_eq!((code, body["profile"]["storage"].is_null()), (200, true), "an empty storage clears it");
 }
+
+/// Sends a raw JSON text (serde_json would merge duplicate keys before they are sent).
+async fn patch_raw(s: &Setup, id: i64, body: &str) -> (u16, Value) {
+    let r = api()
+        .patch(s.app.url(&format!("/api/v1/orgs/club/members/{id}")))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn one_text_rule_for_every_stored_free_text_field() {
+    let s = setup().await;
+    let (_, id) = s.member("text@example.org", "text", "").await;
+
+    // The status-change reason: no control or invisible characters, each named as such.
+    let (code, body) = s.patch(id, json!({"status": "active", "reason": "ok\u{0}then"})).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("control_character")), "{body}");
+    let (code, body) = s.patch(id, json!({"status": "active", "reason": "paid\u{202E}diap"})).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invisible_character")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("invisible character"), "{body}");
+
+    // Custom fields: duplicate keys are refused, not silently merged; keys and values follow the rule.
+    let (code, body) = patch_raw(&s, id, r#"{"custom_fields": {"size": "M", "size": "XL"}}"#).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("duplicate key \"size\""), "{body}");
+    for bad in [json!({"custom_fields": {"bad\u{1}key": 1}}), json!({"custom_fields": {"k": "v\u{200B}"}})] {
+        let (code, body) = s.patch(id, bad).await;
+        assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_custom_fields")), "{body}");
+    }
+    let (_, record) = s.call(reqwest::Method::GET, &format!("/api/v1/orgs/club/members/{id}"), None).await;
+    assert_eq!(record["profile"]["custom_fields"], json!({}), "nothing stored");
+
+    // Notes are multi-line: a line break is kept, a NUL is not.
+    let notes = format!("/api/v1/orgs/club/members/{id}/notes");
+    let (code, _) = s.call(reqwest::Method::POST, &notes, Some(json!({"text": "line one\nline two"}))).await;
+    assert_eq!(code, 201);
+    let (code, body) = s.call(reqwest::Method::POST, &notes, Some(json!({"text": "nul\u{0}"}))).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("control_character")), "{body}");
+
+    // Organisation names: the real reason, not "at most 200 characters".
+    let create = |name: &str| {
+        api()
+            .post(s.app.url("/api/v1/orgs"))
+            .bearer_auth(&s.token)
+            .json(&json!({"slug": "named", "name": name, "kind": "nonprofit"}))
+            .send()
+    };
+    let r: Value = create("Evil\u{202E}gro").await.unwrap().json().await.unwrap();
+    assert_eq!(r["error"]["code"], "invisible_character", "{r}");
+    let r: Value = create("Tab\tname").await.unwrap().json().await.unwrap();
+    assert_eq!(r["error"]["code"], "control_character", "{r}");
+    assert!(!r["error"]["message"].as_str().unwrap().contains("200"), "{r}");
+    let r: Value = create("Zero\u{200B}width").await.unwrap().json().await.unwrap();
+    assert_eq!(r["error"]["code"], "invisible_character", "{r}");
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM organisations WHERE slug = 'named'").await, 0);
+
+    // The catalogue's limit is its own (60), and a control character says so.
+    let (code, body) = s
+        .call(reqwest::Method::PUT, &format!("/api/v1/orgs/club/authorisations/{}", "x".repeat(61)), None)
+        .await;
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("too_long")), "{body}");
+}
+
+#[tokio::test]
+async fn a_duplicate_field_in_a_console_action_is_a_bad_request() {
+    let s = setup().await;
+    let (_, id) = s.member("dup@example.org", "dup", "").await;
+    let password = s.app.create_staff("desk@example.org", StaffRole::Admin).await;
+    let c = client();
+    s.app.login(&c, "desk@example.org", &password).await;
+    let page_path = format!("/staff/orgs/club/members/{id}");
+    let r = s
+        .app
+        .post_form(&c, &page_path, &format!("{page_path}/note"), &[("text", "one"), ("text", "two")])
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM member_notes").await, 0);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = setup().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = api()
+            .get(s.app.url("/api/v1/orgs/club"))
+            .header("authorization", format!("{scheme} {}", s.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    let basic =
+        api().get(s.app.url("/api/v1/orgs/club")).header("authorization", "Basic abc").send().await.unwrap();
+    assert_eq!(basic.status(), 401);
+}

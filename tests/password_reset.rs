@@ -65,7 +65,10 @@ async fn a_known_address_gets_a_link_that_sets_a_new_password_once() {
     assert!(set_cookie(&r, "portico_session").is_some());
     assert_eq!(app.get_page(&c, "/staff/orgs").await.0, 200);
 
-    assert_eq!(app.get_page(&client(), link).await.0, 410, "used up");
+    let (status, gone) = app.get_page(&client(), link).await;
+    assert_eq!(status, 410, "used up");
+    assert!(gone.contains("This password reset link cannot be used"), "{gone}");
+    assert!(gone.contains("href=\"/password/forgot\""), "offers a new link");
     let r = elsewhere.get(app.url("/staff/orgs")).send().await.unwrap();
     assert_eq!(r.status(), 303, "the other session was ended");
     assert_eq!(app.login(&client(), "ops@example.org", &old).await.status(), 401);

@@ -196,7 +196,11 @@ async fn a_person_signs_up_from_the_email_step_to_the_dashboard() {
     assert_eq!(row, ("ada@example.org".into(), Some("ada_l".into()), "pending".into(), "Ada".into()));
     assert_eq!(s.app.count("SELECT COUNT(*) FROM member_agreements").await, 2);
     assert_eq!(s.app.audit("member.signed_up").await.len(), 1);
-    assert_eq!(s.app.get_page(&client(), &link).await.0, 410, "the link is used up");
+    let (status, gone) = s.app.get_page(&client(), &link).await;
+    assert_eq!(status, 410, "the link is used up");
+    assert!(gone.contains("This verification link cannot be used"), "its own wording: {gone}");
+    assert!(!gone.contains("invited you"), "not the invitation page");
+    assert!(gone.contains("href=\"/o/"), "offers to start again");
     assert_eq!(s.app.login(&client(), "ada@example.org", "analytical engine").await.status(), 303);
 }
 

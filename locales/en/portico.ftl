@@ -179,6 +179,12 @@ invite-sign-in-and-join = Sign in and join
 invite-set-password-and-join = Create account and join
 invite-invalid-title = This invitation link cannot be used
 invite-invalid-body = The link may be old, already used or withdrawn. Ask the organisation that invited you to send a new invitation.
+verify-invalid-title = This verification link cannot be used
+verify-invalid-body = The link may be old or already used. Ask for a new one: enter your email address on the signup page again.
+verify-invalid-action = Start again
+reset-invalid-title = This password reset link cannot be used
+reset-invalid-body = The link may be old or already used. Ask for a new one.
+reset-invalid-action = Ask for a new link
 
 ## Dashboard
 dashboard-title = Your memberships
@@ -221,6 +227,8 @@ field-accept-terms = I accept the terms of membership.
 field-accept-waiver = I accept the liability waiver.
 field-required = This field is required.
 field-too-long = This is too long.
+field-control-character = Remove the control character (such as a line break or a NUL) from this field.
+field-invisible-character = Remove the invisible character (a direction override or a zero-width space) from this field.
 field-invalid-phone = Enter a phone number with 6 to 20 digits.
 field-invalid-birthday = Enter a real date in the past, as YYYY-MM-DD.
 field-too-young = You are younger than this organisation's minimum age.

@@ -181,6 +181,12 @@ invite-sign-in-and-join = Autentificare și alăturare
 invite-set-password-and-join = Creați contul și alăturați-vă
 invite-invalid-title = Acest link de invitație nu poate fi folosit
 invite-invalid-body = Linkul poate fi vechi, deja folosit sau retras. Cereți organizației care v-a invitat să vă trimită o invitație nouă.
+verify-invalid-title = Acest link de verificare nu poate fi folosit
+verify-invalid-body = Linkul poate fi vechi sau deja folosit. Cereți unul nou: introduceți din nou adresa de email pe pagina de înscriere.
+verify-invalid-action = Începeți din nou
+reset-invalid-title = Acest link de resetare a parolei nu poate fi folosit
+reset-invalid-body = Linkul poate fi vechi sau deja folosit. Cereți unul nou.
+reset-invalid-action = Cereți un link nou
 
 ## Dashboard
 dashboard-title = Calitățile dumneavoastră de membru
@@ -223,6 +229,8 @@ field-accept-terms = Accept condițiile de membru.
 field-accept-waiver = Accept declarația de asumare a riscurilor.
 field-required = Acest câmp este obligatoriu.
 field-too-long = Textul este prea lung.
+field-control-character = Eliminați caracterul de control (de exemplu o trecere la rând nouă sau NUL) din acest câmp.
+field-invisible-character = Eliminați caracterul invizibil (o schimbare de direcție sau un spațiu de lățime zero) din acest câmp.
 field-invalid-phone = Introduceți un număr de telefon cu 6 până la 20 de cifre.
 field-invalid-birthday = Introduceți o dată reală din trecut, ca AAAA-LL-ZZ.
 field-too-young = Sunteți mai tânăr decât vârsta minimă a acestei organizații.

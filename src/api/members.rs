@@ -173,7 +173,7 @@ pub struct MemberChange {
     pub storage: Option<String>,
     /// Replaces the custom fields: an object of at most 50 scalar values, 4 KiB in all.
     #[schema(value_type = Option<Object>)]
-    pub custom_fields: Option<serde_json::Value>,
+    pub custom_fields: Option<crate::domain::member::UniqueKeys>,
 }
 
 /// Change a member's status and/or role.
@@ -203,7 +203,7 @@ pub async fn patch_member(
             &slug,
             id,
             storage,
-            change.custom_fields.as_ref(),
+            change.custom_fields.map(|fields| fields.0).as_ref(),
         )
         .await?;
         if fields_only {

@@ -3,13 +3,15 @@
 
 use time::{Date, Month};
 
+use super::text::{Lines, TextError, clean};
 use super::{NewPassword, Username};
 
 /// A field that failed validation and why (`invalid_phone`); the web layer turns the code into
 /// a message.
 pub type Problem = (&'static str, &'static str);
 
-/// A short free-text field: trimmed, at most `max` characters, no control characters.
+/// A one-line free-text field under the rule of [`super::text`]; a problem is recorded with
+/// its real reason (`required`, `too_long`, `control_character`, `invisible_character`).
 pub fn text(
     value: &str,
     field: &'static str,
@@ -17,18 +19,29 @@ pub fn text(
     required: bool,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        if required {
-            problems.push((field, "required"));
+    text_lines(value, field, max, required, Lines::Single, problems)
+}
+
+/// As [`text`], choosing whether line breaks are allowed.
+pub fn text_lines(
+    value: &str,
+    field: &'static str,
+    max: usize,
+    required: bool,
+    lines: Lines,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    match clean(value, max, lines) {
+        Ok(None) if required => {
+            problems.push((field, TextError::Required.code()));
+            None
         }
-        return None;
+        Ok(text) => text,
+        Err(e) => {
+            problems.push((field, e.code()));
+            None
+        }
     }
-    if trimmed.chars().count() > max || trimmed.chars().any(char::is_control) {
-        problems.push((field, "too_long"));
-        return None;
-    }
-    Some(trimmed.to_string())
 }
 
 /// A phone number: digits with optional `+`, spaces, dashes, dots and parentheses; 6 to 20 digits.
@@ -47,6 +60,67 @@ pub fn phone(value: &str, problems: &mut Vec<Problem>) -> Option<String> {
         return None;
     }
     Some(trimmed.to_string())
+}
+
+/// A JSON value in which no object has the same key twice. `serde_json` keeps the last of two
+/// equal keys without a word; custom fields refuse them instead (a 400 naming the key). Other
+/// shapes pass through for the caller to judge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UniqueKeys(pub serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value whose objects have distinct keys")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((key, UniqueKeys(value))) = map.next_entry::<String, UniqueKeys>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(UniqueKeys(Value::Object(out)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+                let mut out = Vec::new();
+                while let Some(UniqueKeys(value)) = seq.next_element::<UniqueKeys>()? {
+                    out.push(value);
+                }
+                Ok(UniqueKeys(Value::Array(out)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
 }
 
 /// Whole years between `birthday` and `today`.

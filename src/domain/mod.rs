@@ -9,6 +9,7 @@ mod password;
 mod roles;
 mod secret_token;
 mod settings;
+pub mod text;
 
 pub use email::{Email, EmailError};
 pub use names::{NameError, Slug, Username};

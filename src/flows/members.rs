@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::{Ctx, FieldError, FlowError, FlowResult};
 use crate::domain::member::{phone, text};
+use crate::domain::text::{Lines, clean};
 use crate::domain::{MembershipRole, MembershipStatus};
 use crate::store::audit;
 use crate::store::memberships::{self, Membership};
@@ -115,12 +116,13 @@ pub async fn change(
         .transpose()?;
     let role =
         role.map(|r| MembershipRole::parse(r).map_err(|_| invalid("role", "invalid_role"))).transpose()?;
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let reason = match reason.map(|r| clean(r, 500, Lines::Single)).transpose() {
+        Ok(reason) => reason.flatten(),
+        Err(e) => return Err(invalid("reason", e.code())),
+    };
+    let reason = reason.as_deref();
     if status.is_none() && role.is_none() {
         return Err(invalid("status", "nothing_to_change"));
-    }
-    if reason.is_some_and(|r| r.chars().count() > 500) {
-        return Err(invalid("reason", "too_long"));
     }
     let from = record.membership.status;
     if let Some(to) = status {
@@ -171,7 +173,8 @@ pub async fn add_note(
 ) -> FlowResult<Record> {
     let record = get(store, ctx, slug, membership_id).await?;
     let mut problems = vec![];
-    let note = crate::domain::member::text(note, "text", 4000, true, &mut problems)
+    // Notes are multi-line: line breaks and tabs are kept.
+    let note = crate::domain::member::text_lines(note, "text", 4000, true, Lines::Multi, &mut problems)
         .ok_or_else(|| invalid("text", problems.first().map_or("required", |p| p.1)))?;
     let mut tx = store.begin().await?;
     records::add_note(tx.conn(), membership_id, &note, &ctx.actor.label, now()).await?;
@@ -292,7 +295,8 @@ pub async fn add_to_catalogue(store: &Store, ctx: &Ctx, slug: &str, name: &str) 
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
     let mut problems = vec![];
-    let name = text(name, "name", 60, true, &mut problems).ok_or_else(|| invalid("name", "invalid_name"))?;
+    let name = text(name, "name", 60, true, &mut problems)
+        .ok_or_else(|| invalid("name", problems.first().map_or("required", |p| p.1)))?;
     let mut tx = store.begin().await?;
     records::add_to_catalogue(tx.conn(), org.id, &name).await?;
     audit::record(
@@ -441,8 +445,14 @@ pub async fn remove_own_credential(
 pub fn validate_custom_fields(value: &serde_json::Value) -> FlowResult<String> {
     let bad = || invalid("custom_fields", "invalid_custom_fields");
     let object = value.as_object().ok_or_else(bad)?;
-    let keys_ok = object.len() <= 50 && object.keys().all(|k| (1..=50).contains(&k.chars().count()));
-    let values_ok = object.values().all(|v| !v.is_object() && !v.is_array());
+    // Keys and string values follow the one text rule (keys: one line, 1 to 50 characters).
+    let keys_ok = object.len() <= 50
+        && object.keys().all(|k| matches!(clean(k, 50, Lines::Single), Ok(Some(t)) if t == *k));
+    let values_ok = object.values().all(|v| match v {
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) => false,
+        serde_json::Value::String(s) => clean(s, 1000, Lines::Single).is_ok(),
+        _ => true,
+    });
     let text = value.to_string();
     if !keys_ok || !values_ok || text.len() > 4096 {
         return Err(bad());
@@ -466,8 +476,8 @@ pub async fn set_staff_fields(
         Some(Some(s)) => {
             let mut problems = vec![];
             let value = text(s, "storage", 100, false, &mut problems);
-            if !problems.is_empty() {
-                return Err(invalid("storage", "too_long"));
+            if let Some((_, code)) = problems.first() {
+                return Err(invalid("storage", code));
             }
             Some(value)
         }

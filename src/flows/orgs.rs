@@ -25,19 +25,27 @@ pub struct OrgInput {
 
 const MAX_NAME_CHARS: usize = 200;
 
+use crate::domain::text::{Lines, TextError};
+
 fn text_field(
     value: &str,
     field: &'static str,
     code: &'static str,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS || trimmed.chars().any(char::is_control)
-    {
-        errors.push(FieldError { field, code });
-        return None;
+    // An empty or over-long name gets the field's own message (it states the limit); a bad
+    // character gets the rule it broke.
+    match crate::domain::text::required(value, MAX_NAME_CHARS, Lines::Single) {
+        Ok(text) => Some(text),
+        Err(e @ (TextError::ControlCharacter | TextError::InvisibleCharacter)) => {
+            errors.push(FieldError { field, code: e.code() });
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError { field, code });
+            None
+        }
     }
-    Some(trimmed.to_string())
 }
 
 /// Creates an organisation and its audit event in one transaction. A slug that exists already

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::InviteAccept;
-use super::{FlashKind, WebCtx, error_page, link_gone_page, render, see_other, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, link_gone_page, render, see_other, start_session};
 use crate::flows::invitations::{self, Acceptance, Offer};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -56,10 +56,10 @@ pub async fn show(
     ctx: WebCtx,
     token: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx, Link::Invitation) };
     match offer(&state, &token).await {
         Ok(offer) => page(&ctx, &token, &offer, None, StatusCode::OK),
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::Invitation),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -80,7 +80,7 @@ pub async fn accept(
     token: Result<Path<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<AcceptForm>, FormRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx, Link::Invitation) };
     let Ok(Form(form)) = form else {
         return error_page(
             &ctx,
@@ -89,7 +89,7 @@ pub async fn accept(
     };
     let offered = match offer(&state, &token).await {
         Ok(offer) => offer,
-        Err(FlowError::NotFound) => return link_gone_page(&ctx),
+        Err(FlowError::NotFound) => return link_gone_page(&ctx, Link::Invitation),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     let how = match (form.mode.as_str(), &ctx.user) {
@@ -117,7 +117,7 @@ pub async fn accept(
             }
             response
         }
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::Invitation),
         Err(FlowError::Invalid(fields)) => {
             let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");
             page(&ctx, &token, &offered, Some(message), StatusCode::BAD_REQUEST)
@@ -127,7 +127,7 @@ pub async fn accept(
         }
         Err(FlowError::Conflict { .. }) => match offer(&state, &token).await {
             Ok(fresh) => page(&ctx, &token, &fresh, None, StatusCode::CONFLICT),
-            Err(_) => link_gone_page(&ctx),
+            Err(_) => link_gone_page(&ctx, Link::Invitation),
         },
         Err(e) => error_page(&ctx, classify(&e)),
     }

@@ -134,9 +134,33 @@ pub fn bad_request_page(ctx: &WebCtx) -> Response {
     error_page(ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"))
 }
 
-/// The one page for an emailed link that cannot be used, whatever the reason (410).
-pub fn link_gone_page(ctx: &WebCtx) -> Response {
-    render(StatusCode::GONE, &pages::InviteInvalid { p: ctx })
+/// Which kind of emailed link could not be used.
+pub enum Link<'a> {
+    Invitation,
+    /// A signup verification link of this organisation.
+    Verification(&'a str),
+    PasswordReset,
+}
+
+/// The page for an emailed link that cannot be used (410): worded for its kind of link, never
+/// saying whether it was used, withdrawn or expired.
+pub fn link_gone_page(ctx: &WebCtx, link: Link<'_>) -> Response {
+    let (title_key, body_key, action) = match link {
+        Link::Invitation => ("invite-invalid-title", "invite-invalid-body", None),
+        Link::Verification(slug) => (
+            "verify-invalid-title",
+            "verify-invalid-body",
+            crate::domain::Slug::parse(slug)
+                .ok()
+                .map(|slug| (format!("/o/{}/join", slug.as_str()), "verify-invalid-action")),
+        ),
+        Link::PasswordReset => (
+            "reset-invalid-title",
+            "reset-invalid-body",
+            Some(("/password/forgot".to_string(), "reset-invalid-action")),
+        ),
+    };
+    render(StatusCode::GONE, &pages::LinkInvalid { p: ctx, title_key, body_key, action })
 }
 
 /// Staff pages need a signed-in staff member: anonymous visitors are sent to the sign-in page,

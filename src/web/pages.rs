@@ -110,9 +110,13 @@ pub struct InviteAccept<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "invite_invalid.html")]
-pub struct InviteInvalid<'a> {
+#[template(path = "link_invalid.html")]
+pub struct LinkInvalid<'a> {
     pub p: &'a WebCtx,
+    pub title_key: &'static str,
+    pub body_key: &'static str,
+    /// Where to go next (href, label key), if anywhere.
+    pub action: Option<(String, &'static str)>,
 }
 
 /// What every dashboard page shows: the person's memberships and the current one's record.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::{Field, ForgotPassword, ResetPassword, ResetSent};
-use super::{FlashKind, WebCtx, error_page, link_gone_page, render, see_other, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, link_gone_page, render, see_other, start_session};
 use crate::flows::{FlowError, password_reset};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
@@ -53,10 +53,10 @@ pub async fn show(
     ctx: WebCtx,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else { return link_gone_page(&ctx) };
+    let Ok(Path(token)) = token else { return link_gone_page(&ctx, Link::PasswordReset) };
     match password_reset::check(&state.store, &token).await {
         Ok(()) => render(StatusCode::OK, &ResetPassword { p: &ctx, token, error: None }),
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::PasswordReset),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -75,7 +75,9 @@ pub async fn reset(
     token: Result<Path<String>, PathRejection>,
     form: Result<Form<ResetForm>, FormRejection>,
 ) -> Response {
-    let (Ok(Path(token)), Ok(Form(form))) = (token, form) else { return link_gone_page(&ctx) };
+    let (Ok(Path(token)), Ok(Form(form))) = (token, form) else {
+        return link_gone_page(&ctx, Link::PasswordReset);
+    };
     match password_reset::reset(
         &state.store,
         &state.config,
@@ -97,7 +99,7 @@ pub async fn reset(
             let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");
             render(StatusCode::BAD_REQUEST, &ResetPassword { p: &ctx, token, error: Some(message) })
         }
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::PasswordReset),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

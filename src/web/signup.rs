@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::pages::{Field, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify};
 use super::{
-    FlashKind, WebCtx, bad_request_page, error_page, link_gone_page, not_found_page, render, see_other,
+    FlashKind, Link, WebCtx, bad_request_page, error_page, link_gone_page, not_found_page, render, see_other,
     start_session,
 };
 use crate::domain::member::DetailsInput;
@@ -114,7 +114,7 @@ pub async fn verify(
     ctx: WebCtx,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
-    let Ok(Path((slug, token))) = path else { return link_gone_page(&ctx) };
+    let Ok(Path((slug, token))) = path else { return not_found_page(&ctx) };
     match signup::verified_email(&state.store, &slug, &token).await {
         Ok((org, _)) if ctx.user.is_some() => account_offer(&ctx, &org, StatusCode::OK),
         Ok((org, email)) => render(
@@ -126,7 +126,7 @@ pub async fn verify(
                 action: action(&slug, &token),
             },
         ),
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::Verification(&slug)),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
@@ -149,11 +149,11 @@ pub async fn details(
     path: Result<Path<(String, String)>, PathRejection>,
     form: Result<Form<DetailsForm>, FormRejection>,
 ) -> Response {
-    let Ok(Path((slug, token))) = path else { return link_gone_page(&ctx) };
+    let Ok(Path((slug, token))) = path else { return not_found_page(&ctx) };
     let Ok(Form(form)) = form else { return bad_request_page(&ctx) };
     let (org, email) = match signup::verified_email(&state.store, &slug, &token).await {
         Ok(found) => found,
-        Err(FlowError::NotFound) => return link_gone_page(&ctx),
+        Err(FlowError::NotFound) => return link_gone_page(&ctx, Link::Verification(&slug)),
         Err(e) => return error_page(&ctx, classify(&e)),
     };
     if ctx.user.is_some() {
@@ -205,7 +205,7 @@ pub async fn details(
         Err(FlowError::Conflict { .. }) => {
             render(StatusCode::CONFLICT, &super::pages::JoinExists { p: &ctx })
         }
-        Err(FlowError::NotFound) => link_gone_page(&ctx),
+        Err(FlowError::NotFound) => link_gone_page(&ctx, Link::Verification(&slug)),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

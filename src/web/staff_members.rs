@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::StaffMember;
-use super::{FlashKind, WebCtx, deny_unless_staff, error_page, not_found_page, render, see_other};
+use super::{
+    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, not_found_page, render, see_other,
+};
 use crate::domain::MembershipStatus;
 use crate::flows::{FlowError, members};
 use crate::http_error::{classify, describe};
@@ -77,7 +79,9 @@ pub async fn act(
     if let Some(denied) = deny_unless_staff(&ctx) {
         return denied;
     }
-    let (Ok(Path((slug, id, action))), Ok(Form(f))) = (path, form) else { return not_found_page(&ctx) };
+    let Ok(Path((slug, id, action))) = path else { return not_found_page(&ctx) };
+    // A form that does not parse (a duplicate or malformed field) is a bad request.
+    let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
     let (store, fctx) = (&state.store, ctx.flow_ctx());
     let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
     let outcome = match action.as_str() {
