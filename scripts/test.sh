@@ -51,6 +51,16 @@ else
     echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432; SKIPPING the PostgreSQL run" >&2
 fi
 
+echo "== OpenAPI conformance (schemathesis)"
+if command -v python3 >/dev/null 2>&1; then
+    ./scripts/schemathesis.sh
+elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: python3 is required under CI for schemathesis" >&2
+    exit 1
+else
+    echo "test.sh: python3 not found; SKIPPING schemathesis" >&2
+fi
+
 echo "== Browser tests (headless Chromium)"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$CHROMIUM" ] && command -v npm >/dev/null 2>&1; then

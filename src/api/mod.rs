@@ -56,7 +56,7 @@ use error::ApiError;
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
         settings::SettingJson, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
 
@@ -69,6 +69,63 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The refusals any operation can answer, added to every operation that does not describe them
+/// itself: a malformed URL, parameter or body (400), a missing or wrong token (401), a caller
+/// without the role (403), an unknown resource (404), an oversized or non-JSON body (413, 415),
+/// and the database being unreachable (503, with `Retry-After`).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_path_params = operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
+                let mut common = vec![(
+                    "400",
+                    "`invalid_request`: a malformed URL (control characters, invalid UTF-8), parameter or body; or a field code",
+                )];
+                if secured {
+                    common.push(("401", "`unauthorized`: a missing or invalid API token"));
+                    common.push(("403", "`forbidden`: the token's staff member may not do this"));
+                }
+                if has_path_params {
+                    common.push(("404", "`not_found`: no such organisation, member or other resource"));
+                }
+                if has_body {
+                    common.push(("413", "`payload_too_large`: the body is larger than `max_body_bytes`"));
+                    common.push(("415", "`unsupported_media_type`: the body is not `application/json`"));
+                }
+                common.push(("503", "`database_unavailable` (with `Retry-After`) or `busy`"));
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 

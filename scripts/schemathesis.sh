@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs schemathesis (pinned, from PyPI, in a venv outside the clone) against the OpenAPI
+# document of a seeded `portico serve` on SQLite and on PostgreSQL, with a fixed seed.
+# Fails on any 5xx, an undocumented status, or a response that does not match the schema.
+#
+#   scripts/schemathesis.sh                  # both backends (PostgreSQL skipped if unreachable, except under CI)
+#   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+SCHEMATHESIS_VERSION=4.32.5
+VENV="$CARGO_TARGET_DIR/schemathesis-$SCHEMATHESIS_VERSION"
+BIN="$CARGO_TARGET_DIR/debug/portico"
+POSTGRES_URL="${PORTICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# The checks that hold today. `positive_data_acceptance` and `negative_data_rejection` need the
+# schema to state every input rule exactly; that work is not finished (see the README).
+CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+
+if [ ! -x "$VENV/bin/st" ]; then
+    echo "schemathesis.sh: installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+cargo build --locked --quiet
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+run_against() {
+    local backend=$1 url=$2
+    local port; port=$(free_port)
+    export PORTICO_DATABASE_URL="$url" PORTICO_SECRET_KEY="schemathesis-secret-key-0123456789abcdef"
+    export PORTICO_BIND="127.0.0.1:$port" PORTICO_LOG=error
+    "$BIN" migrate >/dev/null
+    echo "a long enough password" | "$BIN" staff create --email api@portico.test --password-stdin >/dev/null
+    local token; token=$("$BIN" token create --staff api@portico.test)
+    "$BIN" org create --slug demo --name Demo --signup open >/dev/null
+    # Thousands of generated requests come from one client and one token.
+    "$BIN" settings set security.invite_creates_per_client_per_minute 10000 >/dev/null
+    "$BIN" settings set security.invite_limit_per_recipient_per_hour 1000 >/dev/null
+    "$BIN" serve &
+    local pid=$!
+    for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    echo "== schemathesis against $backend"
+    local status=0
+    # The coverage phase is left out: schemathesis $SCHEMATHESIS_VERSION crashes in it on this
+    # document (a Hypothesis internal error), not on a finding.
+    "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
+        --checks "$CHECKS" --phases examples,fuzzing,stateful \
+        -H "Authorization: Bearer $token" --seed 1 --workers 2 \
+        --generation-allow-x00 true --max-examples "${ST_MAX_EXAMPLES:-50}" || status=$?
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    return $status
+}
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+run_against SQLite "sqlite://$dir/schemathesis.db"
+
+if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    schema="st_$(date +%s)_$$"
+    psql -q "$POSTGRES_URL" -c "CREATE SCHEMA $schema" >/dev/null
+    sep='?'; case "$POSTGRES_URL" in *\?*) sep='&';; esac
+    status=0
+    run_against PostgreSQL "${POSTGRES_URL}${sep}options=-c%20search_path%3D$schema" || status=$?
+    psql -q "$POSTGRES_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null || true
+    exit $status
+elif [ "${CI:-}" = "true" ]; then
+    echo "schemathesis.sh: PostgreSQL is required under CI" >&2
+    exit 1
+else
+    echo "schemathesis.sh: PostgreSQL not reachable; SKIPPING the PostgreSQL run" >&2
+fi
