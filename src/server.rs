@@ -208,8 +208,10 @@ async fn security_headers(
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Links carry secrets in their paths (/invite/…, /password/reset/…): send no Referer at all.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Links carry secrets in their paths (/invite/…, /password/reset/…): no Referer leaves this
+    // origin. (`no-referrer` would also make browsers send `Origin: null` on our own form posts,
+    // which the cross-site check must refuse.)
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static(

@@ -177,7 +177,7 @@ async fn every_response_carries_the_security_headers() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(login.headers()["x-content-type-options"], "nosniff");
     assert_eq!(login.headers()["x-frame-options"], "DENY");
-    assert_eq!(login.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(login.headers()["referrer-policy"], "same-origin");
     assert!(login.headers().contains_key("permissions-policy"));
     assert_eq!(login.headers()["cache-control"], "no-store");
     assert!(!login.headers().contains_key("strict-transport-security"), "plain http base URL");
