@@ -43,6 +43,12 @@ pub async fn put(
 ) -> Result<Json<SettingJson>, ApiError> {
     let raw = match &input.value {
         serde_json::Value::String(s) => s.clone(),
+        // JSON has one number type: `846.0` is the whole number 846.
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).to_string(),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     };
     let value = flows::settings::set(&state.store, &ctx, &key, &raw).await?;
