@@ -251,6 +251,38 @@ async fn openapi_document_describes_the_api() {
     assert!(doc["paths"]["/api/v1/orgs/{slug}"]["get"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Every operation documents the refusals any operation can give.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for status in ["400", "401", "503"] {
+                assert!(operation["responses"][status].is_object(), "{method} {path} documents {status}");
+            }
+        }
+    }
+    // The input rules come from the domain: one settings path per key with its own range,
+    // enums from the domain enums, patterns for slugs, tags and free text.
+    for def in portico::domain::ALL_SETTINGS {
+        let value = &doc["paths"][format!("/api/v1/settings/{}", def.key)]["put"]["requestBody"]["content"]["application/json"]
+            ["schema"]["properties"]["value"];
+        assert_eq!(
+            (value["minimum"].as_i64(), value["maximum"].as_i64()),
+            (Some(def.min), Some(def.max)),
+            "{}",
+            def.key
+        );
+    }
+    assert!(doc["paths"]["/api/v1/settings/{key}"].is_null());
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["OrgInput"]["properties"]["kind"]["enum"],
+        serde_json::json!(["individual", "company", "nonprofit"])
+    );
+    assert_eq!(schemas["OrgInput"]["properties"]["slug"]["pattern"], "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$");
+    assert_eq!(schemas["CredentialInput"]["properties"]["tag"]["pattern"], "^[0-9]{10}$");
+    let note = schemas["NoteInput"]["properties"]["text"]["pattern"].as_str().unwrap();
+    assert!(note.contains("\\u202a-\\u202e") && note.contains("{0,3998}"), "{note}");
+    assert!(schemas["MemberChange"]["anyOf"].is_array(), "a change names something to change");
 }
 
 #[tokio::test]

@@ -346,7 +346,7 @@ async fn notes_credentials_and_authorisations_through_the_api() {
     );
 
     let (code, err) = s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Laser"), None).await;
-    assert_eq!((code, err["error"]["code"].as_str().unwrap()), (400, "not_in_catalogue"));
+    assert_eq!((code, err["error"]["code"].as_str().unwrap()), (404, "not_in_catalogue"));
     let (code, catalogue) =
         s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Laser", None).await;
     assert_eq!((code, catalogue["items"][0].as_str().unwrap()), (200, "Laser"));

@@ -105,12 +105,11 @@ pub fn apply(doc: &mut Value) {
             ]},
         }),
     );
-    set(
-        doc,
-        &format!("{change}/anyOf"),
-        json!([{"required": ["status", "reason"]}, {"required": ["role"]}, {"required": ["storage"]}, {"required": ["custom_fields"]}]),
-    );
     if let Some(object) = doc.pointer_mut(&change).and_then(Value::as_object_mut) {
+        object.insert(
+            "anyOf".into(),
+            json!([{"required": ["status", "reason"]}, {"required": ["role"]}, {"required": ["storage"]}, {"required": ["custom_fields"]}]),
+        );
         object.insert("dependentRequired".into(), json!({"status": ["reason"]}));
     }
 

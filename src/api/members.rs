@@ -303,7 +303,7 @@ pub async fn remove_credential(
         ("id" = i64, Path, description = "Membership id"),
         ("name" = String, Path, description = "Authorisation name"),
     ),
-    responses((status = 200, description = "Granted", body = RecordJson), (status = 400, description = "`not_in_catalogue`", body = ErrorBody)),
+    responses((status = 200, description = "Granted", body = RecordJson), (status = 404, description = "`not_in_catalogue`", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn grant(

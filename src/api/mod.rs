@@ -159,10 +159,12 @@ pub fn document() -> Result<serde_json::Value, serde_json::Error> {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    match document() {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.to_string()).into_response(),
+    // The document never changes while the process runs: build it once.
+    static DOCUMENT: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    match DOCUMENT.get_or_init(|| document().map(|d| d.to_string()).map_err(|e| e.to_string())) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response(),
         Err(e) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()).into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.clone()).into_response()
         }
     }
 }

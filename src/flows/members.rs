@@ -274,7 +274,8 @@ pub async fn set_authorisation(
     let record = get(store, ctx, slug, membership_id).await?;
     let name = name.trim();
     if !record.catalogue.iter().any(|c| c == name) {
-        return Err(invalid("name", "not_in_catalogue"));
+        // The path names an authorisation this organisation does not have: not found.
+        return Err(FlowError::Unknown { code: "not_in_catalogue" });
     }
     let mut tx = store.begin().await?;
     let changed = if grant {

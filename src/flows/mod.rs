@@ -34,6 +34,9 @@ pub enum FlowError {
     Conflict { code: &'static str },
     #[error("not found")]
     NotFound,
+    /// A named thing that does not exist, with a code saying which (404).
+    #[error("unknown: {code}")]
+    Unknown { code: &'static str },
     #[error("not allowed")]
     Forbidden,
     #[error("too many requests; retry after {retry_after}s")]

@@ -107,7 +107,10 @@ pub async fn act(
         )
             .into_response(),
         Err(
-            e @ (FlowError::Invalid(_) | FlowError::Conflict { .. } | FlowError::TransitionNotAllowed { .. }),
+            e @ (FlowError::Invalid(_)
+            | FlowError::Unknown { .. }
+            | FlowError::Conflict { .. }
+            | FlowError::TransitionNotAllowed { .. }),
         ) => {
             let info = classify(&e);
             page(&state, &ctx, &slug, id, Some(describe(&info, &ctx.t)), info.status).await
