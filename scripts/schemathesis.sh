@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs schemathesis (pinned, from PyPI, in a venv outside the clone) against the OpenAPI
 # document of a seeded `portico serve` on SQLite and on PostgreSQL, with a fixed seed.
-# Fails on any 5xx, an undocumented status, or a response that does not match the schema.
+# All checks: no 5xx, every status documented, responses match the schema, a request the
+# document allows is accepted (or refused only for the state it meets) and one it does not
+# allow is refused, authentication is not ignored, ...
 #
 #   scripts/schemathesis.sh                  # both backends (PostgreSQL skipped if unreachable, except under CI)
 #   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh
+#   ST_CHECKS=not_a_server_error scripts/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -12,9 +15,7 @@ SCHEMATHESIS_VERSION=4.32.5
 VENV="$CARGO_TARGET_DIR/schemathesis-$SCHEMATHESIS_VERSION"
 BIN="$CARGO_TARGET_DIR/debug/portico"
 POSTGRES_URL="${PORTICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-# The checks that hold today. `negative_data_rejection` needs the document to state every input
-# rule exactly, including what the server folds (whitespace, case); not finished (see the README).
-CHECKS="positive_data_acceptance,not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+CHECKS="${ST_CHECKS:-all}"
 
 if [ ! -x "$VENV/bin/st" ]; then
     echo "schemathesis.sh: installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
@@ -53,9 +54,10 @@ run_against() {
     echo "== schemathesis against $backend"
     local status=0
     # The coverage phase is left out: schemathesis $SCHEMATHESIS_VERSION crashes in it on this
-    # document (a Hypothesis internal error), not on a finding.
+    # document (a Hypothesis internal error), not on a finding. The email rule is several
+    # patterns that must all hold, so many drawn values are filtered: that health check is off.
     "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
-        --checks "$CHECKS" --phases examples,fuzzing,stateful \
+        --checks "$CHECKS" --phases examples,fuzzing,stateful --suppress-health-check filter_too_much \
         -H "Authorization: Bearer $token" --seed 1 --workers 2 \
         --generation-allow-x00 true --max-examples "${ST_MAX_EXAMPLES:-50}" || status=$?
     kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -274,12 +274,14 @@ async fn openapi_document_describes_the_api() {
     }
     assert!(doc["paths"]["/api/v1/settings/{key}"].is_null());
     let schemas = &doc["components"]["schemas"];
-    assert_eq!(
-        schemas["OrgInput"]["properties"]["kind"]["enum"],
-        serde_json::json!(["individual", "company", "nonprofit"])
+    let kind = schemas["OrgInput"]["properties"]["kind"]["pattern"].as_str().unwrap();
+    assert!(kind.contains("(?:individual|company|nonprofit)"), "{kind}");
+    let slug = schemas["OrgInput"]["properties"]["slug"]["pattern"].as_str().unwrap();
+    assert!(slug.contains("[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]"), "{slug}");
+    assert!(
+        schemas["CredentialInput"]["properties"]["tag"]["pattern"].as_str().unwrap().contains("[0-9]{10}")
     );
-    assert_eq!(schemas["OrgInput"]["properties"]["slug"]["pattern"], "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$");
-    assert_eq!(schemas["CredentialInput"]["properties"]["tag"]["pattern"], "^[0-9]{10}$");
+    assert_eq!(schemas["InviteInput"]["properties"]["email"]["allOf"].as_array().unwrap().len(), 5);
     let note = schemas["NoteInput"]["properties"]["text"]["pattern"].as_str().unwrap();
     assert!(note.contains("\\u202a-\\u202e") && note.contains("{0,3998}"), "{note}");
     assert!(schemas["MemberChange"]["anyOf"].is_array(), "a change names something to change");

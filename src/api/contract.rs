@@ -1,30 +1,80 @@
 //! The input rules of the API, stated in the OpenAPI document from the domain's own constants,
-//! so a client (or schemathesis) that follows the document is never refused for a rule it could
-//! not see. The patterns are the accepted inputs in their canonical form (no surrounding
-//! whitespace, lower-case slugs and emails); the server also accepts what folds to them.
+//! so that what the document allows is accepted and what it does not is refused. The server
+//! trims surrounding whitespace (Unicode `White_Space`, as `str::trim`) from every text input and
+//! folds ASCII letter case in slugs and emails; the patterns say so.
 
 use serde_json::{Value, json};
 
-use crate::domain::text::{Lines, forbidden_class, whitespace_class};
-use crate::domain::{ALL_SETTINGS, MembershipRole, MembershipStatus, OrgKind, SignupMode};
+use crate::domain::text::{Lines, forbidden_class, url_whitespace_class, whitespace_class};
+use crate::domain::{ALL_SETTINGS, InvitationState, MembershipRole, MembershipStatus, OrgKind, SignupMode};
 
-/// Free text of 1 to `max` characters under `domain::text`'s rule, without surrounding
-/// whitespace.
-fn text(max: usize, lines: Lines) -> String {
-    let (space, forbidden) = (whitespace_class(), forbidden_class(lines));
-    format!("^[^{space}{forbidden}](?:[^{forbidden}]{{0,{}}}[^{space}{forbidden}])?$", max - 2)
+/// Free text under `domain::text`'s rule: up to `max` characters once trimmed, none of the
+/// forbidden characters; `required` refuses blank text.
+fn text(max: usize, lines: Lines, required: bool) -> String {
+    text_within(&whitespace_class(), max, lines, required)
 }
 
-fn single_line(max: usize) -> String {
-    text(max, Lines::Single)
+/// As [`text`], with the whitespace that can occur where the text travels.
+fn text_within(ws: &str, max: usize, lines: Lines, required: bool) -> String {
+    let bad = forbidden_class(lines);
+    let core = format!("[^{ws}{bad}](?:[^{bad}]{{0,{}}}[^{ws}{bad}])?", max - 2);
+    let core = if required { core } else { format!("(?:{core})?") };
+    format!("^[{ws}]*{core}[{ws}]*$")
 }
 
-const SLUG: &str = "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$";
-/// Addresses the parser accepts, in a plain common form (dot-separated atoms, a host and a
-/// top-level domain of letters).
-const EMAIL: &str =
-    "^[a-z0-9]+(?:[._+-][a-z0-9]+){0,3}@[a-z0-9]+(?:-[a-z0-9]+)?(?:\\.[a-z0-9]+){0,2}\\.[a-z]{2,10}$";
-const RFID_TAG: &str = "^[0-9]{10}$";
+/// One of `values`, with surrounding whitespace; `blank_allowed` when blank means "not given".
+fn one_of(values: &[&str], blank_allowed: bool) -> String {
+    one_of_within(&whitespace_class(), values, blank_allowed)
+}
+
+fn one_of_within(ws: &str, values: &[&str], blank_allowed: bool) -> String {
+    let optional = if blank_allowed { "?" } else { "" };
+    format!("^[{ws}]*(?:{}){optional}[{ws}]*$", values.join("|"))
+}
+
+fn string(pattern: String) -> Value {
+    json!({"type": "string", "pattern": pattern})
+}
+
+fn nullable_string(pattern: String) -> Value {
+    json!({"type": ["string", "null"], "pattern": pattern})
+}
+
+/// A slug in a request body: 2 to 63 letters, digits or dashes, not at either end.
+fn slug() -> String {
+    let ws = whitespace_class();
+    format!("^[{ws}]*[A-Za-z0-9][A-Za-z0-9-]{{0,61}}[A-Za-z0-9][{ws}]*$")
+}
+
+/// A slug naming an organisation in a path (anything else is a 404).
+const PATH_SLUG: &str = "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$";
+const RFID_TAG: &str = "[0-9]{10}";
+
+/// The address grammar of `domain::Email`, as several patterns that must all hold (a single
+/// pattern would need look-aheads for the length limits): dot-separated atoms, `@`, dot-separated
+/// labels whose last one is not all digits; at most 254 characters, 64 before the `@`, 253
+/// after, 63 per label.
+fn email() -> Value {
+    let ws = whitespace_class();
+    let atom = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+    let label = "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?";
+    let tld =
+        "(?:(?:[A-Za-z0-9][A-Za-z0-9-]*)?[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?|[0-9][0-9-]*-[0-9-]*[0-9])";
+    json!({"type": "string", "allOf": [
+        {"pattern": format!("^[{ws}]*{atom}(?:\\.{atom})*@(?:{label}\\.)+{tld}[{ws}]*$")},
+        {"pattern": format!("^[{ws}]*[^@]{{1,64}}@")},
+        {"pattern": format!("@[^@{ws}]{{1,253}}[{ws}]*$")},
+        {"pattern": format!("@(?:[^.@{ws}]{{1,63}}\\.)*[^.@{ws}]{{1,63}}[{ws}]*$")},
+        {"pattern": format!("^[{ws}]*[^{ws}]{{1,254}}[{ws}]*$")},
+    ]})
+}
+
+/// A locale: `en` or `ro` in any letter case, optionally followed by a region (`en-GB`);
+/// blank means the default.
+fn locale() -> String {
+    let ws = whitespace_class();
+    format!("^[{ws}]*(?:(?:[Ee][Nn]|[Rr][Oo])(?:[-_][\\s\\S]*|[{ws}]*))?$")
+}
 
 fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static str> {
     all.iter().map(|v| name(*v)).collect()
@@ -37,12 +87,6 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-/// A nullable string property with more constraints.
-fn nullable(mut constraints: Value) -> Value {
-    constraints["type"] = json!(["string", "null"]);
-    constraints
-}
-
 /// Applies the input rules to the generated document.
 pub fn apply(doc: &mut Value) {
     let schemas = "/components/schemas";
@@ -50,89 +94,88 @@ pub fn apply(doc: &mut Value) {
     let signups = names(SignupMode::ALL, SignupMode::as_str);
     let roles = names(MembershipRole::ALL, MembershipRole::as_str);
     let statuses = names(MembershipStatus::ALL, MembershipStatus::as_str);
+    let states = names(InvitationState::ALL, InvitationState::as_str);
 
-    set(doc, &format!("{schemas}/OrgInput/properties/slug"), json!({"type": "string", "pattern": SLUG}));
-    set(
-        doc,
-        &format!("{schemas}/OrgInput/properties/name"),
-        json!({"type": "string", "pattern": single_line(200)}),
-    );
-    set(
-        doc,
-        &format!("{schemas}/OrgInput/properties/company_name"),
-        nullable(json!({"pattern": single_line(200)})),
-    );
-    set(doc, &format!("{schemas}/OrgInput/properties/kind"), json!({"type": "string", "enum": kinds}));
-    set(doc, &format!("{schemas}/OrgInput/properties/signup"), nullable(json!({"enum": signups})));
+    let org = format!("{schemas}/OrgInput/properties");
+    set(doc, &format!("{org}/slug"), string(slug()));
+    set(doc, &format!("{org}/name"), string(text(200, Lines::Single, true)));
+    set(doc, &format!("{org}/company_name"), nullable_string(text(200, Lines::Single, false)));
+    set(doc, &format!("{org}/kind"), string(one_of(&kinds, false)));
+    set(doc, &format!("{org}/signup"), nullable_string(one_of(&signups, true)));
 
-    set(doc, &format!("{schemas}/InviteInput/properties/email"), json!({"type": "string", "pattern": EMAIL}));
-    set(doc, &format!("{schemas}/InviteInput/properties/role"), nullable(json!({"enum": roles})));
-    set(doc, &format!("{schemas}/InviteInput/properties/locale"), nullable(json!({"enum": ["en", "ro"]})));
+    let invite = format!("{schemas}/InviteInput/properties");
+    set(doc, &format!("{invite}/email"), email());
+    set(doc, &format!("{invite}/role"), nullable_string(one_of(&roles, true)));
+    set(doc, &format!("{invite}/locale"), nullable_string(locale()));
 
-    set(
-        doc,
-        &format!("{schemas}/NoteInput/properties/text"),
-        json!({"type": "string", "pattern": text(4000, Lines::Multi)}),
-    );
+    set(doc, &format!("{schemas}/NoteInput/properties/text"), string(text(4000, Lines::Multi, true)));
+    let ws = whitespace_class();
     set(
         doc,
         &format!("{schemas}/CredentialInput/properties/tag"),
-        json!({"type": "string", "pattern": RFID_TAG}),
+        string(format!("^[{ws}]*{RFID_TAG}[{ws}]*$")),
     );
 
-    // A change names something to change; a status change gives a reason. Custom fields are a
-    // small object of short scalar values (well inside the 4 KiB the server allows).
+    // A change names something to change; a status change gives a reason.
     let change = format!("{schemas}/MemberChange");
-    set(doc, &format!("{change}/properties/status"), json!({"type": "string", "enum": statuses}));
-    set(doc, &format!("{change}/properties/role"), json!({"type": "string", "enum": roles}));
-    set(doc, &format!("{change}/properties/reason"), json!({"type": "string", "pattern": single_line(500)}));
-    set(
-        doc,
-        &format!("{change}/properties/storage"),
-        json!({"type": "string", "anyOf": [{"maxLength": 0}, {"pattern": single_line(100)}]}),
-    );
+    set(doc, &format!("{change}/properties/status"), string(one_of(&statuses, false)));
+    set(doc, &format!("{change}/properties/role"), string(one_of(&roles, false)));
+    set(doc, &format!("{change}/properties/reason"), string(text(500, Lines::Single, false)));
+    set(doc, &format!("{change}/properties/storage"), string(text(100, Lines::Single, false)));
+    let key =
+        format!("^[^{ws}{bad}](?:[^{bad}]{{0,48}}[^{ws}{bad}])?$", bad = forbidden_class(Lines::Single));
     set(
         doc,
         &format!("{change}/properties/custom_fields"),
         json!({
             "type": "object",
-            "maxProperties": 10,
-            "propertyNames": {"pattern": "^[A-Za-z0-9_][A-Za-z0-9_ -]{0,28}[A-Za-z0-9_]$"},
+            "maxProperties": 50,
+            "propertyNames": {"pattern": key},
             "additionalProperties": {"anyOf": [
-                {"type": "string", "pattern": "^[ -~]{0,100}$"},
-                {"type": "integer", "minimum": -1_000_000_000_i64, "maximum": 1_000_000_000_i64},
-                {"type": "boolean"},
+                {"type": "string", "pattern": text(200, Lines::Single, false)},
+                {"type": ["number", "boolean", "null"]},
             ]},
         }),
     );
     if let Some(object) = doc.pointer_mut(&change).and_then(Value::as_object_mut) {
         object.insert(
             "anyOf".into(),
-            json!([{"required": ["status", "reason"]}, {"required": ["role"]}, {"required": ["storage"]}, {"required": ["custom_fields"]}]),
+            json!([{"required": ["status"]}, {"required": ["role"]}, {"required": ["storage"]}, {"required": ["custom_fields"]}]),
         );
-        object.insert("dependentRequired".into(), json!({"status": ["reason"]}));
+        object.insert(
+            "dependentSchemas".into(),
+            json!({"status": {"required": ["reason"], "properties": {"reason": {"pattern": text(500, Lines::Single, true)}}}}),
+        );
     }
 
-    for (path, item) in doc.pointer_mut("/paths").and_then(Value::as_object_mut).into_iter().flatten() {
+    // In a URL, trimmable whitespace excludes the control characters refused there.
+    let url_ws = url_whitespace_class();
+    for item in
+        doc.pointer_mut("/paths").and_then(Value::as_object_mut).into_iter().flat_map(|p| p.values_mut())
+    {
         let operations = item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut());
         for operation in operations {
             let parameters =
                 operation.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten();
             for parameter in parameters {
                 let schema = match (parameter["in"].as_str(), parameter["name"].as_str()) {
-                    (Some("path"), Some("slug")) => json!({"type": "string", "pattern": SLUG}),
-                    (Some("path"), Some("name")) => json!({"type": "string", "pattern": single_line(60)}),
-                    (Some("query"), Some("status")) => json!({"type": "string", "enum": statuses}),
-                    (Some("query"), Some("state")) => {
-                        json!({"type": "string", "enum": ["pending", "accepted", "revoked", "expired"]})
+                    (Some("path"), Some("slug")) => string(PATH_SLUG.to_string()),
+                    (Some("path"), Some("name")) => string(text_within(&url_ws, 60, Lines::Single, true)),
+                    (Some("query"), Some("status")) => string(one_of_within(&url_ws, &statuses, true)),
+                    (Some("query"), Some("state")) => string(one_of_within(&url_ws, &states, true)),
+                    // A search: at most 100 characters once trimmed (control characters are
+                    // refused for every URL).
+                    (Some("query"), Some("q")) => {
+                        let cc = "\\u0000-\\u001f\\u007f-\\u009f";
+                        string(format!(
+                            "^[{url_ws}]*(?:[^{url_ws}{cc}](?:[^{cc}]{{0,98}}[^{url_ws}{cc}])?)?[{url_ws}]*$"
+                        ))
                     }
-                    (Some("query"), Some("q")) => json!({"type": "string", "pattern": single_line(100)}),
                     _ => continue,
                 };
                 parameter["schema"] = schema;
             }
         }
-        let _ = path;
     }
     split_settings(doc);
 }

@@ -8,6 +8,7 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{MembershipRole, MembershipStatus, rfc3339};
 use crate::flows;
+use crate::flows::FlowError;
 use crate::flows::members::Record;
 use crate::server::AppState;
 use crate::store::orgs::MemberRow;
@@ -162,16 +163,26 @@ pub async fn get_member(
     Ok(Json(flows::members::get(&state.store, &ctx, &slug, id).await?.into()))
 }
 
+/// A field that may be left out but, when given, is not `null` (so "absent" has one spelling).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberChange {
     /// New status, along the allowed transitions (a reason is required).
+    #[serde(default, deserialize_with = "present")]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub reason: Option<String>,
     /// Storage assignment; an empty string clears it.
+    #[serde(default, deserialize_with = "present")]
     pub storage: Option<String>,
-    /// Replaces the custom fields: an object of at most 50 scalar values, 4 KiB in all.
+    /// Replaces the custom fields: at most 50 scalar values.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<crate::domain::member::UniqueKeys>,
 }
@@ -194,33 +205,38 @@ pub async fn patch_member(
     ApiPath((slug, id)): ApiPath<(String, i64)>,
     ApiJson(change): ApiJson<MemberChange>,
 ) -> Result<Json<RecordJson>, ApiError> {
-    let fields_only = change.status.is_none() && change.role.is_none();
-    if change.storage.is_some() || change.custom_fields.is_some() {
-        let storage = change.storage.as_deref().map(|s| Some(s).filter(|s| !s.trim().is_empty()));
-        let record = flows::members::set_staff_fields(
-            &state.store,
-            &ctx,
-            &slug,
-            id,
-            storage,
-            change.custom_fields.map(|fields| fields.0).as_ref(),
-        )
-        .await?;
-        if fields_only {
-            return Ok(Json(record.into()));
-        }
+    let storage = change.storage.as_deref().map(|s| Some(s).filter(|s| !s.trim().is_empty()));
+    let fields = change.custom_fields.map(|fields| fields.0);
+    let has_fields = storage.is_some() || fields.is_some();
+    // Every part of the change is checked before anything is written: a bad part (or a
+    // transition the table refuses) changes nothing.
+    if let Some(fields) = &fields {
+        flows::members::validate_custom_fields(fields)?;
     }
-    let record = flows::members::change(
-        &state.store,
-        &ctx,
-        &slug,
-        id,
-        change.status.as_deref(),
-        change.role.as_deref(),
-        change.reason.as_deref(),
-    )
-    .await?;
-    Ok(Json(record.into()))
+    if let Some(Some(storage)) = storage {
+        flows::members::storage_value(storage)?;
+    }
+    let mut record = None;
+    if change.status.is_some() || change.role.is_some() || !has_fields {
+        record = Some(
+            flows::members::change(
+                &state.store,
+                &ctx,
+                &slug,
+                id,
+                change.status.as_deref(),
+                change.role.as_deref(),
+                change.reason.as_deref(),
+            )
+            .await?,
+        );
+    }
+    if has_fields {
+        record = Some(
+            flows::members::set_staff_fields(&state.store, &ctx, &slug, id, storage, fields.as_ref()).await?,
+        );
+    }
+    record.map(|r| Json(r.into())).ok_or_else(|| FlowError::Internal("no change was made".into()).into())
 }
 
 #[derive(Deserialize, ToSchema)]

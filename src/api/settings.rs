@@ -11,7 +11,7 @@ use crate::server::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingInput {
-    /// A whole number (as a JSON number or string) within the setting's range.
+    /// A whole number within the setting's range (a JSON number; `12.0` is 12).
     #[schema(value_type = Object)]
     pub value: serde_json::Value,
 }
@@ -42,14 +42,19 @@ pub async fn put(
     ApiJson(input): ApiJson<SettingInput>,
 ) -> Result<Json<SettingJson>, ApiError> {
     let raw = match &input.value {
-        serde_json::Value::String(s) => s.clone(),
         // JSON has one number type: `846.0` is the whole number 846.
         serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => i.to_string(),
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).to_string(),
             _ => n.to_string(),
         },
-        other => other.to_string(),
+        _ => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_setting_value",
+                "the value is a whole number (a JSON number, not a string)",
+            ));
+        }
     };
     let value = flows::settings::set(&state.store, &ctx, &key, &raw).await?;
     Ok(Json(SettingJson { key, value }))

@@ -109,6 +109,13 @@ pub fn whitespace_class() -> String {
     class(&[WHITE_SPACE], &[])
 }
 
+/// The characters trimming removes that may appear in a URL (control characters are refused in
+/// every path and query), as a character class body.
+pub fn url_whitespace_class() -> String {
+    let controls: Vec<char> = CONTROL.iter().flat_map(|&(from, to)| from..=to).collect();
+    class(&[WHITE_SPACE], &controls)
+}
+
 /// The text to store, `None` when it is empty (after trimming); an error names the first rule
 /// broken, checked in this order: characters, then length.
 pub fn clean(value: &str, max_chars: usize, lines: Lines) -> Result<Option<String>, TextError> {

@@ -441,8 +441,9 @@ pub async fn remove_own_credential(
     remove_credential_from(store, ctx, record, credential_id).await
 }
 
-/// Custom fields: a JSON object of at most 50 keys (each 1..=50 characters) whose values are
-/// strings, numbers, booleans or null, 4 KiB at most in all.
+/// Custom fields: a JSON object of at most 50 keys (each 1 to 50 characters under the text
+/// rule, without surrounding spaces) whose values are strings (the text rule, at most 200
+/// characters), numbers, booleans or null. The request body limit bounds the whole.
 pub fn validate_custom_fields(value: &serde_json::Value) -> FlowResult<String> {
     let bad = || invalid("custom_fields", "invalid_custom_fields");
     let object = value.as_object().ok_or_else(bad)?;
@@ -451,14 +452,23 @@ pub fn validate_custom_fields(value: &serde_json::Value) -> FlowResult<String> {
         && object.keys().all(|k| matches!(clean(k, 50, Lines::Single), Ok(Some(t)) if t == *k));
     let values_ok = object.values().all(|v| match v {
         serde_json::Value::Object(_) | serde_json::Value::Array(_) => false,
-        serde_json::Value::String(s) => clean(s, 1000, Lines::Single).is_ok(),
+        serde_json::Value::String(s) => clean(s, 200, Lines::Single).is_ok(),
         _ => true,
     });
-    let text = value.to_string();
-    if !keys_ok || !values_ok || text.len() > 4096 {
+    if !keys_ok || !values_ok {
         return Err(bad());
     }
-    Ok(text)
+    Ok(value.to_string())
+}
+
+/// A storage assignment under the text rule (at most 100 characters); blank clears it.
+pub fn storage_value(s: &str) -> FlowResult<Option<String>> {
+    let mut problems = vec![];
+    let value = text(s, "storage", 100, false, &mut problems);
+    match problems.first() {
+        Some((_, code)) => Err(invalid("storage", code)),
+        None => Ok(value),
+    }
 }
 
 /// Staff set the storage assignment (`Some(None)` clears it) and/or replace the custom fields.
@@ -474,14 +484,7 @@ pub async fn set_staff_fields(
     let storage: Option<Option<String>> = match storage {
         None => None,
         Some(None) => Some(None),
-        Some(Some(s)) => {
-            let mut problems = vec![];
-            let value = text(s, "storage", 100, false, &mut problems);
-            if let Some((_, code)) = problems.first() {
-                return Err(invalid("storage", code));
-            }
-            Some(value)
-        }
+        Some(Some(s)) => Some(storage_value(s)?),
     };
     let fields = custom_fields.map(validate_custom_fields).transpose()?;
     let mut tx = store.begin().await?;
