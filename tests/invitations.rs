@@ -465,6 +465,16 @@ async fn the_per_recipient_limit_is_a_runtime_setting_and_answers_429_with_retry
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    for (value, status) in [(json!("7"), 400), (json!(7.5), 400), (json!(7.0), 200)] {
+        let r = api()
+            .put(s.app.url("/api/v1/settings/security.invite_limit_per_recipient_per_hour"))
+            .bearer_auth(&s.token)
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{value}: a whole JSON number, as the document says");
+    }
     let r = api()
         .put(s.app.url("/api/v1/settings/no.such.key"))
         .bearer_auth(&s.token)

@@ -552,3 +552,30 @@ async fn the_bearer_scheme_is_case_insensitive() {
         api().get(s.app.url("/api/v1/orgs/club")).header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(basic.status(), 401);
 }
+
+#[tokio::test]
+async fn a_member_change_is_checked_whole_before_anything_is_written() {
+    let s = setup().await;
+    let (_, id) = s.member("whole@example.org", "whole", "").await;
+    // A status change the table refuses (pending cannot be suspended) with a storage change:
+    // neither happens.
+    let (code, body) =
+        s.patch(id, json!({"status": "suspended", "reason": "test", "storage": "Shelf 9"})).await;
+    assert_eq!(code, 422, "{body}");
+    // Bad custom fields with a valid status change: neither happens.
+    let (code, _) = s.patch(id, json!({"status": "active", "reason": "paid", "custom_fields": [1]})).await;
+    assert_eq!(code, 400);
+    let (_, record) = s.call(reqwest::Method::GET, &format!("/api/v1/orgs/club/members/{id}"), None).await;
+    assert!(record["profile"]["storage"].is_null(), "{record}");
+    assert_eq!(record["status"], "pending", "{record}");
+    // `null` is not a way to leave a field out.
+    let (code, body) = s.patch(id, json!({"status": null, "storage": "Shelf 1"})).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = s.patch(id, json!({"status": "active", "reason": "paid", "storage": "Shelf 1"})).await;
+    assert_eq!(code, 200);
+    let (_, record) = s.call(reqwest::Method::GET, &format!("/api/v1/orgs/club/members/{id}"), None).await;
+    assert_eq!(
+        (record["status"].as_str(), record["profile"]["storage"].as_str()),
+        (Some("active"), Some("Shelf 1"))
+    );
+}
