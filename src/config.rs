@@ -38,6 +38,7 @@ pub struct Config {
     pub http: HttpConfig,
     /// How long a request waits for a database connection before it is answered 503.
     pub db_acquire_timeout_ms: u64,
+    pub stripe: StripeConfig,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
@@ -71,6 +72,29 @@ pub struct OutboxConfig {
 
 /// How much of a lease must remain for a worker to start (or finish recording) an attempt.
 pub const OUTBOX_LEASE_MARGIN_SECS: i64 = 5;
+
+/// Stripe: without a secret key there is no payment step; without a webhook secret
+/// `/webhooks/stripe` does not exist.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    pub secret_key: Option<Redacted>,
+    /// The endpoint's signing secret, `whsec_…`, used as given.
+    pub webhook_secret: Option<Redacted>,
+    /// Stripe's API (tests and the demo point it at a local fake).
+    pub api_base: Url,
+}
+
+/// A secret string whose `Debug` output never shows it.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redacted(..)")
+    }
+}
+
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// Limits that keep one client from exhausting the server.
 #[derive(Clone, Debug)]
@@ -141,6 +165,9 @@ struct FileConfig {
     http_body_timeout_secs: Option<i64>,
     http_max_connections: Option<i64>,
     db_acquire_timeout_ms: Option<i64>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -401,6 +428,49 @@ impl Config {
             3000,
             100..=60_000,
         ) as u64;
+        let stripe_secret = |env_key: &str,
+                             file_key: &str,
+                             value: Option<String>,
+                             prefixes: &[&str],
+                             errors: &mut Vec<String>| {
+            match pick(env_key, file_key, value) {
+                None => None,
+                Some((v, _)) if v.trim().is_empty() => None,
+                Some((v, _)) if prefixes.iter().any(|p| v.trim().starts_with(p)) => {
+                    Some(Redacted(v.trim().to_string()))
+                }
+                Some((_, src)) => {
+                    errors.push(format!("{src}: must start with {}", prefixes.join(" or ")));
+                    None
+                }
+            }
+        };
+        let stripe = StripeConfig {
+            secret_key: stripe_secret(
+                "PORTICO_STRIPE_SECRET_KEY",
+                "stripe_secret_key",
+                file.stripe_secret_key,
+                &["sk_", "rk_"],
+                &mut errors,
+            ),
+            webhook_secret: stripe_secret(
+                "PORTICO_STRIPE_WEBHOOK_SECRET",
+                "stripe_webhook_secret",
+                file.stripe_webhook_secret,
+                &["whsec_"],
+                &mut errors,
+            ),
+            api_base: match pick("PORTICO_STRIPE_API_BASE", "stripe_api_base", file.stripe_api_base) {
+                None => Url::parse(STRIPE_API_BASE).unwrap_or_else(|_| unreachable!("a valid URL")),
+                Some((v, src)) => match Url::parse(&v) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+                    _ => {
+                        errors.push(format!("{src}: {v:?} is not an http:// or https:// URL"));
+                        Url::parse(STRIPE_API_BASE).unwrap_or_else(|_| unreachable!("a valid URL"))
+                    }
+                },
+            },
+        };
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
         let default_from = || {
@@ -437,6 +507,7 @@ impl Config {
                 hash_queue: hash_queue as usize,
                 http,
                 db_acquire_timeout_ms,
+                stripe,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),
@@ -560,6 +631,40 @@ mod tests {
             err.to_string().contains("PORTICO_HASH_WORKERS: \"0\" is not a whole number from 1 to 64"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn stripe_settings_are_checked_and_never_printed() {
+        let c = Config::from_sources(Purpose::Demo, None, &env(&[])).unwrap();
+        assert!(c.stripe.secret_key.is_none() && c.stripe.webhook_secret.is_none());
+        assert_eq!(c.stripe.api_base.as_str(), STRIPE_API_BASE);
+        let c = Config::from_sources(
+            Purpose::Demo,
+            None,
+            &env(&[
+                ("PORTICO_STRIPE_SECRET_KEY", "sk_test_abc"),
+                ("PORTICO_STRIPE_WEBHOOK_SECRET", "whsec_xyz"),
+                ("PORTICO_STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.stripe.webhook_secret.as_ref().map(|s| s.0.as_str()), Some("whsec_xyz"));
+        assert_eq!(c.stripe.api_base.as_str(), "http://127.0.0.1:12111/");
+        assert!(!format!("{c:?}").contains("sk_test_abc"), "secrets stay out of debug output");
+        let err = Config::from_sources(
+            Purpose::Demo,
+            None,
+            &env(&[
+                ("PORTICO_STRIPE_SECRET_KEY", "pk_live_public"),
+                ("PORTICO_STRIPE_WEBHOOK_SECRET", "secret"),
+                ("PORTICO_STRIPE_API_BASE", "ftp://stripe"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("PORTICO_STRIPE_SECRET_KEY: must start with sk_ or rk_"), "{text}");
+        assert!(text.contains("PORTICO_STRIPE_WEBHOOK_SECRET: must start with whsec_"), "{text}");
+        assert!(text.contains("PORTICO_STRIPE_API_BASE"), "{text}");
     }
 
     #[test]

@@ -292,6 +292,8 @@ flash-member-updated = The member was updated.
 flash-catalogue-updated = The catalogue was updated.
 member-storage = Storage assignment (empty for none)
 field-invalid-custom-fields = Custom fields are an object of at most 50 simple values, 4 KiB in all.
+field-invalid-signature = The Stripe-Signature header is missing, malformed, too old, or does not match the body.
+field-invalid-event = The body is not a Stripe event.
 
 ## Password reset
 login-forgot = Forgot your password?

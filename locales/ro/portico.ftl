@@ -294,6 +294,8 @@ flash-member-updated = Membrul a fost actualizat.
 flash-catalogue-updated = Catalogul a fost actualizat.
 member-storage = Spațiu de depozitare alocat (gol pentru niciunul)
 field-invalid-custom-fields = Câmpurile personalizate sunt un obiect cu cel mult 50 de valori simple, 4 KiB în total.
+field-invalid-signature = Antetul Stripe-Signature lipsește, este greșit, prea vechi sau nu corespunde conținutului.
+field-invalid-event = Conținutul nu este un eveniment Stripe.
 
 ## Password reset
 login-forgot = Ați uitat parola?

@@ -7,6 +7,7 @@ pub mod error;
 pub mod invitations;
 pub mod members;
 pub mod orgs;
+pub mod payments;
 pub mod settings;
 
 use axum::Router;
@@ -40,6 +41,7 @@ use error::ApiError;
         invitations::resend,
         invitations::revoke,
         settings::put,
+        payments::stripe_webhook,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson,
         members::RecordJson,
@@ -56,7 +58,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -148,7 +150,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    Router::new().route("/api/openapi.json", get(openapi_json)).nest("/api/v1", v1)
+    Router::new()
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/webhooks/stripe", post(payments::stripe_webhook))
+        .nest("/api/v1", v1)
 }
 
 /// The OpenAPI document: generated from the handlers, then given the input rules.

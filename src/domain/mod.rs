@@ -9,6 +9,7 @@ mod password;
 mod roles;
 mod secret_token;
 mod settings;
+pub mod stripe_signature;
 pub mod text;
 
 pub use email::{Email, EmailError};

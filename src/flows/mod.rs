@@ -9,6 +9,7 @@ pub mod members;
 pub mod orgs;
 pub mod password;
 pub mod password_reset;
+pub mod payments;
 pub mod settings;
 pub mod signup;
 pub mod staff;
@@ -57,6 +58,13 @@ pub enum FlowError {
 }
 
 pub type FlowResult<T> = Result<T, FlowError>;
+
+impl FlowError {
+    /// One field that failed validation.
+    pub fn field(field: &'static str, code: &'static str) -> FlowError {
+        FlowError::Invalid(vec![FieldError { field, code }])
+    }
+}
 
 /// Who is acting, with what authority, from where.
 #[derive(Clone, Debug)]

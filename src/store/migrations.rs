@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_reliability.sql"),
         postgres: include_str!("../../migrations/postgres/0006_reliability.sql"),
     },
+    Migration {
+        version: 7,
+        name: "stripe_ledger",
+        sqlite: include_str!("../../migrations/sqlite/0007_stripe_ledger.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_stripe_ledger.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

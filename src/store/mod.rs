@@ -14,6 +14,7 @@ pub mod records;
 pub mod sessions;
 pub mod settings;
 pub mod signups;
+pub mod stripe_events;
 pub mod tokens;
 pub mod users;
 
