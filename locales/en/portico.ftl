@@ -294,6 +294,8 @@ member-storage = Storage assignment (empty for none)
 field-invalid-custom-fields = Custom fields are an object of at most 50 simple values, 4 KiB in all.
 field-invalid-signature = The Stripe-Signature header is missing, malformed, too old, or does not match the body.
 field-invalid-event = The body is not a Stripe event.
+field-invalid-price-id = A Stripe price id looks like price_1AbC… (letters and digits after price_).
+field-invalid-interval = Choose day, week, month or year.
 
 ## Password reset
 login-forgot = Forgot your password?

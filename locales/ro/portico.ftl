@@ -296,6 +296,8 @@ member-storage = Spațiu de depozitare alocat (gol pentru niciunul)
 field-invalid-custom-fields = Câmpurile personalizate sunt un obiect cu cel mult 50 de valori simple, 4 KiB în total.
 field-invalid-signature = Antetul Stripe-Signature lipsește, este greșit, prea vechi sau nu corespunde conținutului.
 field-invalid-event = Conținutul nu este un eveniment Stripe.
+field-invalid-price-id = Un preț Stripe arată ca price_1AbC… (litere și cifre după price_).
+field-invalid-interval = Alegeți zi (day), săptămână (week), lună (month) sau an (year).
 
 ## Password reset
 login-forgot = Ați uitat parola?

@@ -108,6 +108,16 @@ pub fn apply(doc: &mut Value) {
     set(doc, &format!("{invite}/role"), nullable_string(one_of(&roles, true)));
     set(doc, &format!("{invite}/locale"), nullable_string(locale()));
 
+    let plan = format!("{schemas}/PlanInput/properties");
+    set(doc, &format!("{plan}/name"), string(text(100, Lines::Single, true)));
+    set(doc, &format!("{plan}/display_price"), string(text(40, Lines::Single, true)));
+    set(
+        doc,
+        &format!("{plan}/price_id"),
+        string(format!("^[{ws}]*price_[A-Za-z0-9]{{1,100}}[{ws}]*$", ws = whitespace_class())),
+    );
+    set(doc, &format!("{plan}/interval"), string(one_of(&crate::flows::plans::INTERVALS, false)));
+
     set(doc, &format!("{schemas}/NoteInput/properties/text"), string(text(4000, Lines::Multi, true)));
     let ws = whitespace_class();
     set(

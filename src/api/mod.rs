@@ -8,6 +8,7 @@ pub mod invitations;
 pub mod members;
 pub mod orgs;
 pub mod payments;
+pub mod plans;
 pub mod settings;
 
 use axum::Router;
@@ -42,6 +43,9 @@ use error::ApiError;
         invitations::revoke,
         settings::put,
         payments::stripe_webhook,
+        plans::list,
+        plans::create,
+        plans::deactivate,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson,
         members::RecordJson,
@@ -58,7 +62,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -144,6 +148,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/members/{id}/authorisations/{name}", put(members::grant).delete(members::revoke))
         .route("/orgs/{slug}/authorisations/{name}", put(members::add_to_catalogue))
         .route("/orgs/{slug}/invitations", post(invitations::create).get(invitations::list))
+        .route("/orgs/{slug}/plans", get(plans::list).post(plans::create))
+        .route("/orgs/{slug}/plans/{id}/deactivate", post(plans::deactivate))
         .route("/orgs/{slug}/invitations/{id}/resend", post(invitations::resend))
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/settings/{key}", put(settings::put))

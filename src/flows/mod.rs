@@ -10,6 +10,7 @@ pub mod orgs;
 pub mod password;
 pub mod password_reset;
 pub mod payments;
+pub mod plans;
 pub mod settings;
 pub mod signup;
 pub mod staff;

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_stripe_ledger.sql"),
         postgres: include_str!("../../migrations/postgres/0007_stripe_ledger.sql"),
     },
+    Migration {
+        version: 8,
+        name: "plans",
+        sqlite: include_str!("../../migrations/sqlite/0008_plans.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_plans.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -9,6 +9,7 @@ pub mod memberships;
 mod migrations;
 pub mod orgs;
 pub mod outbox;
+pub mod plans;
 pub mod rate_limits;
 pub mod records;
 pub mod sessions;
