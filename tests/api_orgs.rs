@@ -307,3 +307,76 @@ async fn health_readiness_and_request_ids() {
     let r = api().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
 }
+
+#[tokio::test]
+async fn admins_change_an_organisations_name_signup_activation_gates_and_grace() {
+    let app = spawn().await;
+    let token = app.admin_token().await;
+    let r = api()
+        .post(app.url("/api/v1/orgs"))
+        .bearer_auth(&token)
+        .json(&json!({"slug": "club", "name": "Club", "kind": "nonprofit"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            created["activation"].as_str(),
+            created["requires_waiver"].as_bool(),
+            created["past_due_grace_days"].as_i64()
+        ),
+        (Some("manual"), Some(false), Some(7)),
+        "defaults"
+    );
+    let patch = |body: Value, token: String| {
+        let request = api().patch(app.url("/api/v1/orgs/club")).bearer_auth(token).json(&body);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, org) = patch(
+        json!({"activation": "automatic", "requires_waiver": true, "requires_id_check": true, "past_due_grace_days": 14, "signup": "open"}),
+        token.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{org}");
+    assert_eq!(org["activation"], "automatic");
+    assert_eq!(
+        (org["requires_waiver"].as_bool(), org["requires_id_check"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!((org["past_due_grace_days"].as_i64(), org["signup"].as_str()), (Some(14), Some("open")));
+    let (status, org) = patch(json!({"name": " Hack Club "}), token.clone()).await;
+    assert_eq!(
+        (status, org["name"].as_str(), org["activation"].as_str()),
+        (200, Some("Hack Club"), Some("automatic")),
+        "the rest stays"
+    );
+
+    for (bad, code) in [
+        (json!({}), "empty_patch"),
+        (json!({"activation": "sometimes"}), "invalid_activation"),
+        (json!({"past_due_grace_days": 61}), "invalid_grace_days"),
+        (json!({"signup": ""}), "invalid_signup"),
+        (json!({"name": "Tab\there"}), "control_character"),
+    ] {
+        let (status, body) = patch(bad.clone(), token.clone()).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some(code)), "{bad}");
+    }
+    assert_eq!(
+        patch(json!({"requires_waiver": null}), token.clone()).await.0,
+        400,
+        "null is not leaving it out"
+    );
+    assert_eq!(patch(json!({"slug": "other"}), token.clone()).await.0, 400, "the slug never changes");
+    app.create_staff("desk@portico.test", StaffRole::Support).await;
+    let support = app.api_token("desk@portico.test").await;
+    assert_eq!(patch(json!({"requires_waiver": false}), support).await.0, 403);
+    let events = app.audit("org.updated").await;
+    assert_eq!(events.len(), 2, "one event per change");
+    let (_, org) = patch(json!({"past_due_grace_days": 0}), token).await;
+    assert_eq!(org["requires_waiver"], true, "unchanged by refused attempts");
+}

@@ -296,6 +296,9 @@ field-invalid-signature = The Stripe-Signature header is missing, malformed, too
 field-invalid-event = The body is not a Stripe event.
 field-invalid-price-id = A Stripe price id looks like price_1AbC… (letters and digits after price_).
 field-invalid-interval = Choose day, week, month or year.
+field-invalid-activation = Choose automatic or manual activation.
+field-invalid-grace-days = Choose between 0 and 60 days of grace.
+field-empty-patch = Name at least one setting to change.
 
 ## Password reset
 login-forgot = Forgot your password?

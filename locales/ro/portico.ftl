@@ -298,6 +298,9 @@ field-invalid-signature = Antetul Stripe-Signature lipsește, este greșit, prea
 field-invalid-event = Conținutul nu este un eveniment Stripe.
 field-invalid-price-id = Un preț Stripe arată ca price_1AbC… (litere și cifre după price_).
 field-invalid-interval = Alegeți zi (day), săptămână (week), lună (month) sau an (year).
+field-invalid-activation = Alegeți activare automată (automatic) sau manuală (manual).
+field-invalid-grace-days = Alegeți între 0 și 60 de zile de grație.
+field-empty-patch = Indicați cel puțin o setare de schimbat.
 
 ## Password reset
 login-forgot = Ați uitat parola?

@@ -103,6 +103,26 @@ pub fn apply(doc: &mut Value) {
     set(doc, &format!("{org}/kind"), string(one_of(&kinds, false)));
     set(doc, &format!("{org}/signup"), nullable_string(one_of(&signups, true)));
 
+    let patch = format!("{schemas}/OrgPatch");
+    set(doc, &format!("{patch}/properties/name"), string(text(200, Lines::Single, true)));
+    set(doc, &format!("{patch}/properties/signup"), string(one_of(&signups, false)));
+    set(
+        doc,
+        &format!("{patch}/properties/activation"),
+        string(one_of(&crate::flows::orgs::ACTIVATIONS, false)),
+    );
+    set(doc, &format!("{patch}/properties/requires_waiver"), json!({"type": "boolean"}));
+    set(doc, &format!("{patch}/properties/requires_id_check"), json!({"type": "boolean"}));
+    let grace = crate::flows::orgs::GRACE_DAYS;
+    set(
+        doc,
+        &format!("{patch}/properties/past_due_grace_days"),
+        json!({"type": "integer", "minimum": grace.start(), "maximum": grace.end()}),
+    );
+    if let Some(object) = doc.pointer_mut(&patch).and_then(Value::as_object_mut) {
+        object.insert("minProperties".into(), json!(1));
+    }
+
     let invite = format!("{schemas}/InviteInput/properties");
     set(doc, &format!("{invite}/email"), email());
     set(doc, &format!("{invite}/role"), nullable_string(one_of(&roles, true)));

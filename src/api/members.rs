@@ -163,26 +163,21 @@ pub async fn get_member(
     Ok(Json(flows::members::get(&state.store, &ctx, &slug, id).await?.into()))
 }
 
-/// A field that may be left out but, when given, is not `null` (so "absent" has one spelling).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberChange {
     /// New status, along the allowed transitions (a reason is required).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::flows::present")]
     pub status: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::flows::present")]
     pub role: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::flows::present")]
     pub reason: Option<String>,
     /// Storage assignment; an empty string clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::flows::present")]
     pub storage: Option<String>,
     /// Replaces the custom fields: at most 50 scalar values.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::flows::present")]
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<crate::domain::member::UniqueKeys>,
 }

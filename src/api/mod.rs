@@ -28,6 +28,7 @@ use error::ApiError;
     paths(
         orgs::create_org,
         orgs::get_org,
+        orgs::patch_org,
         members::list_members,
         members::get_member,
         members::patch_member,
@@ -47,7 +48,7 @@ use error::ApiError;
         plans::create,
         plans::deactivate,
     ),
-    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, members::MemberJson,
+    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
         members::ProfileJson,
         members::MemberChange,
@@ -139,7 +140,7 @@ impl Modify for CommonResponses {
 pub fn router(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/orgs", post(orgs::create_org))
-        .route("/orgs/{slug}", get(orgs::get_org))
+        .route("/orgs/{slug}", get(orgs::get_org).patch(orgs::patch_org))
         .route("/orgs/{slug}/members", get(members::list_members))
         .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
         .route("/orgs/{slug}/members/{id}/notes", post(members::add_note))

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{OrgKind, SignupMode, rfc3339};
-use crate::flows::{self, orgs::OrgInput};
+use crate::flows::{self, orgs::OrgInput, orgs::OrgPatch};
 use crate::server::AppState;
 use crate::store::orgs::Org;
 
@@ -21,7 +21,11 @@ pub struct OrgJson {
     pub kind: OrgKind,
     pub company_name: Option<String>,
     pub signup: SignupMode,
+    /// `automatic` or `manual`.
     pub activation: String,
+    pub requires_waiver: bool,
+    pub requires_id_check: bool,
+    pub past_due_grace_days: i64,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -37,6 +41,9 @@ impl From<&Org> for OrgJson {
             company_name: o.company_name.clone(),
             signup: o.signup,
             activation: o.activation.clone(),
+            requires_waiver: o.requires_waiver,
+            requires_id_check: o.requires_id_check,
+            past_due_grace_days: o.past_due_grace_days,
             created_at: rfc3339(o.created_at),
         }
     }
@@ -83,5 +90,23 @@ pub async fn get_org(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<OrgJson>, ApiError> {
     let org = flows::orgs::get(&state.store, &ctx, &slug).await?;
+    Ok(Json(OrgJson::from(&org)))
+}
+
+/// Change an organisation's name, signup mode, activation policy, gates or grace period (admin).
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{slug}", tag = "organisations",
+    params(("slug" = String, Path, description = "Organisation slug")),
+    request_body = OrgPatch,
+    responses((status = 200, description = "Changed", body = OrgJson)),
+    security(("bearer" = []))
+)]
+pub async fn patch_org(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(patch): ApiJson<OrgPatch>,
+) -> Result<Json<OrgJson>, ApiError> {
+    let org = flows::orgs::update(&state.store, &ctx, &slug, &patch).await?;
     Ok(Json(OrgJson::from(&org)))
 }

@@ -60,6 +60,14 @@ pub enum FlowError {
 
 pub type FlowResult<T> = Result<T, FlowError>;
 
+/// Serde glue for inputs: a field that may be left out but, when given, is not `null` (so
+/// "absent" has one spelling). Use with `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 impl FlowError {
     /// One field that failed validation.
     pub fn field(field: &'static str, code: &'static str) -> FlowError {

@@ -48,6 +48,107 @@ fn text_field(
     }
 }
 
+/// The days of grace a past-due membership may be given.
+pub const GRACE_DAYS: std::ops::RangeInclusive<i64> = 0..=60;
+
+/// The activation policies: `automatic` on payment, or `manual` by staff.
+pub const ACTIVATIONS: [&str; 2] = ["automatic", "manual"];
+
+/// What staff change on an organisation; fields left out stay as they are.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgPatch {
+    #[serde(default, deserialize_with = "super::present")]
+    pub name: Option<String>,
+    /// `closed` or `open`.
+    #[serde(default, deserialize_with = "super::present")]
+    pub signup: Option<String>,
+    /// `automatic` (a first payment activates, once the gates are met) or `manual` (staff do).
+    #[serde(default, deserialize_with = "super::present")]
+    pub activation: Option<String>,
+    /// A membership becomes active only once a waiver is signed.
+    #[serde(default, deserialize_with = "super::present")]
+    pub requires_waiver: Option<bool>,
+    /// A membership becomes active only once staff recorded an ID check.
+    #[serde(default, deserialize_with = "super::present")]
+    pub requires_id_check: Option<bool>,
+    /// Days a past-due membership keeps its access (0 to 60).
+    #[serde(default, deserialize_with = "super::present")]
+    pub past_due_grace_days: Option<i64>,
+}
+
+/// Changes an organisation's settings (admin); audited with what changed.
+pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> FlowResult<Org> {
+    ctx.require_admin()?;
+    let org = get(store, ctx, slug).await?;
+    let mut errors = Vec::new();
+    let name = match &patch.name {
+        Some(name) => text_field(name, "name", "invalid_name", &mut errors),
+        None => Some(org.name.clone()),
+    };
+    let signup = match patch.signup.as_deref() {
+        Some(s) => SignupMode::parse(s)
+            .map_err(|_| errors.push(FieldError { field: "signup", code: "invalid_signup" }))
+            .ok(),
+        None => Some(org.signup),
+    };
+    let activation = match patch.activation.as_deref().map(str::trim) {
+        Some(a) => ACTIVATIONS.iter().find(|x| **x == a).map(|x| x.to_string()).or_else(|| {
+            errors.push(FieldError { field: "activation", code: "invalid_activation" });
+            None
+        }),
+        None => Some(org.activation.clone()),
+    };
+    let grace = patch.past_due_grace_days.unwrap_or(org.past_due_grace_days);
+    if !GRACE_DAYS.contains(&grace) {
+        errors.push(FieldError { field: "past_due_grace_days", code: "invalid_grace_days" });
+    }
+    let nothing = patch.name.is_none()
+        && patch.signup.is_none()
+        && patch.activation.is_none()
+        && patch.requires_waiver.is_none()
+        && patch.requires_id_check.is_none()
+        && patch.past_due_grace_days.is_none();
+    if nothing {
+        errors.push(FieldError { field: "body", code: "empty_patch" });
+    }
+    let (Some(name), Some(signup), Some(activation), true) = (name, signup, activation, errors.is_empty())
+    else {
+        return Err(FlowError::Invalid(errors));
+    };
+    let settings = store::orgs::OrgSettings {
+        name: &name,
+        signup,
+        activation: &activation,
+        requires_waiver: patch.requires_waiver.unwrap_or(org.requires_waiver),
+        requires_id_check: patch.requires_id_check.unwrap_or(org.requires_id_check),
+        past_due_grace_days: grace,
+    };
+    let mut tx = store.begin().await?;
+    let updated = store::orgs::update(tx.conn(), org.id, &settings).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "org.updated",
+            target: Some(&org.slug),
+            org_id: Some(org.id),
+            details: json!({
+                "name": patch.name.as_ref().map(|_| &updated.name),
+                "signup": patch.signup.as_ref().map(|_| updated.signup),
+                "activation": patch.activation.as_ref().map(|_| &updated.activation),
+                "requires_waiver": patch.requires_waiver,
+                "requires_id_check": patch.requires_id_check,
+                "past_due_grace_days": patch.past_due_grace_days,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
 /// Creates an organisation and its audit event in one transaction. A slug that exists already
 /// (in any letter case) is a conflict, decided by the database's unique index.
 pub async fn create(store: &Store, ctx: &Ctx, input: &OrgInput) -> FlowResult<Org> {

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_plans.sql"),
         postgres: include_str!("../../migrations/postgres/0008_plans.sql"),
     },
+    Migration {
+        version: 9,
+        name: "org_payment_policy",
+        sqlite: include_str!("../../migrations/sqlite/0009_org_payment_policy.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_org_payment_policy.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -16,6 +16,21 @@ pub struct Org {
     pub created_at: i64,
     /// Minimum age for signup, in years (0: none).
     pub min_age: i64,
+    /// Activation gates: a signed waiver, an ID check recorded by staff.
+    pub requires_waiver: bool,
+    pub requires_id_check: bool,
+    /// Days a membership whose payment is past due keeps its access.
+    pub past_due_grace_days: i64,
+}
+
+/// The settings staff may change on an organisation (all of them, already validated).
+pub struct OrgSettings<'a> {
+    pub name: &'a str,
+    pub signup: SignupMode,
+    pub activation: &'a str,
+    pub requires_waiver: bool,
+    pub requires_id_check: bool,
+    pub past_due_grace_days: i64,
 }
 
 impl Org {
@@ -34,7 +49,8 @@ pub struct NewOrg<'a> {
 
 macro_rules! columns {
     () => {
-        "id, slug, name, kind, company_name, signup, activation, created_at, min_age"
+        "id, slug, name, kind, company_name, signup, activation, created_at, min_age, requires_waiver, \
+         requires_id_check, past_due_grace_days"
     };
 }
 
@@ -53,6 +69,9 @@ fn from_row(row: &AnyRow) -> Result<Org> {
         activation: row.try_get("activation")?,
         created_at: row.try_get("created_at")?,
         min_age: row.try_get("min_age")?,
+        requires_waiver: row.try_get::<i64, _>("requires_waiver")? == 1,
+        requires_id_check: row.try_get::<i64, _>("requires_id_check")? == 1,
+        past_due_grace_days: row.try_get("past_due_grace_days")?,
     })
 }
 
@@ -191,4 +210,22 @@ pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
             })
         })
         .collect()
+}
+
+pub async fn update(conn: &mut AnyConnection, id: i64, s: &OrgSettings<'_>) -> Result<Org> {
+    let row = sqlx::query(concat!(
+        "UPDATE organisations SET name = $2, signup = $3, activation = $4, requires_waiver = $5,
+             requires_id_check = $6, past_due_grace_days = $7 WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(s.name)
+    .bind(s.signup.as_str())
+    .bind(s.activation)
+    .bind(i64::from(s.requires_waiver))
+    .bind(i64::from(s.requires_id_check))
+    .bind(s.past_due_grace_days)
+    .fetch_one(conn)
+    .await?;
+    from_row(&row)
 }
