@@ -377,6 +377,9 @@ async fn admins_change_an_organisations_name_signup_activation_gates_and_grace()
     assert_eq!(patch(json!({"requires_waiver": false}), support).await.0, 403);
     let events = app.audit("org.updated").await;
     assert_eq!(events.len(), 2, "one event per change");
+    assert_eq!(patch(json!({"past_due_grace_days": 3.5}), token.clone()).await.0, 400, "a whole number");
+    let (status, org) = patch(json!({"past_due_grace_days": 3.0}), token.clone()).await;
+    assert_eq!((status, org["past_due_grace_days"].as_i64()), (200, Some(3)), "JSON's 3.0 is 3");
     let (_, org) = patch(json!({"past_due_grace_days": 0}), token).await;
     assert_eq!(org["requires_waiver"], true, "unchanged by refused attempts");
 }

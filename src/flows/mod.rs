@@ -16,6 +16,8 @@ pub mod signup;
 pub mod staff;
 pub mod throttle;
 
+use serde::Deserialize as _;
+
 use crate::domain::StaffRole;
 use crate::store::StoreError;
 use crate::store::audit::{Actor, Origin};
@@ -66,6 +68,17 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// As [`present`], for a whole number: JSON has one number type, so `53.0` is 53 (as JSON
+/// Schema's `integer` says); `53.5` is refused.
+pub fn present_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let number = serde_json::Number::deserialize(d)?;
+    match (number.as_i64(), number.as_f64()) {
+        (Some(n), _) => Ok(Some(n)),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!("{number} is not a whole number"))),
+    }
 }
 
 impl FlowError {

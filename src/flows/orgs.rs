@@ -73,7 +73,7 @@ pub struct OrgPatch {
     #[serde(default, deserialize_with = "super::present")]
     pub requires_id_check: Option<bool>,
     /// Days a past-due membership keeps its access (0 to 60).
-    #[serde(default, deserialize_with = "super::present")]
+    #[serde(default, deserialize_with = "super::present_whole_number")]
     pub past_due_grace_days: Option<i64>,
 }
 
