@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs schemathesis (pinned, from PyPI, in a venv outside the clone) against the OpenAPI
 # document of a seeded `portico serve` on SQLite and on PostgreSQL, with a fixed seed.
-# One worker, so a run depends less on scheduling. All checks: no 5xx, every status documented, responses match the schema, a request the
-# document allows is accepted (or refused only for the state it meets) and one it does not
-# allow is refused, authentication is not ignored, ...
+# One worker, so a run depends less on scheduling. All checks: no 5xx, every status
+# documented, responses match the schema, a request the document allows is accepted (or
+# refused only for the state it meets) and one it does not allow is refused, authentication
+# is not ignored, ...
 #
 #   scripts/schemathesis.sh                  # both backends (PostgreSQL skipped if unreachable, except under CI)
 #   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh
