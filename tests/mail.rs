@@ -301,7 +301,12 @@ async fn the_dev_outbox_delivers_to_the_viewer_which_exists_only_without_smtp() 
     assert!(list.contains("You have been invited to Hackspace &#60;Bucharest&#62; on Portico"));
     let mail_id: i64 =
         sqlx::query_scalar("SELECT id FROM dev_mailbox").fetch_one(app.store.pool()).await.unwrap();
-    let (status, page) = app.get_page(&c, &format!("/dev/mail/{mail_id}")).await;
+    let shown = c.get(app.url(&format!("/dev/mail/{mail_id}"))).send().await.unwrap();
+    // The email's own inline styles render in its sandboxed frame; scripts stay off.
+    let csp = shown.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("style-src 'self' 'unsafe-inline'") && csp.contains("script-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let (status, page) = (shown.status().as_u16(), shown.text().await.unwrap());
     assert_eq!(status, 200);
     assert!(page.contains(&format!("<a href=\"{LINK}\">")), "links are listed");
     assert!(page.contains("This link expires in 48 hours."), "text part");
