@@ -98,10 +98,17 @@ async fn a_silent_smtp_server_times_out_as_a_visible_failure_and_mail_flows_agai
     assert_eq!(state, "failed");
     assert!(error.unwrap_or_default().contains("timed out"));
 
+    // A server that hangs up on every connection: a transient failure too.
+    sink.set_mode(Mode::Drop);
+    let dropped = enqueue_invitation(&app, "dropped@example.org").await;
+    let (state, _, error) = wait_state(&app, dropped, "failed", Duration::from_secs(10)).await;
+    assert_eq!(state, "failed");
+    assert!(error.is_some());
+
     // The worker is not stuck: once the server answers, everything goes out.
     sink.set_mode(Mode::Accept);
     let fresh = enqueue_invitation(&app, "fresh@example.org").await;
-    for id in [id, held, fresh] {
+    for id in [id, held, dropped, fresh] {
         assert_eq!(wait_state(&app, id, "sent", Duration::from_secs(20)).await.0, "sent", "message {id}");
     }
 }

@@ -406,3 +406,27 @@ async fn the_email_step_is_limited_per_recipient_and_per_ip() {
     assert_eq!(s.ask("other2@example.org").await.0, 429, "5 per IP, 4 used before");
     assert_eq!(s.app.count("SELECT COUNT(*) FROM signup_requests").await, 4);
 }
+
+#[tokio::test]
+async fn completions_of_a_used_link_never_reach_the_hashing_queue() {
+    let s = setup().await;
+    let link = s.issue_link("once@example.org", 1).await;
+    let c = client();
+    let (_, page) = s.app.get_page(&c, &link).await;
+    let token = csrf_token(&page);
+    let mut form = details("once", "a long enough password");
+    form.push(("csrf_token", &token));
+    assert_eq!(c.post(s.app.url(&link)).form(&form).send().await.unwrap().status(), 303);
+    let before = s.app.hasher.accepted();
+    // The same link, over and over (a replay flood): refused before any password is hashed.
+    let late = client();
+    let (_, login) = s.app.get_page(&late, "/login").await;
+    let late_token = csrf_token(&login);
+    let mut replay = details("other", "a long enough password");
+    replay.push(("csrf_token", &late_token));
+    let posts = (0..20).map(|_| late.post(s.app.url(&link)).form(&replay).send());
+    for r in futures_util::future::join_all(posts).await {
+        assert_eq!(r.unwrap().status(), 410, "the link is gone");
+    }
+    assert_eq!(s.app.hasher.accepted(), before, "no hash for a used link");
+}
