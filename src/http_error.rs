@@ -45,8 +45,8 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
         }
         FlowError::Conflict { code } => ErrorInfo::new(StatusCode::CONFLICT, code, conflict_key(code)),
         FlowError::NotFound => ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"),
-        FlowError::Unknown { code } => ErrorInfo {
-            fields: vec![FieldError { field: "name", code }],
+        FlowError::Unknown { field, code } => ErrorInfo {
+            fields: vec![FieldError { field, code }],
             ..ErrorInfo::new(StatusCode::NOT_FOUND, code, "error-not-found")
         },
         FlowError::Forbidden => ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden"),

@@ -168,6 +168,12 @@ fn url_problem(uri: &axum::http::Uri) -> Option<&'static str> {
     None
 }
 
+/// Routes whose refusals are the JSON error body (the API and machine-to-machine webhooks);
+/// everything else answers with a page.
+fn answers_json(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/webhooks/")
+}
+
 async fn refuse_malformed_url(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -176,7 +182,7 @@ async fn refuse_malformed_url(
     let Some(problem) = url_problem(request.uri()) else {
         return next.run(request).await;
     };
-    if request.uri().path().starts_with("/api/") {
+    if answers_json(request.uri().path()) {
         crate::api::error::ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", problem).into_response()
     } else {
         let ctx = crate::web::WebCtx::anonymous(&state, request.headers());
@@ -247,7 +253,7 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
 /// 413, and one that does not arrive in full within the body timeout gets 408.
 async fn limit_body(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
     let limit = state.config.max_body_bytes;
-    let api = request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/webhooks/");
+    let api = answers_json(request.uri().path());
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

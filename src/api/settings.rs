@@ -43,11 +43,9 @@ pub async fn put(
 ) -> Result<Json<SettingJson>, ApiError> {
     let raw = match &input.value {
         // JSON has one number type: `846.0` is the whole number 846.
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i.to_string(),
-            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => (f as i64).to_string(),
-            _ => n.to_string(),
-        },
+        serde_json::Value::Number(n) => {
+            flows::whole_number(n).map_or_else(|| n.to_string(), |i| i.to_string())
+        }
         _ => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,

@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::password::Hasher;
-use super::{Ctx, FieldError, FlowError, FlowResult, auth, settings, throttle};
+use super::{Ctx, FlowError, FlowResult, auth, invalid, settings, throttle};
 use crate::config::Config;
 use crate::domain::{
     Email, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, InvitationState, MembershipRole,
@@ -106,10 +106,6 @@ async fn send_email(
     )
     .await?;
     Ok(())
-}
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
 }
 
 pub async fn create(

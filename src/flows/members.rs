@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{Ctx, FieldError, FlowError, FlowResult};
+use super::{Ctx, FieldError, FlowError, FlowResult, invalid};
 use crate::domain::member::{phone, text};
 use crate::domain::text::{Lines, clean};
 use crate::domain::{MembershipRole, MembershipStatus};
@@ -72,10 +72,6 @@ pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Rec
 pub async fn get(store: &Store, ctx: &Ctx, slug: &str, membership_id: i64) -> FlowResult<Record> {
     let org = super::orgs::get(store, ctx, slug).await?;
     load(store, org, membership_id).await
-}
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
 }
 
 async fn record_event(
@@ -275,7 +271,7 @@ pub async fn set_authorisation(
     let name = name.trim();
     if !record.catalogue.iter().any(|c| c == name) {
         // The path names an authorisation this organisation does not have: not found.
-        return Err(FlowError::Unknown { code: "not_in_catalogue" });
+        return Err(FlowError::Unknown { field: "name", code: "not_in_catalogue" });
     }
     let mut tx = store.begin().await?;
     let changed = if grant {

@@ -38,9 +38,9 @@ pub enum FlowError {
     Conflict { code: &'static str },
     #[error("not found")]
     NotFound,
-    /// A named thing that does not exist, with a code saying which (404).
-    #[error("unknown: {code}")]
-    Unknown { code: &'static str },
+    /// A thing a field names that does not exist, with a code saying which (404).
+    #[error("unknown {field}: {code}")]
+    Unknown { field: &'static str, code: &'static str },
     #[error("not allowed")]
     Forbidden,
     #[error("too many requests; retry after {retry_after}s")]
@@ -74,18 +74,28 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
 /// Schema's `integer` says); `53.5` is refused.
 pub fn present_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     let number = serde_json::Number::deserialize(d)?;
+    whole_number(&number)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
+}
+
+/// A JSON number that is a whole number (`53` or `53.0`), as an `i64`.
+pub fn whole_number(number: &serde_json::Number) -> Option<i64> {
     match (number.as_i64(), number.as_f64()) {
-        (Some(n), _) => Ok(Some(n)),
-        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::custom(format!("{number} is not a whole number"))),
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => Some(f as i64),
+        _ => None,
     }
 }
 
-impl FlowError {
-    /// One field that failed validation.
-    pub fn field(field: &'static str, code: &'static str) -> FlowError {
-        FlowError::Invalid(vec![FieldError { field, code }])
-    }
+/// One field that failed validation.
+pub fn invalid(field: &'static str, code: &'static str) -> FlowError {
+    FlowError::Invalid(vec![FieldError { field, code }])
+}
+
+/// Every field that failed validation, as the domain's validators report them.
+pub fn invalid_fields(problems: Vec<crate::domain::member::Problem>) -> FlowError {
+    FlowError::Invalid(problems.into_iter().map(|(field, code)| FieldError { field, code }).collect())
 }
 
 /// Who is acting, with what authority, from where.

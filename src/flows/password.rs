@@ -40,7 +40,6 @@ enum Job {
 #[derive(Clone)]
 pub struct Hasher {
     queue: SyncSender<Job>,
-    workers: usize,
     /// Jobs accepted into the queue so far.
     accepted: Arc<AtomicU64>,
 }
@@ -58,11 +57,7 @@ impl Hasher {
                 tracing::error!(error = %e, "cannot start a hashing worker");
             }
         }
-        Hasher { queue: tx, workers, accepted: Arc::new(AtomicU64::new(0)) }
-    }
-
-    pub fn workers(&self) -> usize {
-        self.workers
+        Hasher { queue: tx, accepted: Arc::new(AtomicU64::new(0)) }
     }
 
     /// How many hashes or checks this pool has accepted (refused ones are not counted).

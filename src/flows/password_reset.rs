@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::password::Hasher;
-use super::{FieldError, FlowError, FlowResult, auth, throttle};
+use super::{FlowError, FlowResult, auth, invalid, throttle};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword, SecretToken};
 use crate::i18n::Locale;
@@ -15,10 +15,6 @@ use crate::store::tokens::{self, Purpose};
 use crate::store::{Store, now, sessions, signups, users};
 
 const RESET_HOURS: i64 = 2;
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
-}
 
 /// Records a reset request. Same work, same answer, whether or not the address has an account.
 /// The throttles are the signup ones: both are "send an email to this address" requests.

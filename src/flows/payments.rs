@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{FlowError, FlowResult};
+use super::{FlowError, FlowResult, invalid};
 use crate::config::Config;
 use crate::domain::stripe_signature;
 use crate::store::stripe_events::{self, NewEvent};
@@ -40,19 +40,18 @@ pub async fn receive_stripe_event(
 ) -> FlowResult<Received> {
     // A delivery without a signature is malformed whether or not payments are configured.
     if signature.is_none() {
-        return Err(FlowError::field("stripe_signature", "invalid_signature"));
+        return Err(invalid("stripe_signature", "invalid_signature"));
     }
     let secret = config.stripe.webhook_secret.as_ref().ok_or(FlowError::NotFound)?;
     stripe_signature::verify(&secret.0, signature, body, now())
-        .map_err(|_| FlowError::field("stripe_signature", "invalid_signature"))?;
-    let payload = std::str::from_utf8(body).map_err(|_| FlowError::field("body", "invalid_event"))?;
-    let event: Envelope =
-        serde_json::from_str(payload).map_err(|_| FlowError::field("body", "invalid_event"))?;
+        .map_err(|_| invalid("stripe_signature", "invalid_signature"))?;
+    let payload = std::str::from_utf8(body).map_err(|_| invalid("body", "invalid_event"))?;
+    let event: Envelope = serde_json::from_str(payload).map_err(|_| invalid("body", "invalid_event"))?;
     let plausible_id = event.id.starts_with("evt_")
         && event.id.len() <= 255
         && event.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !plausible_id || event.kind.is_empty() || event.kind.len() > 100 {
-        return Err(FlowError::field("body", "invalid_event"));
+        return Err(invalid("body", "invalid_event"));
     }
     let mut tx = store.begin().await?;
     let new = stripe_events::insert_once(

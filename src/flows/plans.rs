@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Ctx, FieldError, FlowError, FlowResult};
-use crate::domain::text::{Lines, TextError, clean};
+use super::{Ctx, FlowError, FlowResult, invalid_fields};
+use crate::domain::member::text;
 use crate::store::audit;
 use crate::store::plans::{self, NewPlan, Plan};
 use crate::store::{Store, StoreError, now};
@@ -35,38 +35,24 @@ pub fn price_id(input: &str) -> Option<&str> {
     ((1..=100).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
 }
 
-fn text_field(value: &str, field: &'static str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
-    match clean(value, max, Lines::Single) {
-        Ok(Some(text)) => Some(text),
-        Ok(None) => {
-            errors.push(FieldError { field, code: TextError::Required.code() });
-            None
-        }
-        Err(e) => {
-            errors.push(FieldError { field, code: e.code() });
-            None
-        }
-    }
-}
-
 pub async fn create(store: &Store, ctx: &Ctx, slug: &str, input: &PlanInput) -> FlowResult<Plan> {
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
-    let mut errors = Vec::new();
-    let name = text_field(&input.name, "name", 100, &mut errors);
-    let display_price = text_field(&input.display_price, "display_price", 40, &mut errors);
+    let mut problems = Vec::new();
+    let name = text(&input.name, "name", 100, true, &mut problems);
+    let display_price = text(&input.display_price, "display_price", 40, true, &mut problems);
     let price = price_id(&input.price_id);
     if price.is_none() {
-        errors.push(FieldError { field: "price_id", code: "invalid_price_id" });
+        problems.push(("price_id", "invalid_price_id"));
     }
     let interval = INTERVALS.iter().find(|i| **i == input.interval.trim());
     if interval.is_none() {
-        errors.push(FieldError { field: "interval", code: "invalid_interval" });
+        problems.push(("interval", "invalid_interval"));
     }
     let (Some(name), Some(display_price), Some(price), Some(interval), true) =
-        (name, display_price, price, interval, errors.is_empty())
+        (name, display_price, price, interval, problems.is_empty())
     else {
-        return Err(FlowError::Invalid(errors));
+        return Err(invalid_fields(problems));
     };
     let mut tx = store.begin().await?;
     let plan = plans::insert(

@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use super::password::Hasher;
-use super::{FieldError, FlowError, FlowResult, auth, throttle};
+use super::{FlowError, FlowResult, auth, invalid, invalid_fields, throttle};
 use crate::config::Config;
-use crate::domain::member::{Details, DetailsInput, Problem};
+use crate::domain::member::{Details, DetailsInput};
 use crate::domain::{Email, MembershipRole, MembershipStatus, SecretToken, SignupMode};
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
@@ -26,10 +26,6 @@ pub async fn open_org(store: &Store, slug: &str) -> FlowResult<Org> {
         .await?
         .filter(|o| o.signup == SignupMode::Open)
         .ok_or(FlowError::NotFound)
-}
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
 }
 
 /// The email step. Does the same work for every valid address (validate, throttle, count, record
@@ -107,10 +103,6 @@ pub async fn verified_email(store: &Store, slug: &str, presented: &str) -> FlowR
     Ok((org, Email::from_trusted(subject.email)))
 }
 
-fn problems(list: Vec<Problem>) -> FlowError {
-    FlowError::Invalid(list.into_iter().map(|(field, code)| FieldError { field, code }).collect())
-}
-
 pub struct Joined {
     pub session: SecretToken,
     pub membership_id: i64,
@@ -137,7 +129,7 @@ pub async fn complete(
 ) -> FlowResult<Joined> {
     let (org, email) = verified_email(store, slug, presented).await?;
     let today = time::OffsetDateTime::now_utc().date();
-    let details = Details::parse(input, email.as_str(), org.min_age, today).map_err(problems)?;
+    let details = Details::parse(input, email.as_str(), org.min_age, today).map_err(invalid_fields)?;
     // A friendly early answer; the unique index below is what really decides.
     if users::username_taken(store.pool(), &details.username).await? {
         return Err(invalid("username", "username_taken"));
