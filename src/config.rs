@@ -82,6 +82,11 @@ pub struct StripeConfig {
     pub webhook_secret: Option<Redacted>,
     /// Stripe's API (tests and the demo point it at a local fake).
     pub api_base: Url,
+    /// How often `serve` lists Stripe's recent events to pick up any the webhook missed.
+    pub reconcile_interval_secs: u64,
+    /// How often `serve` looks for memberships whose past-due grace period has ended, and for
+    /// ledger events that were stored but never processed.
+    pub sweep_secs: u64,
 }
 
 /// A secret string whose `Debug` output never shows it.
@@ -168,6 +173,8 @@ struct FileConfig {
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
+    stripe_reconcile_interval_secs: Option<i64>,
+    payments_sweep_secs: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -470,6 +477,22 @@ impl Config {
                     }
                 },
             },
+            reconcile_interval_secs: number(
+                &mut errors,
+                "PORTICO_STRIPE_RECONCILE_INTERVAL_SECS",
+                "stripe_reconcile_interval_secs",
+                file.stripe_reconcile_interval_secs,
+                86_400,
+                1..=604_800,
+            ) as u64,
+            sweep_secs: number(
+                &mut errors,
+                "PORTICO_PAYMENTS_SWEEP_SECS",
+                "payments_sweep_secs",
+                file.payments_sweep_secs,
+                60,
+                1..=3_600,
+            ) as u64,
         };
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");

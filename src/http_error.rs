@@ -69,6 +69,13 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
             retry_after: Some(*retry_after),
             ..ErrorInfo::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "error-busy")
         },
+        FlowError::Upstream(e) => {
+            tracing::warn!(error = %e, "payment provider failed");
+            ErrorInfo {
+                retry_after: Some(STORE_RETRY_AFTER_SECS),
+                ..ErrorInfo::new(StatusCode::BAD_GATEWAY, "payment_provider_unavailable", "error-payment-provider")
+            }
+        }
         FlowError::Store(e) if e.is_unavailable() => {
             crate::metrics::STORE_UNAVAILABLE.add(1);
             tracing::warn!(error = %e, "database unavailable");

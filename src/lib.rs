@@ -10,4 +10,5 @@ pub mod mail;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod stripe;
 pub mod web;

@@ -55,6 +55,21 @@ enum Command {
         #[command(subcommand)]
         action: SettingsAction,
     },
+    /// Payments.
+    Stripe {
+        #[command(subcommand)]
+        action: StripeAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StripeAction {
+    /// Process every Stripe event of the last 30 days (or since T) that the ledger lacks.
+    Reconcile {
+        /// RFC 3339 time, `YYYY-MM-DD` or Unix seconds (default: 30 days ago).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,6 +239,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = open_store(&config).await?;
             require_writable(&store, &config).await?;
             let login = demo_setup(&store).await.map_err(describe)?;
+            demo_stripe(&mut config).await?;
             serve(config, store, Some(login)).await
         }
         Command::Migrate => {
@@ -295,6 +311,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("queued test email {id} to {}; a running `portico serve` delivers it", to.trim());
             Ok(())
         }
+        Command::Stripe { action: StripeAction::Reconcile { since } } => {
+            let store = open_store(&config).await?;
+            let stripe = portico::stripe::Client::new(&config.stripe)
+                .ok_or("no Stripe secret key is configured (PORTICO_STRIPE_SECRET_KEY)")?;
+            let since = match since {
+                Some(t) => parse_time(&t).ok_or(format!("--since {t:?}: expected RFC 3339, YYYY-MM-DD or Unix seconds"))?,
+                None => portico::store::now() - flows::payments::RECONCILE_WINDOW_SECS,
+            };
+            let report = flows::payments::reconcile(&store, &stripe, since).await.map_err(describe)?;
+            println!("listed {} event(s); {} were missing and have been processed", report.listed, report.added);
+            Ok(())
+        }
         Command::Settings { action: SettingsAction::List } => {
             let store = open_store(&config).await?;
             for def in portico::domain::ALL_SETTINGS {
@@ -309,7 +337,38 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// A point in time given on the command line.
+fn parse_time(value: &str) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Some(seconds);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    let date = time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
 const DEMO_STAFF: &str = "admin@portico.example";
+
+/// Without Stripe keys the demo takes payments through the built-in fake (TEST MODE), so the
+/// whole signup → payment → active path works on a fresh machine.
+async fn demo_stripe(config: &mut Config) -> Result<(), String> {
+    if config.stripe.secret_key.is_some() {
+        return Ok(());
+    }
+    let secret = format!("whsec_demo_{}", flows::password::generate().replace(|c: char| !c.is_ascii_alphanumeric(), ""));
+    let webhook = config.base_url.join("webhooks/stripe").map_err(|e| e.to_string())?;
+    let fake = portico::stripe::fake::FakeStripe::start(config.bind.ip(), "sk_test_portico_demo", &secret, Some(webhook))
+        .await
+        .map_err(|e| format!("cannot start the fake Stripe: {e}"))?;
+    println!("Payments: built-in fake Stripe (TEST MODE) at {}", fake.url());
+    config.stripe.secret_key = Some(portico::config::Redacted("sk_test_portico_demo".into()));
+    config.stripe.webhook_secret = Some(portico::config::Redacted(secret));
+    config.stripe.api_base = fake.url().clone();
+    Ok(())
+}
 
 /// Makes sure the demo organisation exists and gives the demo admin a fresh password.
 async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
@@ -322,7 +381,18 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
         signup: Some("open".into()),
     };
     match flows::orgs::create(store, &ctx, &input).await {
-        Ok(_) | Err(FlowError::Conflict { .. }) => {}
+        Ok(_) => {
+            let automatic = flows::orgs::OrgPatch { activation: Some("automatic".into()), ..Default::default() };
+            flows::orgs::update(store, &ctx, "demo", &automatic).await?;
+            let plan = flows::plans::PlanInput {
+                name: "Standard membership".into(),
+                price_id: "price_demostandard".into(),
+                display_price: "€25 / month".into(),
+                interval: "month".into(),
+            };
+            flows::plans::create(store, &ctx, "demo", &plan).await?;
+        }
+        Err(FlowError::Conflict { .. }) => {}
         Err(e) => return Err(e),
     }
     let password = flows::password::generate();

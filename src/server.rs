@@ -31,6 +31,10 @@ pub struct AppInner {
     pub config: Config,
     pub store: Store,
     pub hasher: Hasher,
+    /// Stripe's API; `None` when no secret key is configured (no payment step).
+    pub stripe: Option<crate::stripe::Client>,
+    /// The policy of pages whose forms lead to Stripe (see `security_headers`).
+    pub payment_csp: Option<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -44,7 +48,17 @@ impl AppState {
     /// Starts the password hashing pool the configuration asks for.
     pub fn new(config: Config, store: Store) -> AppState {
         let hasher = Hasher::new(config.hash_workers, config.hash_queue);
-        AppState(Arc::new(AppInner { config, store, hasher }))
+        let stripe = crate::stripe::Client::new(&config.stripe);
+        let payment_csp = stripe.as_ref().map(|_| {
+            let targets = if config.stripe.api_base.as_str() == crate::config::STRIPE_API_BASE {
+                "https://checkout.stripe.com https://billing.stripe.com".to_string()
+            } else {
+                // A fake (tests, the demo): its pages are on its own origin.
+                config.stripe.api_base.origin().ascii_serialization()
+            };
+            CSP.replace("form-action 'self'", &format!("form-action 'self' {targets}"))
+        });
+        AppState(Arc::new(AppInner { config, store, hasher, stripe, payment_csp }))
     }
 }
 
@@ -99,6 +113,8 @@ pub async fn serve(
     let mail_worker =
         crate::mail::worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let payments = tokio::spawn(payments_sweep(state.clone()));
+    let reconcile = tokio::spawn(payments_reconcile(state.clone()));
     let limits = state.config.http.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -146,6 +162,8 @@ pub async fn serve(
         tracing::warn!("requests still running after the shutdown grace period were cut off");
     }
     housekeeping.abort();
+    payments.abort();
+    reconcile.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
     Ok(())
@@ -207,11 +225,19 @@ async fn security_headers(
 ) -> Response {
     use axum::http::HeaderValue;
     let path = request.uri().path();
-    let csp = if path.starts_with("/dev/mail") { DEV_MAIL_CSP } else { CSP };
+    // The payment step and the dashboard post forms that answer with a redirect to Stripe's
+    // checkout or billing portal; browsers hold such redirects to `form-action` too.
+    let csp = match &state.payment_csp {
+        Some(csp) if path.starts_with("/dashboard") || path.contains("/join/payment") => {
+            HeaderValue::from_str(csp).unwrap_or(HeaderValue::from_static(CSP))
+        }
+        _ if path.starts_with("/dev/mail") => HeaderValue::from_static(DEV_MAIL_CSP),
+        _ => HeaderValue::from_static(CSP),
+    };
     let cacheable = path.starts_with("/static/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Links carry secrets in their paths (/invite/…, /password/reset/…): no Referer leaves this
@@ -324,6 +350,36 @@ async fn housekeeping(state: AppState) {
         match crate::flows::auth::housekeeping(&state.store).await {
             Ok((sessions, windows)) => tracing::debug!(sessions, windows, "housekeeping"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
+}
+
+/// Ends past-due grace periods and resumes interrupted event processing, every
+/// `payments_sweep_secs`. Several processes may run it at once: each change is conditional.
+async fn payments_sweep(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(state.config.stripe.sweep_secs));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match crate::flows::payments::sweep(&state.store, state.stripe.as_ref()).await {
+            Ok(swept) if swept != Default::default() => tracing::info!(?swept, "payments sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "payments sweep failed"),
+        }
+    }
+}
+
+/// Picks up Stripe events the webhook missed, every `stripe_reconcile_interval_secs` (a day by
+/// default; the first run is one interval after start).
+async fn payments_reconcile(state: AppState) {
+    let Some(stripe) = state.stripe.clone() else { return };
+    let every = Duration::from_secs(state.config.stripe.reconcile_interval_secs);
+    loop {
+        tokio::time::sleep(every).await;
+        let since = crate::store::now() - crate::flows::payments::RECONCILE_WINDOW_SECS;
+        match crate::flows::payments::reconcile(&state.store, &stripe, since).await {
+            Ok(report) => tracing::info!(listed = report.listed, added = report.added, "stripe reconciliation"),
+            Err(e) => tracing::warn!(error = %e, "stripe reconciliation failed"),
         }
     }
 }

@@ -34,6 +34,6 @@ pub async fn stripe_webhook(
 ) -> Result<Json<WebhookAnswer>, ApiError> {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let received =
-        flows::payments::receive_stripe_event(&state.store, &state.config, signature, &body).await?;
+        flows::payments::receive_stripe_event(&state.store, &state.config, state.stripe.as_ref(), signature, &body).await?;
     Ok(Json(WebhookAnswer { received: true, duplicate: received.duplicate }))
 }

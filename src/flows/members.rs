@@ -159,6 +159,31 @@ pub async fn change(
     load(store, record.org, membership_id).await
 }
 
+/// Staff record that a member signed the waiver (on paper, say) or showed ID: an activation
+/// gate (SPEC §3.8). If the membership is paid and this was all it waited for, it becomes
+/// active in the same transaction. Audited with who and when.
+pub async fn record_gate(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    membership_id: i64,
+    kind: &str,
+) -> FlowResult<Record> {
+    ctx.require_staff()?;
+    let record = get(store, ctx, slug, membership_id).await?;
+    let (kind, version) = match kind {
+        "waiver" => ("waiver", "staff"),
+        "id_check" => ("id_check", "checked"),
+        _ => return Err(invalid("kind", "invalid_agreement")),
+    };
+    let mut tx = store.begin().await?;
+    records::add_agreement(tx.conn(), membership_id, kind, version, &ctx.actor.label, now()).await?;
+    record_event(&mut tx, ctx, "member.agreement_recorded", &record, json!({ "kind": kind })).await?;
+    super::payments::after_gate_recorded(&mut tx, ctx, &record.org, membership_id).await?;
+    tx.commit().await?;
+    load(store, record.org, membership_id).await
+}
+
 /// Appends a staff note. Notes are never edited or deleted.
 pub async fn add_note(
     store: &Store,

@@ -54,6 +54,9 @@ pub enum FlowError {
     /// A bounded resource (the password hashing queue) is full: try again shortly.
     #[error("busy; retry after {retry_after}s")]
     Busy { retry_after: i64 },
+    /// Stripe failed, timed out or could not be reached (502; the action may be retried).
+    #[error("payment provider: {0}")]
+    Upstream(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]

@@ -95,11 +95,33 @@ pub struct Membership {
     pub plan: Option<String>,
     pub member_since: Option<i64>,
     pub renews_at: Option<i64>,
+    pub payment: Payment,
+}
+
+/// What Stripe has told us about a membership's payment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Payment {
+    /// The opaque reference sent to Stripe; the only thing a payment is bound by.
+    pub reference: Option<String>,
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+    /// Stripe's subscription status (`active`, `past_due`, `canceled`, …).
+    pub subscription_status: Option<String>,
+    /// `created` of the newest event applied for the subscription.
+    pub seen: Option<i64>,
+    pub plan_id: Option<i64>,
+    /// When the first payment was recorded.
+    pub paid_at: Option<i64>,
+    pub past_due_since: Option<i64>,
+    /// Suspended because of its payment: a later payment lifts it.
+    pub suspended_for_payment: bool,
 }
 
 pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> Result<Option<Membership>> {
     let row = sqlx::query(
-        "SELECT m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at
+        "SELECT m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at,
+                m.payment_ref, m.stripe_customer, m.stripe_subscription, m.subscription_status, m.subscription_seen,
+                m.plan_id, m.paid_at, m.past_due_since, m.suspended_for_payment
          FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
     )
     .bind(id)
@@ -118,6 +140,17 @@ pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> R
             plan: r.try_get(7)?,
             member_since: r.try_get(8)?,
             renews_at: r.try_get(9)?,
+            payment: Payment {
+                reference: r.try_get(10)?,
+                customer: r.try_get(11)?,
+                subscription: r.try_get(12)?,
+                subscription_status: r.try_get(13)?,
+                seen: r.try_get(14)?,
+                plan_id: r.try_get(15)?,
+                paid_at: r.try_get(16)?,
+                past_due_since: r.try_get(17)?,
+                suspended_for_payment: r.try_get::<i64, _>(18)? == 1,
+            },
         })
     })
     .transpose()
@@ -169,4 +202,109 @@ pub async fn set_role(conn: &mut AnyConnection, id: i64, role: MembershipRole) -
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Gives the membership its payment reference unless it has one; returns the one it has.
+pub async fn ensure_payment_ref(conn: &mut AnyConnection, id: i64, candidate: &str) -> Result<String> {
+    let row = sqlx::query(
+        "UPDATE memberships SET payment_ref = COALESCE(payment_ref, $2) WHERE id = $1 RETURNING payment_ref",
+    )
+    .bind(id)
+    .bind(candidate)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The membership a payment reference, or a bound subscription, belongs to.
+pub async fn by_payment<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    reference: Option<&str>,
+    subscription: Option<&str>,
+) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT id FROM memberships WHERE payment_ref = $1 OR stripe_subscription = $2 ORDER BY payment_ref = $1 DESC LIMIT 1",
+    )
+    .bind(reference)
+    .bind(subscription)
+    .fetch_optional(e)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// What one Stripe event says about a membership's subscription.
+#[derive(Debug, Clone, Default)]
+pub struct Observed<'a> {
+    pub customer: Option<&'a str>,
+    pub subscription: Option<&'a str>,
+    /// The subscription's status, when the event tells it.
+    pub status: Option<&'a str>,
+    pub period_end: Option<i64>,
+    pub plan: Option<(i64, &'a str)>,
+    /// The event's `created`.
+    pub at: i64,
+}
+
+/// Records what an event says, unless a newer event was already applied for the subscription
+/// (then nothing changes and the answer is false). The condition is in the UPDATE, so two
+/// events racing for one membership are ordered by the database. A status in good standing
+/// (`active`, `trialing`) records the first payment and ends a past-due period; `past_due`
+/// starts one (at the event's time) unless one is running.
+pub async fn apply_observed(conn: &mut AnyConnection, id: i64, o: &Observed<'_>, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE memberships SET
+            stripe_customer = COALESCE($2, stripe_customer),
+            stripe_subscription = COALESCE($3, stripe_subscription),
+            subscription_status = COALESCE($4, subscription_status),
+            subscription_seen = CASE WHEN $4 IS NULL THEN subscription_seen ELSE $5 END,
+            renews_at = COALESCE($6, renews_at),
+            plan_id = COALESCE($7, plan_id),
+            plan = COALESCE($8, plan),
+            paid_at = CASE WHEN $4 IN ('active', 'trialing') THEN COALESCE(paid_at, $9) ELSE paid_at END,
+            past_due_since = CASE WHEN $4 = 'past_due' THEN COALESCE(past_due_since, $5)
+                                  WHEN $4 IS NULL THEN past_due_since ELSE NULL END
+         WHERE id = $1 AND ($4 IS NULL OR subscription_seen IS NULL OR subscription_seen <= $5)",
+    )
+    .bind(id)
+    .bind(o.customer)
+    .bind(o.subscription)
+    .bind(o.status)
+    .bind(o.at)
+    .bind(o.period_end)
+    .bind(o.plan.map(|p| p.0))
+    .bind(o.plan.map(|p| p.1))
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, "subscription"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_suspended_for_payment(conn: &mut AnyConnection, id: i64, value: bool) -> Result<()> {
+    sqlx::query("UPDATE memberships SET suspended_for_payment = $2 WHERE id = $1")
+        .bind(id)
+        .bind(i64::from(value))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Active memberships whose payment has been past due for longer than their organisation's
+/// grace period.
+pub async fn past_due_expired<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    let rows = sqlx::query(
+        "SELECT m.id FROM memberships m JOIN organisations o ON o.id = m.org_id
+         WHERE m.past_due_since IS NOT NULL AND m.subscription_status = 'past_due' AND m.status = 'active'
+           AND m.past_due_since + o.past_due_grace_days * 86400 <= $1
+         ORDER BY m.past_due_since LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }

@@ -13,6 +13,7 @@ use super::pages::{DashAuthorisations, DashKeys, DashLocked, DashProfile, DashSt
 use super::{FlashKind, WebCtx, error_page, render, see_other};
 use crate::domain::MembershipStatus;
 use crate::flows::members::{self, ProfileInput, Record};
+use crate::flows::payments::{self, PaymentView};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
@@ -38,9 +39,13 @@ async fn view(state: &AppState, ctx: &WebCtx, org: Option<String>, page: Page) -
     let load = async {
         let memberships = memberships::of_user(state.store.pool(), user.user_id).await?;
         let record = members::own_record(&state.store, user.user_id, org.as_deref()).await?;
-        FlowResult::Ok((memberships, record))
+        let payment = match (&page, &record) {
+            (Page::Overview, Some(r)) => payments::payment_view(&state.store, state.stripe.is_some(), r).await?,
+            _ => PaymentView::default(),
+        };
+        FlowResult::Ok((memberships, record, payment))
     };
-    let (memberships, record) = load.await.map_err(|e| error_page(ctx, classify(&e)))?;
+    let (memberships, record, payment) = load.await.map_err(|e| error_page(ctx, classify(&e)))?;
     let banned = record.as_ref().is_some_and(|r| r.membership.status == MembershipStatus::Banned);
     let org_q = record.as_ref().map(|r| r.org.slug.clone()).unwrap_or_default();
     match page {
@@ -49,7 +54,7 @@ async fn view(state: &AppState, ctx: &WebCtx, org: Option<String>, page: Page) -
         _ if banned => return Err(see_other(&format!("/dashboard/locked?org={org_q}"))),
         _ => {}
     }
-    Ok(DashView { memberships, record, org_q })
+    Ok(DashView { memberships, record, org_q, payment })
 }
 
 pub async fn show(State(state): State<AppState>, ctx: WebCtx, Query(q): Query<DashQuery>) -> Response {

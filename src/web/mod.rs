@@ -4,6 +4,7 @@
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+pub mod payment;
 mod dashboard;
 mod dev_mail;
 mod invite;
@@ -57,6 +58,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/dashboard/locked", get(dashboard::locked))
         .route("/o/{slug}/join", get(signup::show).post(signup::request))
         .route("/o/{slug}/join/account", post(signup::join_with_account))
+        .route("/o/{slug}/join/payment", get(payment::show).post(payment::start))
+        .route("/o/{slug}/join/payment/done", get(payment::done))
+        .route("/o/{slug}/join/payment/cancelled", get(payment::cancelled))
+        .route("/dashboard/billing", post(payment::portal))
         .route("/o/{slug}/join/verify/{token}", get(signup::verify).post(signup::details))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -125,6 +125,7 @@ pub struct DashView {
     pub record: Option<crate::flows::members::Record>,
     /// The current organisation's slug, for links that keep it.
     pub org_q: String,
+    pub payment: crate::flows::payments::PaymentView,
 }
 
 #[derive(Template)]
@@ -207,6 +208,34 @@ pub struct JoinCheckEmail<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "join_payment.html")]
+pub struct JoinPayment<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub slug: String,
+    pub plans: Vec<crate::store::plans::Plan>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "join_payment_done.html")]
+pub struct JoinPaymentDone<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub slug: String,
+    pub active: bool,
+    pub paid: bool,
+}
+
+#[derive(Template)]
+#[template(path = "join_payment_cancelled.html")]
+pub struct JoinPaymentCancelled<'a> {
+    pub p: &'a WebCtx,
+    pub org_name: String,
+    pub slug: String,
+}
+
+#[derive(Template)]
 #[template(path = "join_account.html")]
 pub struct JoinAccount<'a> {
     pub p: &'a WebCtx,
@@ -249,6 +278,27 @@ pub struct JoinExists<'a> {
 }
 
 /// What a member should do next, by status.
+/// The Fluent key of a Stripe subscription status.
+pub fn subscription_key(status: &str) -> &'static str {
+    match status {
+        "active" => "subscription-active",
+        "trialing" => "subscription-trialing",
+        "past_due" => "subscription-past-due",
+        "canceled" => "subscription-canceled",
+        "unpaid" => "subscription-unpaid",
+        _ => "subscription-other",
+    }
+}
+
+/// The Fluent key of what a paid pending membership waits for.
+pub fn waiting_key(what: &&str) -> &'static str {
+    match *what {
+        "waiver" => "waiting-waiver",
+        "id_check" => "waiting-id-check",
+        _ => "waiting-staff",
+    }
+}
+
 pub fn next_step_key(status: &crate::domain::MembershipStatus) -> &'static str {
     use crate::domain::MembershipStatus::*;
     match status {
@@ -266,6 +316,10 @@ pub struct StaffMember<'a> {
     pub r: crate::flows::members::Record,
     /// The statuses this member may be moved to.
     pub transitions: Vec<crate::domain::MembershipStatus>,
+    /// Paid but pending: what the membership waits for.
+    pub waiting: Vec<&'static str>,
+    /// Activation gates the organisation requires that are not recorded yet.
+    pub gates: Vec<&'static str>,
     pub error: Option<String>,
 }
 

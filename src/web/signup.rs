@@ -20,10 +20,6 @@ use crate::http_error::{classify, field_key};
 use crate::server::AppState;
 use crate::store::orgs::Org;
 
-/// Where a new member goes once their account exists. The payment step will redirect from here.
-fn after_signup(_org: &Org) -> &'static str {
-    "/dashboard"
-}
 
 fn account_offer(ctx: &WebCtx, org: &Org, status: StatusCode) -> Response {
     render(status, &JoinAccount { p: ctx, org_name: org.display_name().to_string(), slug: org.slug.clone() })
@@ -97,8 +93,9 @@ pub async fn join_with_account(
     let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
     let Some(user) = &ctx.user else { return see_other("/login") };
     match signup::join_with_account(&state.store, &ctx.origin, &slug, user.user_id, &user.email).await {
-        Ok(_) => {
-            ([ctx.set_flash(FlashKind::Success, "flash-joined")], see_other("/dashboard")).into_response()
+        Ok(membership_id) => {
+            let next = super::payment::after_joining(&state, membership_id, &slug).await;
+            ([ctx.set_flash(FlashKind::Success, "flash-joined")], see_other(&next)).into_response()
         }
         Err(FlowError::Conflict { .. }) => {
             ([ctx.set_flash(FlashKind::Info, "flash-already-member")], see_other("/dashboard"))
@@ -188,9 +185,9 @@ pub async fn details(
     input.password_confirm.clear();
     match outcome {
         Ok(joined) => {
+            let next = super::payment::after_joining(&state, joined.membership_id, &org.slug).await;
             let response =
-                ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(after_signup(&org)))
-                    .into_response();
+                ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(&next)).into_response();
             start_session(response, &ctx, &joined.session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {

@@ -32,7 +32,19 @@ async fn page(
                 .copied()
                 .filter(|to| record.membership.status.can_become(*to))
                 .collect();
-            render(status, &StaffMember { p: ctx, r: record, transitions, error })
+            let m = &record.membership;
+            let waiting = if m.status == MembershipStatus::Pending && m.payment.paid_at.is_some() {
+                crate::flows::payments::waiting_for(&record.org, &record.agreements)
+            } else {
+                Vec::new()
+            };
+            let has = |kind: &str| record.agreements.iter().any(|a| a.kind == kind);
+            let gates = [("waiver", record.org.requires_waiver), ("id_check", record.org.requires_id_check)]
+                .into_iter()
+                .filter(|(kind, required)| *required && !has(kind))
+                .map(|(kind, _)| kind)
+                .collect();
+            render(status, &StaffMember { p: ctx, r: record, transitions, error, waiting, gates })
         }
         Err(e) => error_page(ctx, classify(&e)),
     }
@@ -94,6 +106,7 @@ pub async fn act(
         "credential-remove" => members::remove_credential(store, &fctx, &slug, id, f.credential_id).await,
         "grant" => members::set_authorisation(store, &fctx, &slug, id, &f.name, true).await,
         "revoke" => members::set_authorisation(store, &fctx, &slug, id, &f.name, false).await,
+        "waiver" | "id_check" => members::record_gate(store, &fctx, &slug, id, &action).await,
         "storage" => {
             let storage = Some(Some(f.storage.as_str()).filter(|s| !s.trim().is_empty()));
             members::set_staff_fields(store, &fctx, &slug, id, storage, None).await
