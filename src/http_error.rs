@@ -73,7 +73,11 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
             tracing::warn!(error = %e, "payment provider failed");
             ErrorInfo {
                 retry_after: Some(STORE_RETRY_AFTER_SECS),
-                ..ErrorInfo::new(StatusCode::BAD_GATEWAY, "payment_provider_unavailable", "error-payment-provider")
+                ..ErrorInfo::new(
+                    StatusCode::BAD_GATEWAY,
+                    "payment_provider_unavailable",
+                    "error-payment-provider",
+                )
             }
         }
         FlowError::Store(e) if e.is_unavailable() => {

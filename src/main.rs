@@ -316,11 +316,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             let stripe = portico::stripe::Client::new(&config.stripe)
                 .ok_or("no Stripe secret key is configured (PORTICO_STRIPE_SECRET_KEY)")?;
             let since = match since {
-                Some(t) => parse_time(&t).ok_or(format!("--since {t:?}: expected RFC 3339, YYYY-MM-DD or Unix seconds"))?,
+                Some(t) => parse_time(&t)
+                    .ok_or(format!("--since {t:?}: expected RFC 3339, YYYY-MM-DD or Unix seconds"))?,
                 None => portico::store::now() - flows::payments::RECONCILE_WINDOW_SECS,
             };
             let report = flows::payments::reconcile(&store, &stripe, since).await.map_err(describe)?;
-            println!("listed {} event(s); {} were missing and have been processed", report.listed, report.added);
+            println!(
+                "listed {} event(s); {} were missing and have been processed",
+                report.listed, report.added
+            );
             Ok(())
         }
         Command::Settings { action: SettingsAction::List } => {
@@ -358,11 +362,19 @@ async fn demo_stripe(config: &mut Config) -> Result<(), String> {
     if config.stripe.secret_key.is_some() {
         return Ok(());
     }
-    let secret = format!("whsec_demo_{}", flows::password::generate().replace(|c: char| !c.is_ascii_alphanumeric(), ""));
+    let secret = format!(
+        "whsec_demo_{}",
+        flows::password::generate().replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
     let webhook = config.base_url.join("webhooks/stripe").map_err(|e| e.to_string())?;
-    let fake = portico::stripe::fake::FakeStripe::start(config.bind.ip(), "sk_test_portico_demo", &secret, Some(webhook))
-        .await
-        .map_err(|e| format!("cannot start the fake Stripe: {e}"))?;
+    let fake = portico::stripe::fake::FakeStripe::start(
+        config.bind.ip(),
+        "sk_test_portico_demo",
+        &secret,
+        Some(webhook),
+    )
+    .await
+    .map_err(|e| format!("cannot start the fake Stripe: {e}"))?;
     println!("Payments: built-in fake Stripe (TEST MODE) at {}", fake.url());
     config.stripe.secret_key = Some(portico::config::Redacted("sk_test_portico_demo".into()));
     config.stripe.webhook_secret = Some(portico::config::Redacted(secret));
@@ -382,7 +394,8 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
     };
     match flows::orgs::create(store, &ctx, &input).await {
         Ok(_) => {
-            let automatic = flows::orgs::OrgPatch { activation: Some("automatic".into()), ..Default::default() };
+            let automatic =
+                flows::orgs::OrgPatch { activation: Some("automatic".into()), ..Default::default() };
             flows::orgs::update(store, &ctx, "demo", &automatic).await?;
             let plan = flows::plans::PlanInput {
                 name: "Standard membership".into(),

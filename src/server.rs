@@ -378,7 +378,9 @@ async fn payments_reconcile(state: AppState) {
         tokio::time::sleep(every).await;
         let since = crate::store::now() - crate::flows::payments::RECONCILE_WINDOW_SECS;
         match crate::flows::payments::reconcile(&state.store, &stripe, since).await {
-            Ok(report) => tracing::info!(listed = report.listed, added = report.added, "stripe reconciliation"),
+            Ok(report) => {
+                tracing::info!(listed = report.listed, added = report.added, "stripe reconciliation")
+            }
             Err(e) => tracing::warn!(error = %e, "stripe reconciliation failed"),
         }
     }

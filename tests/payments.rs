@@ -47,7 +47,8 @@ async fn a_verified_event_is_stored_once_with_its_envelope() {
     let stored = portico::store::stripe_events::find(app.store.pool(), "evt_first").await.unwrap().unwrap();
     assert_eq!(
         (stored.kind.as_str(), stored.livemode, stored.state.as_str()),
-        ("invoice.paid", false, "received")
+        ("invoice.paid", false, "ignored"),
+        "stored, then processed: an invoice of no subscription is not acted on"
     );
     let payload: String =
         sqlx::query_scalar("SELECT payload FROM stripe_events").fetch_one(app.store.pool()).await.unwrap();

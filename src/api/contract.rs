@@ -193,6 +193,10 @@ pub fn apply(doc: &mut Value) {
                     (Some("path"), Some("name")) => string(text_within(&url_ws, 60, Lines::Single, true)),
                     (Some("query"), Some("status")) => string(one_of_within(&url_ws, &statuses, true)),
                     (Some("query"), Some("state")) => string(one_of_within(&url_ws, &states, true)),
+                    // Ledger filters: an event type or an outcome.
+                    (Some("query"), Some("type" | "outcome")) => {
+                        string(format!("^[{url_ws}]*(?:[A-Za-z0-9._]{{1,100}})?[{url_ws}]*$"))
+                    }
                     // A search: at most 100 characters once trimmed (control characters are
                     // refused for every URL).
                     (Some("query"), Some("q")) => {
@@ -207,6 +211,12 @@ pub fn apply(doc: &mut Value) {
             }
         }
     }
+    // A Stripe event id; anything else names no event (404).
+    set(
+        doc,
+        "/paths/~1api~1v1~1stripe~1events~1{id}~1reprocess/post/parameters/0/schema",
+        string("^evt_[A-Za-z0-9_]{1,251}$".to_string()),
+    );
     split_settings(doc);
 }
 

@@ -44,6 +44,8 @@ use error::ApiError;
         invitations::revoke,
         settings::put,
         payments::stripe_webhook,
+        payments::ledger,
+        payments::reprocess,
         plans::list,
         plans::create,
         plans::deactivate,
@@ -63,7 +65,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -154,6 +156,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/invitations/{id}/resend", post(invitations::resend))
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/settings/{key}", put(settings::put))
+        .route("/stripe/events", get(payments::ledger))
+        .route("/stripe/events/{id}/reprocess", post(payments::reprocess))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));

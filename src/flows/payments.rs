@@ -134,7 +134,9 @@ fn extract(event: &stripe::Event) -> Result<Option<Extracted>, serde_json::Error
                 ..Extracted::default()
             }
         }
-        "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
             let sub: Subscription = serde_json::from_value(object)?;
             Extracted {
                 reference: sub.metadata.get("membership").cloned(),
@@ -217,7 +219,8 @@ async fn ignore(store: &Store, id: &str, membership: Option<i64>, outcome: &str)
 async fn apply(store: &Store, stripe: Option<&Client>, id: &str, payload: &str) -> FlowResult<()> {
     let event: stripe::Event =
         serde_json::from_str(payload).map_err(|e| FlowError::Internal(format!("unreadable event: {e}")))?;
-    let Some(mut seen) = extract(&event).map_err(|e| FlowError::Internal(format!("unreadable {}: {e}", event.kind)))?
+    let Some(mut seen) =
+        extract(&event).map_err(|e| FlowError::Internal(format!("unreadable {}: {e}", event.kind)))?
     else {
         return ignore(store, id, None, "not_handled").await;
     };
@@ -326,8 +329,15 @@ async fn transition(
     }
     // Every suspension made here is for the payment, so a later payment lifts it.
     memberships::set_suspended_for_payment(tx.conn(), m.id, to == MembershipStatus::Suspended).await?;
-    audit_member(tx, cause, org, m, "member.status_changed", json!({ "from": m.status, "to": to, "reason": reason }))
-        .await?;
+    audit_member(
+        tx,
+        cause,
+        org,
+        m,
+        "member.status_changed",
+        json!({ "from": m.status, "to": to, "reason": reason }),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -372,23 +382,17 @@ async fn lifecycle(
     if m.status == Banned {
         return Ok("banned_unchanged");
     }
-    Ok(match (standing, m.status) {
+    let (to, reason, done) = match (standing, m.status) {
         (Standing::Good, Pending) => {
-            if activate_if_ready(tx, org, m, cause).await? {
-                "activated"
-            } else {
-                "paid_waiting"
-            }
+            let activated = activate_if_ready(tx, org, m, cause).await?;
+            return Ok(if activated { "activated" } else { "paid_waiting" });
         }
-        (Standing::Good, Suspended) if m.payment.suspended_for_payment => {
-            if transition(tx, org, m, Active, cause, "payment").await? { "reactivated" } else { "recorded" }
-        }
-        (Standing::PastDue, _) => "past_due",
-        (Standing::Ended, Active) => {
-            if transition(tx, org, m, Suspended, cause, "subscription_ended").await? { "suspended" } else { "recorded" }
-        }
-        _ => "recorded",
-    })
+        (Standing::Good, Suspended) if m.payment.suspended_for_payment => (Active, "payment", "reactivated"),
+        (Standing::PastDue, _) => return Ok("past_due"),
+        (Standing::Ended, Active) => (Suspended, "subscription_ended", "suspended"),
+        _ => return Ok("recorded"),
+    };
+    Ok(if transition(tx, org, m, to, cause, reason).await? { done } else { "recorded" })
 }
 
 /// After staff record a waiver or an ID check: activate the membership if that was all it
@@ -421,7 +425,9 @@ pub async fn sweep(store: &Store, stripe: Option<&Client>) -> FlowResult<Swept> 
         let still_due = m.status == MembershipStatus::Active
             && m.payment.subscription_status.as_deref() == Some("past_due")
             && m.payment.past_due_since.is_some_and(|t| t + org.past_due_grace_days * 86_400 <= now());
-        if still_due && transition(&mut tx, &org, &m, MembershipStatus::Suspended, &cause, "past_due_grace").await? {
+        if still_due
+            && transition(&mut tx, &org, &m, MembershipStatus::Suspended, &cause, "past_due_grace").await?
+        {
             swept.suspended += 1;
         }
         tx.commit().await?;
@@ -530,7 +536,11 @@ pub struct PaymentView {
 }
 
 /// The dashboard's payment part of a member's own record (`takes_payments`: Stripe is configured).
-pub async fn payment_view(store: &Store, takes_payments: bool, record: &super::members::Record) -> FlowResult<PaymentView> {
+pub async fn payment_view(
+    store: &Store,
+    takes_payments: bool,
+    record: &super::members::Record,
+) -> FlowResult<PaymentView> {
     let m = &record.membership;
     let pending = m.status == MembershipStatus::Pending;
     let paid = m.payment.paid_at.is_some();
@@ -571,10 +581,15 @@ pub async fn start_checkout(
     if !step.can_pay() {
         return Err(FlowError::Conflict { code: "nothing_to_pay" });
     }
-    let plan = step.plans.iter().find(|p| p.id == plan_id).ok_or(FlowError::Unknown { field: "plan", code: "unknown_plan" })?;
+    let plan = step
+        .plans
+        .iter()
+        .find(|p| p.id == plan_id)
+        .ok_or(FlowError::Unknown { field: "plan", code: "unknown_plan" })?;
     let candidate: String = rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
     let mut tx = store.begin().await?;
-    let reference = memberships::ensure_payment_ref(tx.conn(), step.membership.id, &format!("mbr_{candidate}")).await?;
+    let reference =
+        memberships::ensure_payment_ref(tx.conn(), step.membership.id, &format!("mbr_{candidate}")).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -633,7 +648,7 @@ pub async fn open_portal(
 
 /// Which ledger rows staff asked for.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// An event type, e.g. `invoice.paid`.
     #[serde(rename = "type")]
@@ -650,7 +665,9 @@ pub async fn ledger(store: &Store, ctx: &Ctx, q: &LedgerQuery) -> FlowResult<Vec
     let word = |value: &Option<String>, field: &'static str| -> FlowResult<Option<String>> {
         match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) if v.len() <= 100 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._".contains(&b)) => {
+            Some(v)
+                if v.len() <= 100 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._".contains(&b)) =>
+            {
                 Ok(Some(v.to_string()))
             }
             Some(_) => Err(invalid(field, "invalid_filter")),
@@ -658,12 +675,21 @@ pub async fn ledger(store: &Store, ctx: &Ctx, q: &LedgerQuery) -> FlowResult<Vec
     };
     let kind = word(&q.kind, "type")?;
     let outcome = word(&q.outcome, "outcome")?;
-    let filter = stripe_events::Filter { kind: kind.as_deref(), membership_id: q.membership, outcome: outcome.as_deref() };
+    let filter = stripe_events::Filter {
+        kind: kind.as_deref(),
+        membership_id: q.membership,
+        outcome: outcome.as_deref(),
+    };
     Ok(stripe_events::list(store.pool(), &filter, 200).await?)
 }
 
 /// Staff re-process one ledger event (after fixing what made it fail); audited.
-pub async fn reprocess(store: &Store, ctx: &Ctx, stripe: Option<&Client>, id: &str) -> FlowResult<LedgerEvent> {
+pub async fn reprocess(
+    store: &Store,
+    ctx: &Ctx,
+    stripe: Option<&Client>,
+    id: &str,
+) -> FlowResult<LedgerEvent> {
     ctx.require_admin()?;
     stripe_events::find(store.pool(), id).await?.ok_or(FlowError::NotFound)?;
     let mut tx = store.begin().await?;

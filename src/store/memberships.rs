@@ -183,7 +183,8 @@ pub async fn set_status(
 ) -> Result<bool> {
     let since = (to == MembershipStatus::Active).then_some(now);
     Ok(sqlx::query(
-        "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4) WHERE id = $1 AND status = $2",
+        "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4), suspended_for_payment = 0
+         WHERE id = $1 AND status = $2",
     )
     .bind(id)
     .bind(from.as_str())

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_org_payment_policy.sql"),
         postgres: include_str!("../../migrations/postgres/0009_org_payment_policy.sql"),
     },
+    Migration {
+        version: 10,
+        name: "payments",
+        sqlite: include_str!("../../migrations/sqlite/0010_payments.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_payments.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

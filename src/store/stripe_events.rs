@@ -71,7 +71,8 @@ pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> 
 
 /// The raw event as it was stored.
 pub async fn payload<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT payload FROM stripe_events WHERE id = $1").bind(id).fetch_optional(e).await?;
+    let row =
+        sqlx::query("SELECT payload FROM stripe_events WHERE id = $1").bind(id).fetch_optional(e).await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 

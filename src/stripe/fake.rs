@@ -96,8 +96,9 @@ impl FakeStripe {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-        let url = Url::parse(&format!("http://{}/", SocketAddr::new(host.parse().unwrap_or(ip), addr.port())))
-            .map_err(std::io::Error::other)?;
+        let url =
+            Url::parse(&format!("http://{}/", SocketAddr::new(host.parse().unwrap_or(ip), addr.port())))
+                .map_err(std::io::Error::other)?;
         let state = Arc::new(Mutex::new(FakeState {
             secret_key: secret_key.to_string(),
             webhook_secret: webhook_secret.to_string(),
@@ -248,8 +249,11 @@ impl FakeStripe {
                 }
                 _ => {}
             }
-            let kind =
-                if status == "canceled" { "customer.subscription.deleted" } else { "customer.subscription.updated" };
+            let kind = if status == "canceled" {
+                "customer.subscription.deleted"
+            } else {
+                "customer.subscription.updated"
+            };
             let mut event = s.emit(kind, sub);
             event["data"]["previous_attributes"] = json!({ "status": previous });
             if let Some(last) = s.events.last_mut() {
@@ -304,23 +308,29 @@ fn invoice_of(s: &mut FakeState, subscription: &Value, status: &str) -> Value {
     })
 }
 
-fn authorised(fake: &FakeStripe, headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 Stripe answers without the right secret key; `None` when authorised.
+fn refused(fake: &FakeStripe, headers: &HeaderMap) -> Option<Response> {
     let expected = format!("Bearer {}", fake.lock().secret_key);
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some(given) if given == expected => Ok(()),
-        _ => Err(stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided")),
+        Some(given) if given == expected => None,
+        _ => Some(stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided")),
     }
 }
 
-async fn create_session(State(fake): State<FakeStripe>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
-    if let Err(r) = authorised(&fake, &headers) {
+async fn create_session(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
         return r;
     }
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut s = fake.lock();
-    s.checkout_requests.push(CheckoutRequest { params: params.clone(), idempotency_key: idempotency_key.clone() });
+    s.checkout_requests
+        .push(CheckoutRequest { params: params.clone(), idempotency_key: idempotency_key.clone() });
     if let Some(existing) = idempotency_key.as_ref().and_then(|k| s.by_idempotency_key.get(k)) {
         let session = s.sessions.get(existing).cloned().unwrap_or_default();
         return Json(public_session(&session)).into_response();
@@ -333,7 +343,10 @@ async fn create_session(State(fake): State<FakeStripe>, headers: HeaderMap, RawF
         param("success_url"),
         param("cancel_url"),
     ) else {
-        return stripe_error(StatusCode::BAD_REQUEST, "mode, line_items[0][price|quantity], success_url and cancel_url are required");
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "mode, line_items[0][price|quantity], success_url and cancel_url are required",
+        );
     };
     let customer = param("customer");
     let customer_email = param("customer_email");
@@ -374,8 +387,12 @@ fn public_session(session: &Value) -> Value {
     out
 }
 
-async fn retrieve_session(State(fake): State<FakeStripe>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = authorised(&fake, &headers) {
+async fn retrieve_session(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
         return r;
     }
     match fake.lock().sessions.get(&id) {
@@ -384,8 +401,12 @@ async fn retrieve_session(State(fake): State<FakeStripe>, headers: HeaderMap, Pa
     }
 }
 
-async fn retrieve_subscription(State(fake): State<FakeStripe>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = authorised(&fake, &headers) {
+async fn retrieve_subscription(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
         return r;
     }
     match fake.lock().subscriptions.get(&id) {
@@ -400,7 +421,7 @@ async fn list_events(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = authorised(&fake, &headers) {
+    if let Some(r) = refused(&fake, &headers) {
         return r;
     }
     let since: i64 = q.get("created[gte]").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -420,8 +441,12 @@ async fn list_events(
     Json(json!({"object": "list", "url": "/v1/events", "data": page, "has_more": has_more})).into_response()
 }
 
-async fn create_portal(State(fake): State<FakeStripe>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
-    if let Err(r) = authorised(&fake, &headers) {
+async fn create_portal(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
         return r;
     }
     let params: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -467,7 +492,9 @@ fn html(page: &impl Template) -> Response {
 async fn checkout_page(State(fake): State<FakeStripe>, Path(id): Path<String>) -> Response {
     let page = {
         let s = fake.lock();
-        let Some(session) = s.sessions.get(&id) else { return (StatusCode::NOT_FOUND, "no such session").into_response() };
+        let Some(session) = s.sessions.get(&id) else {
+            return (StatusCode::NOT_FOUND, "no such session").into_response();
+        };
         let email = match session["customer"].as_str() {
             Some(c) => s.customers.get(c).cloned().unwrap_or_default(),
             None => session["customer_email"].as_str().unwrap_or_default().to_string(),
@@ -504,7 +531,12 @@ async fn portal_page(State(fake): State<FakeStripe>, Path(id): Path<String>) -> 
             .subscriptions
             .values()
             .filter(|sub| sub["customer"] == customer.as_str())
-            .map(|sub| (sub["id"].as_str().unwrap_or_default().into(), sub["status"].as_str().unwrap_or_default().into()))
+            .map(|sub| {
+                (
+                    sub["id"].as_str().unwrap_or_default().into(),
+                    sub["status"].as_str().unwrap_or_default().into(),
+                )
+            })
             .collect();
         subscriptions.sort();
         PortalPage { id, subscriptions, return_url }

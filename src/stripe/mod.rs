@@ -188,18 +188,18 @@ impl Client {
         self.base.join(path).map_err(|e| StripeError::Unreachable(e.to_string()))
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, StripeError> {
-        let response = request
-            .bearer_auth(&self.key)
-            .header("Stripe-Version", API_VERSION)
-            .send()
-            .await
-            .map_err(|e| if e.is_timeout() { StripeError::Timeout(CALL_TIMEOUT) } else { unreachable_error(e) })?;
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, StripeError> {
+        let response =
+            request.bearer_auth(&self.key).header("Stripe-Version", API_VERSION).send().await.map_err(
+                |e| if e.is_timeout() { StripeError::Timeout(CALL_TIMEOUT) } else { unreachable_error(e) },
+            )?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| if e.is_timeout() { StripeError::Timeout(CALL_TIMEOUT) } else { unreachable_error(e) })?;
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() { StripeError::Timeout(CALL_TIMEOUT) } else { unreachable_error(e) }
+        })?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ErrorBody>(&body)
                 .ok()
@@ -217,8 +217,11 @@ impl Client {
         params: &[(String, String)],
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
-        let request =
-            self.http.post(self.url("v1/checkout/sessions")?).header("Idempotency-Key", idempotency_key).form(params);
+        let request = self
+            .http
+            .post(self.url("v1/checkout/sessions")?)
+            .header("Idempotency-Key", idempotency_key)
+            .form(params);
         self.send(request).await
     }
 
@@ -243,7 +246,11 @@ impl Client {
         self.send(self.http.get(url)).await
     }
 
-    pub async fn create_portal_session(&self, customer: &str, return_url: &str) -> Result<PortalSession, StripeError> {
+    pub async fn create_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> Result<PortalSession, StripeError> {
         let params = [("customer", customer), ("return_url", return_url)];
         self.send(self.http.post(self.url("v1/billing_portal/sessions")?).form(&params)).await
     }

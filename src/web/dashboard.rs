@@ -40,7 +40,9 @@ async fn view(state: &AppState, ctx: &WebCtx, org: Option<String>, page: Page) -
         let memberships = memberships::of_user(state.store.pool(), user.user_id).await?;
         let record = members::own_record(&state.store, user.user_id, org.as_deref()).await?;
         let payment = match (&page, &record) {
-            (Page::Overview, Some(r)) => payments::payment_view(&state.store, state.stripe.is_some(), r).await?,
+            (Page::Overview, Some(r)) => {
+                payments::payment_view(&state.store, state.stripe.is_some(), r).await?
+            }
             _ => PaymentView::default(),
         };
         FlowResult::Ok((memberships, record, payment))

@@ -4,16 +4,17 @@
 pub mod context;
 pub mod cookies;
 pub mod csrf;
-pub mod payment;
 mod dashboard;
 mod dev_mail;
 mod invite;
 mod login;
 mod pages;
 mod password;
+pub mod payment;
 mod signup;
 mod staff;
 mod staff_members;
+pub mod staff_payments;
 
 use askama::Template;
 use axum::Router;
@@ -42,6 +43,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))
         .route("/staff/outbox", get(staff::outbox))
+        .route("/staff/orgs/{slug}/payments", get(staff_payments::show))
+        .route("/staff/orgs/{slug}/payments/policy", post(staff_payments::save_policy))
+        .route("/staff/orgs/{slug}/plans", post(staff_payments::create_plan))
+        .route("/staff/orgs/{slug}/plans/{id}/deactivate", post(staff_payments::deactivate_plan))
+        .route("/staff/stripe/events", get(staff_payments::ledger))
+        .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))
         .route("/staff/orgs/{slug}/members/{id}", get(staff_members::show))

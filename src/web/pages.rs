@@ -68,6 +68,26 @@ pub struct StaffOrg<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "staff_payments.html")]
+pub struct StaffPayments<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub plans: Vec<crate::store::plans::Plan>,
+    pub error: Option<String>,
+    /// Stripe is configured on this instance.
+    pub takes_payments: bool,
+    pub intervals: &'static [&'static str],
+}
+
+#[derive(Template)]
+#[template(path = "staff_ledger.html")]
+pub struct StaffLedger<'a> {
+    pub p: &'a WebCtx,
+    pub events: Vec<crate::store::stripe_events::LedgerEvent>,
+    pub query: crate::flows::payments::LedgerQuery,
+}
+
+#[derive(Template)]
 #[template(path = "dev_mail_list.html")]
 pub struct DevMailList<'a> {
     pub p: &'a WebCtx,

@@ -25,7 +25,11 @@ pub async fn after_joining(state: &AppState, membership_id: i64, slug: &str) -> 
     if payable { format!("/o/{slug}/join/payment") } else { "/dashboard".to_string() }
 }
 
-async fn step(state: &AppState, ctx: &WebCtx, slug: Result<Path<String>, PathRejection>) -> Result<PaymentStep, Response> {
+async fn step(
+    state: &AppState,
+    ctx: &WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Result<PaymentStep, Response> {
     let Ok(Path(slug)) = slug else { return Err(not_found_page(ctx)) };
     let Some(user) = &ctx.user else { return Err(see_other("/login")) };
     if state.stripe.is_none() {
@@ -39,10 +43,23 @@ async fn step(state: &AppState, ctx: &WebCtx, slug: Result<Path<String>, PathRej
 }
 
 fn payment_page(ctx: &WebCtx, step: PaymentStep, error: Option<String>, status: StatusCode) -> Response {
-    render(status, &JoinPayment { p: ctx, org_name: step.org.display_name().to_string(), slug: step.org.slug, plans: step.plans, error })
+    render(
+        status,
+        &JoinPayment {
+            p: ctx,
+            org_name: step.org.display_name().to_string(),
+            slug: step.org.slug,
+            plans: step.plans,
+            error,
+        },
+    )
 }
 
-pub async fn show(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<String>, PathRejection>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     match step(&state, &ctx, slug).await {
         // Paid already, not pending, or nothing to choose: the dashboard says what is next.
         Ok(step) if !step.can_pay() => see_other(&format!("/dashboard?org={}", step.org.slug)),
@@ -95,7 +112,11 @@ pub async fn start(
     }
 }
 
-pub async fn done(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<String>, PathRejection>) -> Response {
+pub async fn done(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     match step(&state, &ctx, slug).await {
         Ok(step) => render(
             StatusCode::OK,
@@ -111,11 +132,19 @@ pub async fn done(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<
     }
 }
 
-pub async fn cancelled(State(state): State<AppState>, ctx: WebCtx, slug: Result<Path<String>, PathRejection>) -> Response {
+pub async fn cancelled(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
     match step(&state, &ctx, slug).await {
         Ok(step) => render(
             StatusCode::OK,
-            &JoinPaymentCancelled { p: &ctx, org_name: step.org.display_name().to_string(), slug: step.org.slug },
+            &JoinPaymentCancelled {
+                p: &ctx,
+                org_name: step.org.display_name().to_string(),
+                slug: step.org.slug,
+            },
         ),
         Err(r) => r,
     }
@@ -128,15 +157,28 @@ pub struct PortalForm {
 }
 
 /// `POST /dashboard/billing`: to Stripe's customer portal for the user's own membership.
-pub async fn portal(State(state): State<AppState>, ctx: WebCtx, form: Result<Form<PortalForm>, FormRejection>) -> Response {
+pub async fn portal(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<PortalForm>, FormRejection>,
+) -> Response {
     let Some(user) = &ctx.user else { return see_other("/login") };
     let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
-    match payments::open_portal(&state.store, &state.config, state.stripe.as_ref(), user.user_id, f.org.trim()).await {
+    match payments::open_portal(
+        &state.store,
+        &state.config,
+        state.stripe.as_ref(),
+        user.user_id,
+        f.org.trim(),
+    )
+    .await
+    {
         Ok(url) => see_other(&url),
-        Err(FlowError::Conflict { .. }) => {
-            ([ctx.set_flash(FlashKind::Info, "flash-no-billing")], see_other(&format!("/dashboard?org={}", f.org.trim())))
-                .into_response()
-        }
+        Err(FlowError::Conflict { .. }) => (
+            [ctx.set_flash(FlashKind::Info, "flash-no-billing")],
+            see_other(&format!("/dashboard?org={}", f.org.trim())),
+        )
+            .into_response(),
         Err(FlowError::NotFound) => not_found_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }

@@ -20,7 +20,6 @@ use crate::http_error::{classify, field_key};
 use crate::server::AppState;
 use crate::store::orgs::Org;
 
-
 fn account_offer(ctx: &WebCtx, org: &Org, status: StatusCode) -> Response {
     render(status, &JoinAccount { p: ctx, org_name: org.display_name().to_string(), slug: org.slug.clone() })
 }
