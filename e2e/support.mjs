@@ -93,9 +93,10 @@ export async function waitFor(predicate, what, timeoutMs = 15000) {
 }
 
 
-/** Starts a sink, a fresh database, `portico serve` and Chromium; `setup(env)` runs admin
- * commands first. Everything is torn down after the test. */
-export async function startPortico(t, setup) {
+/** Starts a sink, a fresh database, `portico serve` (or `command`, e.g. `demo`) and Chromium;
+ * `setup(run)` runs admin commands first; `printed()` is what the server wrote to stdout.
+ * Everything is torn down after the test. */
+export async function startPortico(t, setup, command = 'serve') {
   mkdirSync(shots, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'portico-e2e-'));
   const sink = smtpSink();
@@ -115,7 +116,9 @@ export async function startPortico(t, setup) {
   };
   const run = (args, input) => execFileSync(portico, args, { env, input });
   setup(run);
-  const server = spawn(portico, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const server = spawn(portico, [command], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let printed = '';
+  server.stdout.on('data', (chunk) => { printed += chunk.toString(); });
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
@@ -127,7 +130,11 @@ export async function startPortico(t, setup) {
     rmSync(dir, { recursive: true, force: true });
   });
   await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, 'the server');
-  return { base, sink, browser, shot: (page, name) => page.screenshot({ path: join(shots, name), fullPage: true }) };
+  return {
+    base, sink, browser,
+    printed: () => printed,
+    shot: (page, name) => page.screenshot({ path: join(shots, name), fullPage: true }),
+  };
 }
 
 /** Signs a staff member in on a new page. */

@@ -82,6 +82,22 @@ pub async fn receive_stripe_event(
     if !plausible_id || event.kind.is_empty() || event.kind.len() > 100 {
         return Err(invalid("body", "invalid_event"));
     }
+    let new = store_once(store, &event, payload).await?;
+    if new {
+        tracing::info!(event = %event.id, kind = %event.kind, "stripe event stored");
+        // Only the delivery that stored the event acts on it, so concurrent deliveries of one
+        // event cause one transition.
+        let (store, stripe, id) = (store.clone(), stripe.cloned(), event.id.clone());
+        let work = tokio::spawn(async move { process(&store, stripe.as_ref(), &id).await });
+        if let Ok(Ok(Err(e))) = tokio::time::timeout(PROCESS_IN_ANSWER, work).await {
+            tracing::warn!(event = %event.id, error = %e, "stripe event stored, processing failed");
+        }
+    }
+    Ok(Received { event_id: event.id, duplicate: !new })
+}
+
+/// Stores an event in the ledger unless its id is there already; true when it was new.
+async fn store_once(store: &Store, event: &Envelope, payload: &str) -> FlowResult<bool> {
     let mut tx = store.begin().await?;
     let new = stripe_events::insert_once(
         tx.conn(),
@@ -96,17 +112,7 @@ pub async fn receive_stripe_event(
     )
     .await?;
     tx.commit().await?;
-    if new {
-        tracing::info!(event = %event.id, kind = %event.kind, "stripe event stored");
-        // Only the delivery that stored the event acts on it, so concurrent deliveries of one
-        // event cause one transition.
-        let (store, stripe, id) = (store.clone(), stripe.cloned(), event.id.clone());
-        let work = tokio::spawn(async move { process(&store, stripe.as_ref(), &id).await });
-        if let Ok(Ok(Err(e))) = tokio::time::timeout(PROCESS_IN_ANSWER, work).await {
-            tracing::warn!(event = %event.id, error = %e, "stripe event stored, processing failed");
-        }
-    }
-    Ok(Received { event_id: event.id, duplicate: !new })
+    Ok(new)
 }
 
 /// What one event says, read from its object by type.
@@ -470,22 +476,7 @@ pub async fn reconcile(store: &Store, stripe: &Client, since: i64) -> FlowResult
     let mut report = Reconciled { listed: listed.len(), added: 0 };
     for raw in listed {
         let Ok(event) = serde_json::from_value::<Envelope>(raw.clone()) else { continue };
-        let payload = raw.to_string();
-        let mut tx = store.begin().await?;
-        let new = stripe_events::insert_once(
-            tx.conn(),
-            &NewEvent {
-                id: &event.id,
-                kind: &event.kind,
-                created: event.created,
-                livemode: event.livemode,
-                payload: &payload,
-                received_at: now(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        if new {
+        if store_once(store, &event, &raw.to_string()).await? {
             report.added += 1;
             process(store, Some(stripe), &event.id).await?;
         }
