@@ -22,6 +22,7 @@ test('the demo: signup, payment on the fake Stripe checkout, active dashboard', 
   await visitor.waitForSelector('#first_name');
   await visitor.fill('#first_name', 'Pat');
   await visitor.fill('#last_name', 'Payer');
+  await visitor.fill('#username', 'pat');
   await visitor.fill('#birthday', '1990-01-02');
   await visitor.fill('#password', 'subscriptions are fun');
   await visitor.fill('#password_confirm', 'subscriptions are fun');
