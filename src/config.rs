@@ -39,6 +39,9 @@ pub struct Config {
     /// How long a request waits for a database connection before it is answered 503.
     pub db_acquire_timeout_ms: u64,
     pub stripe: StripeConfig,
+    /// How often `serve` runs its scheduled work: ending past-due grace periods and timed
+    /// suspensions, recording expired authorisations, resuming cut-off Stripe event processing.
+    pub scheduler_secs: u64,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
@@ -84,9 +87,6 @@ pub struct StripeConfig {
     pub api_base: Url,
     /// How often `serve` lists Stripe's recent events to pick up any the webhook missed.
     pub reconcile_interval_secs: u64,
-    /// How often `serve` looks for memberships whose past-due grace period has ended, and for
-    /// ledger events that were stored but never processed.
-    pub sweep_secs: u64,
 }
 
 /// A secret string whose `Debug` output never shows it.
@@ -174,7 +174,7 @@ struct FileConfig {
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
     stripe_reconcile_interval_secs: Option<i64>,
-    payments_sweep_secs: Option<i64>,
+    scheduler_secs: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -485,15 +485,15 @@ impl Config {
                 86_400,
                 1..=604_800,
             ) as u64,
-            sweep_secs: number(
-                &mut errors,
-                "PORTICO_PAYMENTS_SWEEP_SECS",
-                "payments_sweep_secs",
-                file.payments_sweep_secs,
-                60,
-                1..=3_600,
-            ) as u64,
         };
+        let scheduler_secs = number(
+            &mut errors,
+            "PORTICO_SCHEDULER_SECS",
+            "scheduler_secs",
+            file.scheduler_secs,
+            30,
+            1..=3_600,
+        ) as u64;
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
         let default_from = || {
@@ -531,6 +531,7 @@ impl Config {
                 http,
                 db_acquire_timeout_ms,
                 stripe,
+                scheduler_secs,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),

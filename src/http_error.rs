@@ -14,11 +14,13 @@ pub struct ErrorInfo {
     pub message_key: &'static str,
     pub retry_after: Option<i64>,
     pub fields: Vec<FieldError>,
+    /// Words the message names (missing prerequisites), appended to it.
+    pub detail: Option<String>,
 }
 
 impl ErrorInfo {
     pub fn new(status: StatusCode, code: &'static str, message_key: &'static str) -> ErrorInfo {
-        ErrorInfo { status, code, message_key, retry_after: None, fields: vec![] }
+        ErrorInfo { status, code, message_key, retry_after: None, fields: vec![], detail: None }
     }
 }
 
@@ -69,6 +71,10 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
             retry_after: Some(*retry_after),
             ..ErrorInfo::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "error-busy")
         },
+        FlowError::MissingPrerequisites(names) => ErrorInfo {
+            detail: Some(names.join(", ")),
+            ..ErrorInfo::new(StatusCode::CONFLICT, "missing_prerequisites", "error-missing-prerequisites")
+        },
         FlowError::Upstream(e) => {
             tracing::warn!(error = %e, "payment provider failed");
             ErrorInfo {
@@ -116,6 +122,9 @@ fn conflict_key(code: &str) -> &'static str {
 /// The message of an error in one locale, with every field error spelled out.
 pub fn describe(info: &ErrorInfo, t: &Tr) -> String {
     let mut message = t.t(info.message_key);
+    if let Some(detail) = &info.detail {
+        message.push_str(&format!(" {detail}."));
+    }
     for f in &info.fields {
         message.push_str(&format!(" {}: {}", f.field, t.t(&field_key(f.code))));
     }

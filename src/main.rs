@@ -55,10 +55,29 @@ enum Command {
         #[command(subcommand)]
         action: SettingsAction,
     },
+    /// Door and tool controllers.
+    Device {
+        #[command(subcommand)]
+        action: DeviceAction,
+    },
     /// Payments.
     Stripe {
         #[command(subcommand)]
         action: StripeAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceAction {
+    /// Register a device and print its token once (only its hash is stored).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// An authorisation of the organisation's catalogue a member needs on this device.
+        #[arg(long)]
+        requires: Option<String>,
     },
 }
 
@@ -311,12 +330,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("queued test email {id} to {}; a running `portico serve` delivers it", to.trim());
             Ok(())
         }
+        Command::Device { action: DeviceAction::Create { org, name, requires } } => {
+            let store = open_store(&config).await?;
+            let created = flows::access::create_device(&store, &ctx, &org, &name, requires.as_deref())
+                .await
+                .map_err(describe)?;
+            println!("created device {} ({}) in {org}", created.device.id, created.device.name);
+            println!("token: {}", created.token);
+            Ok(())
+        }
         Command::Stripe { action: StripeAction::Reconcile { since } } => {
             let store = open_store(&config).await?;
             let stripe = portico::stripe::Client::new(&config.stripe)
                 .ok_or("no Stripe secret key is configured (PORTICO_STRIPE_SECRET_KEY)")?;
             let since = match since {
-                Some(t) => parse_time(&t)
+                Some(t) => portico::domain::parse_instant(&t)
                     .ok_or(format!("--since {t:?}: expected RFC 3339, YYYY-MM-DD or Unix seconds"))?,
                 None => portico::store::now() - flows::payments::RECONCILE_WINDOW_SECS,
             };
@@ -339,19 +367,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// A point in time given on the command line.
-fn parse_time(value: &str) -> Option<i64> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<i64>() {
-        return Some(seconds);
-    }
-    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
-        return Some(t.unix_timestamp());
-    }
-    let date = time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp())
 }
 
 const DEMO_STAFF: &str = "admin@portico.example";
@@ -393,20 +408,20 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
         signup: Some("open".into()),
     };
     match flows::orgs::create(store, &ctx, &input).await {
-        Ok(_) => {
-            let automatic =
-                flows::orgs::OrgPatch { activation: Some("automatic".into()), ..Default::default() };
-            flows::orgs::update(store, &ctx, "demo", &automatic).await?;
-            let plan = flows::plans::PlanInput {
-                name: "Standard membership".into(),
-                price_id: "price_demostandard".into(),
-                display_price: "€25 / month".into(),
-                interval: "month".into(),
-            };
-            flows::plans::create(store, &ctx, "demo", &plan).await?;
-        }
-        Err(FlowError::Conflict { .. }) => {}
+        Ok(_) | Err(FlowError::Conflict { .. }) => {}
         Err(e) => return Err(e),
+    }
+    // A demo database from before payments existed gets its plan too.
+    if flows::plans::list(store, &ctx, "demo").await?.is_empty() {
+        let automatic = flows::orgs::OrgPatch { activation: Some("automatic".into()), ..Default::default() };
+        flows::orgs::update(store, &ctx, "demo", &automatic).await?;
+        let plan = flows::plans::PlanInput {
+            name: "Standard membership".into(),
+            price_id: "price_demostandard".into(),
+            display_price: "€25 / month".into(),
+            interval: "month".into(),
+        };
+        flows::plans::create(store, &ctx, "demo", &plan).await?;
     }
     let password = flows::password::generate();
     flows::staff::create_staff(store, &Hasher::new(1, 1), &ctx, DEMO_STAFF, StaffRole::Admin, &password)

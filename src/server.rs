@@ -35,6 +35,8 @@ pub struct AppInner {
     pub stripe: Option<crate::stripe::Client>,
     /// The policy of pages whose forms lead to Stripe (see `security_headers`).
     pub payment_csp: Option<String>,
+    /// Wakes access-list polls that wait for a change.
+    pub access_watch: crate::flows::access::AccessWatch,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,7 +60,14 @@ impl AppState {
             };
             CSP.replace("form-action 'self'", &format!("form-action 'self' {targets}"))
         });
-        AppState(Arc::new(AppInner { config, store, hasher, stripe, payment_csp }))
+        AppState(Arc::new(AppInner {
+            config,
+            store,
+            hasher,
+            stripe,
+            payment_csp,
+            access_watch: Default::default(),
+        }))
     }
 }
 
@@ -113,8 +122,9 @@ pub async fn serve(
     let mail_worker =
         crate::mail::worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let payments = tokio::spawn(payments_sweep(state.clone()));
+    let scheduled = tokio::spawn(scheduler(state.clone()));
     let reconcile = tokio::spawn(payments_reconcile(state.clone()));
+    let access_watch = tokio::spawn(state.access_watch.clone().run(state.store.clone()));
     let limits = state.config.http.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -162,8 +172,9 @@ pub async fn serve(
         tracing::warn!("requests still running after the shutdown grace period were cut off");
     }
     housekeeping.abort();
-    payments.abort();
+    scheduled.abort();
     reconcile.abort();
+    access_watch.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
     Ok(())
@@ -354,10 +365,11 @@ async fn housekeeping(state: AppState) {
     }
 }
 
-/// Ends past-due grace periods and resumes interrupted event processing, every
-/// `payments_sweep_secs`. Several processes may run it at once: each change is conditional.
-async fn payments_sweep(state: AppState) {
-    let mut interval = tokio::time::interval(Duration::from_secs(state.config.stripe.sweep_secs));
+/// The scheduled work, every `scheduler_secs`: past-due grace periods and interrupted Stripe
+/// event processing; timed suspensions and expired authorisations. Several processes may run
+/// it at once: each change is conditional.
+async fn scheduler(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(state.config.scheduler_secs));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
@@ -365,6 +377,11 @@ async fn payments_sweep(state: AppState) {
             Ok(swept) if swept != Default::default() => tracing::info!(?swept, "payments sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "payments sweep failed"),
+        }
+        match crate::flows::access::sweep(&state.store).await {
+            Ok(swept) if swept != Default::default() => tracing::info!(?swept, "access sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "access sweep failed"),
         }
     }
 }

@@ -346,7 +346,7 @@ async fn out_of_order_deliveries_end_in_the_newest_state() {
 
 #[tokio::test]
 async fn past_due_suspends_after_the_grace_period_and_payment_reactivates() {
-    let p = setup_with("automatic", |c| c.stripe.sweep_secs = 1).await;
+    let p = setup_with("automatic", |c| c.scheduler_secs = 1).await;
     let (c, id) = p.member("fa@example.org").await;
     let paid = p.pay(&c).await;
     let sub = paid[0]["data"]["object"]["id"].as_str().unwrap().to_string();
@@ -376,9 +376,9 @@ async fn past_due_suspends_after_the_grace_period_and_payment_reactivates() {
     assert!(changes[2].1.starts_with("stripe:evt_"));
 
     // A suspension by staff is not lifted by a payment.
-    flows::members::change(&p.app.store, &Ctx::cli(), "space", id, Some("suspended"), None, Some("conduct"))
-        .await
-        .unwrap();
+    let suspend =
+        flows::members::Change { status: Some("suspended"), reason: Some("conduct"), ..Default::default() };
+    flows::members::change(&p.app.store, &Ctx::cli(), "space", id, &suspend).await.unwrap();
     p.fake.set_status(&sub, "past_due").await.unwrap();
     p.fake.set_status(&sub, "active").await.unwrap();
     assert_eq!(p.status(id).await, "suspended");
@@ -390,9 +390,8 @@ async fn a_banned_member_stays_banned_through_any_payment_event() {
     let (c, id) = p.member("gu@example.org").await;
     let paid = p.pay(&c).await;
     let sub = paid[0]["data"]["object"]["id"].as_str().unwrap().to_string();
-    flows::members::change(&p.app.store, &Ctx::cli(), "space", id, Some("banned"), None, Some("theft"))
-        .await
-        .unwrap();
+    let ban = flows::members::Change { status: Some("banned"), reason: Some("theft"), ..Default::default() };
+    flows::members::change(&p.app.store, &Ctx::cli(), "space", id, &ban).await.unwrap();
     for status in ["past_due", "active", "canceled"] {
         p.fake.set_status(&sub, status).await.unwrap();
         assert_eq!(p.status(id).await, "banned", "after {status}");

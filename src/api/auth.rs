@@ -10,6 +10,19 @@ use crate::server::{AppState, RequestOrigin};
 use crate::store::audit::Actor;
 use crate::store::{StoreError, api_tokens};
 
+/// The token of `Authorization: Bearer <token>`, if the header has one of a plausible length.
+pub fn presented_bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` too.
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+}
+
 /// A staff member authenticated by `Authorization: Bearer <token>`.
 pub struct ApiCaller(pub Ctx);
 
@@ -19,16 +32,7 @@ impl FromRequestParts<AppState> for ApiCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let unauthorized =
             || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API token is required");
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` too.
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty() && t.len() <= 200)
-            .ok_or_else(unauthorized)?;
+        let presented = presented_bearer(parts).ok_or_else(unauthorized)?;
         let owner = api_tokens::find_staff_owner(state.store.pool(), &SecretToken::hash_presented(presented))
             .await
             .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?

@@ -139,6 +139,18 @@ pub fn apply(doc: &mut Value) {
     set(doc, &format!("{plan}/interval"), string(one_of(&crate::flows::plans::INTERVALS, false)));
 
     set(doc, &format!("{schemas}/NoteInput/properties/text"), string(text(4000, Lines::Multi, true)));
+
+    let device = format!("{schemas}/DeviceInput/properties");
+    set(doc, &format!("{device}/name"), string(text(100, Lines::Single, true)));
+    set(doc, &format!("{device}/requires"), string(text(60, Lines::Single, false)));
+    let rules = format!("{schemas}/CatalogueRules/properties");
+    set(doc, &format!("{rules}/valid_days"), json!({"type": "integer", "minimum": 1, "maximum": 3650}));
+    set(
+        doc,
+        &format!("{rules}/requires"),
+        json!({"type": "array", "maxItems": crate::flows::members::MAX_PREREQUISITES,
+               "items": {"type": "string", "pattern": text(60, Lines::Single, true)}}),
+    );
     let ws = whitespace_class();
     set(
         doc,
@@ -152,6 +164,7 @@ pub fn apply(doc: &mut Value) {
     set(doc, &format!("{change}/properties/role"), string(one_of(&roles, false)));
     set(doc, &format!("{change}/properties/reason"), string(text(500, Lines::Single, false)));
     set(doc, &format!("{change}/properties/storage"), string(text(100, Lines::Single, false)));
+    set(doc, &format!("{change}/properties/until"), json!({"type": "string", "format": "date-time"}));
     let key =
         format!("^[^{ws}{bad}](?:[^{bad}]{{0,48}}[^{ws}{bad}])?$", bad = forbidden_class(Lines::Single));
     set(
@@ -174,7 +187,10 @@ pub fn apply(doc: &mut Value) {
         );
         object.insert(
             "dependentSchemas".into(),
-            json!({"status": {"required": ["reason"], "properties": {"reason": {"pattern": text(500, Lines::Single, true)}}}}),
+            json!({
+                "status": {"required": ["reason"], "properties": {"reason": {"pattern": text(500, Lines::Single, true)}}},
+                "until": {"required": ["status"], "properties": {"status": {"pattern": one_of(&["suspended"], false)}}},
+            }),
         );
     }
 

@@ -9,7 +9,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{MembershipRole, MembershipStatus, rfc3339};
 use crate::flows;
 use crate::flows::FlowError;
-use crate::flows::members::Record;
+use crate::flows::members::{CatalogueRules, Record};
 use crate::server::AppState;
 use crate::store::orgs::MemberRow;
 use crate::store::outbox::Delivery;
@@ -173,6 +173,9 @@ pub struct MemberChange {
     pub role: Option<String>,
     #[serde(default, deserialize_with = "crate::flows::present")]
     pub reason: Option<String>,
+    /// With `status: "suspended"`: when the suspension ends by itself (RFC 3339, in the future).
+    #[serde(default, deserialize_with = "crate::flows::present")]
+    pub until: Option<String>,
     /// Storage assignment; an empty string clears it.
     #[serde(default, deserialize_with = "crate::flows::present")]
     pub storage: Option<String>,
@@ -219,9 +222,12 @@ pub async fn patch_member(
                 &ctx,
                 &slug,
                 id,
-                change.status.as_deref(),
-                change.role.as_deref(),
-                change.reason.as_deref(),
+                &flows::members::Change {
+                    status: change.status.as_deref(),
+                    role: change.role.as_deref(),
+                    reason: change.reason.as_deref(),
+                    until: change.until.as_deref(),
+                },
             )
             .await?,
         );
@@ -347,19 +353,40 @@ pub async fn revoke(
 #[derive(Serialize, ToSchema)]
 pub struct Catalogue {
     pub items: Vec<String>,
+    /// Each authorisation with its validity period and prerequisites.
+    pub entries: Vec<crate::store::records::CatalogueEntry>,
 }
 
-/// Add a name to the organisation's authorisation catalogue (admin).
+/// Add a name to the organisation's authorisation catalogue (admin). With a body, set its
+/// validity period and prerequisites (replacing earlier ones); without, add it if missing.
 #[utoipa::path(
     put, path = "/api/v1/orgs/{slug}/authorisations/{name}", tag = "members",
     params(("slug" = String, Path, description = "Organisation slug"), ("name" = String, Path, description = "Authorisation name")),
-    responses((status = 200, description = "The catalogue", body = Catalogue)),
+    request_body(content = Option<CatalogueRules>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The catalogue", body = Catalogue),
+        (status = 404, description = "`not_in_catalogue`: a prerequisite is not in the catalogue", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn add_to_catalogue(
     State(state): State<AppState>,
     ApiCaller(ctx): ApiCaller,
     ApiPath((slug, name)): ApiPath<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Catalogue>, ApiError> {
-    Ok(Json(Catalogue { items: flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name).await? }))
+    let rules: Option<CatalogueRules> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(serde_json::from_slice(&body).map_err(|e| {
+            let code = if e.is_data() { "invalid_request" } else { "malformed_json" };
+            ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+        })?)
+    };
+    let items = flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name, rules.as_ref()).await?;
+    let org = flows::orgs::get(&state.store, &ctx, &slug).await?;
+    let entries = crate::store::records::catalogue_entries(state.store.pool(), org.id)
+        .await
+        .map_err(flows::FlowError::from)?;
+    Ok(Json(Catalogue { items, entries }))
 }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, bearer-token authenticated, described by the OpenAPI document
 //! at `/api/openapi.json` (generated from these handlers).
 
+pub mod access;
 pub mod auth;
 pub mod contract;
 pub mod error;
@@ -44,6 +45,10 @@ use error::ApiError;
         invitations::revoke,
         settings::put,
         payments::stripe_webhook,
+        access::access_list,
+        access::list_devices,
+        access::create_device,
+        access::revoke_device,
         payments::ledger,
         payments::reprocess,
         plans::list,
@@ -65,7 +70,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -77,6 +82,11 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // A door controller's token (`portico device create`), for the access list only.
+        components.add_security_scheme(
+            "device",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
@@ -157,6 +167,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/settings/{key}", put(settings::put))
         .route("/stripe/events", get(payments::ledger))
+        .route("/orgs/{slug}/access-list", get(access::access_list))
+        .route("/orgs/{slug}/devices", get(access::list_devices).post(access::create_device))
+        .route("/orgs/{slug}/devices/{id}/revoke", post(access::revoke_device))
         .route("/stripe/events/{id}/reprocess", post(payments::reprocess))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -24,6 +24,20 @@ pub use settings::{
 };
 
 /// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:30:00Z`).
+/// A point in time as people and tools write it: RFC 3339, `YYYY-MM-DD` (midnight UTC) or
+/// Unix seconds.
+pub fn parse_instant(value: &str) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Some(seconds);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    let date = time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
 pub fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()

@@ -96,16 +96,27 @@ async fn record_event(
     Ok(())
 }
 
-/// Changes status (along the allowed transitions, with a reason) and/or role; audited.
+/// What staff change on a membership: status (with a reason, and for a suspension optionally
+/// when it ends by itself) and/or role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Change<'a> {
+    pub status: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// The end of a suspension: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
+    pub until: Option<&'a str>,
+}
+
+/// Changes status (along the allowed transitions, with a reason) and/or role; audited. A
+/// suspension with `until` returns to `active` by itself then (the scheduler in `serve`).
 pub async fn change(
     store: &Store,
     ctx: &Ctx,
     slug: &str,
     membership_id: i64,
-    status: Option<&str>,
-    role: Option<&str>,
-    reason: Option<&str>,
+    c: &Change<'_>,
 ) -> FlowResult<Record> {
+    let Change { status, role, reason, until } = *c;
     let record = get(store, ctx, slug, membership_id).await?;
     let status = status
         .map(|s| MembershipStatus::parse(s).map_err(|_| invalid("status", "invalid_status")))
@@ -120,6 +131,14 @@ pub async fn change(
     if status.is_none() && role.is_none() {
         return Err(invalid("status", "nothing_to_change"));
     }
+    let until = match until.map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => match crate::domain::parse_instant(u) {
+            // A time already past is allowed: the scheduler ends the suspension at its next run.
+            Some(t) if status == Some(MembershipStatus::Suspended) => Some(t),
+            _ => return Err(invalid("until", "invalid_until")),
+        },
+    };
     let from = record.membership.status;
     if let Some(to) = status {
         if reason.is_none() {
@@ -140,9 +159,14 @@ pub async fn change(
             ctx,
             "member.status_changed",
             &record,
-            json!({ "from": from, "to": to, "reason": reason }),
+            json!({ "from": from, "to": to, "reason": reason, "cause": "staff", "until": until.map(crate::domain::rfc3339) }),
         )
         .await?;
+        super::access::status_changed(&mut tx, record.org.id, membership_id, from, to, &ctx.actor.label)
+            .await?;
+        if let Some(until) = until {
+            memberships::set_suspended_until(tx.conn(), membership_id, until).await?;
+        }
     }
     if let Some(role) = role {
         memberships::set_role(tx.conn(), membership_id, role).await?;
@@ -232,6 +256,16 @@ async fn add_credential_to(store: &Store, ctx: &Ctx, record: &Record, tag: &str)
         Err(e) => return Err(e.into()),
     }
     record_event(&mut tx, ctx, "member.credential_added", record, json!({ "tag": tag })).await?;
+    let detail = format!("key {tag} added");
+    super::access::list_changed(
+        &mut tx,
+        record.org.id,
+        false,
+        &ctx.actor.label,
+        Some(record.membership.id),
+        &detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -252,6 +286,16 @@ async fn remove_credential_from(
         "member.credential_removed",
         record,
         json!({ "credential_id": credential_id }),
+    )
+    .await?;
+    let detail = format!("key {credential_id} removed");
+    super::access::list_changed(
+        &mut tx,
+        record.org.id,
+        true,
+        &ctx.actor.label,
+        Some(record.membership.id),
+        &detail,
     )
     .await?;
     tx.commit().await?;
@@ -298,29 +342,96 @@ pub async fn set_authorisation(
         // The path names an authorisation this organisation does not have: not found.
         return Err(FlowError::Unknown { field: "name", code: "not_in_catalogue" });
     }
+    let at = now();
     let mut tx = store.begin().await?;
     let changed = if grant {
-        records::grant(tx.conn(), membership_id, name, &ctx.actor.label, now()).await?
+        let rules =
+            records::catalogue_entries(tx.conn(), record.org.id).await?.into_iter().find(|e| e.name == name);
+        let requires = rules.as_ref().map(|r| r.requires.clone()).unwrap_or_default();
+        // Read inside the transaction that grants, so a prerequisite revoked meanwhile counts.
+        let held = records::authorisations(tx.conn(), membership_id).await?;
+        let missing: Vec<String> =
+            requires.into_iter().filter(|r| !held.iter().any(|h| &h.name == r && !h.expired(at))).collect();
+        if !missing.is_empty() {
+            return Err(FlowError::MissingPrerequisites(missing));
+        }
+        let expires_at = rules.and_then(|r| r.valid_days).map(|days| at + days * 86_400);
+        records::grant(tx.conn(), membership_id, name, &ctx.actor.label, at, expires_at).await?;
+        true
     } else {
         records::revoke(tx.conn(), membership_id, name).await?
     };
     if changed {
         let action = if grant { "member.authorisation_granted" } else { "member.authorisation_revoked" };
         record_event(&mut tx, ctx, action, &record, json!({ "name": name })).await?;
+        let detail = format!("authorisation {name} {}", if grant { "granted" } else { "revoked" });
+        super::access::list_changed(
+            &mut tx,
+            record.org.id,
+            !grant,
+            &ctx.actor.label,
+            Some(membership_id),
+            &detail,
+        )
+        .await?;
     }
     tx.commit().await?;
     load(store, record.org, membership_id).await
 }
 
-/// Adds a name to the organisation's authorisation catalogue (admin).
-pub async fn add_to_catalogue(store: &Store, ctx: &Ctx, slug: &str, name: &str) -> FlowResult<Vec<String>> {
+/// The rules of a catalogue authorisation, as staff give them.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueRules {
+    /// Days a grant lasts (1 to 3650); absent: no expiry.
+    #[serde(default, deserialize_with = "super::present_whole_number")]
+    pub valid_days: Option<i64>,
+    /// Other authorisations of the catalogue a member must hold first.
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+/// Most prerequisites one authorisation may have.
+pub const MAX_PREREQUISITES: usize = 20;
+
+/// Adds a name to the organisation's authorisation catalogue (admin); with `rules`, sets its
+/// validity period and prerequisites (which must be in the catalogue already).
+pub async fn add_to_catalogue(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    name: &str,
+    rules: Option<&CatalogueRules>,
+) -> FlowResult<Vec<String>> {
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
     let mut problems = vec![];
     let name = text(name, "name", 60, true, &mut problems)
         .ok_or_else(|| invalid("name", problems.first().map_or("required", |p| p.1)))?;
+    let entry = match rules {
+        None => None,
+        Some(rules) => {
+            if rules.valid_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+                return Err(invalid("valid_days", "invalid_valid_days"));
+            }
+            let catalogue = records::catalogue(store.pool(), org.id).await?;
+            let mut requires: Vec<String> = rules.requires.iter().map(|r| r.trim().to_string()).collect();
+            requires.sort();
+            requires.dedup();
+            if requires.len() > MAX_PREREQUISITES || requires.iter().any(|r| r == &name) {
+                return Err(invalid("requires", "invalid_prerequisites"));
+            }
+            if requires.iter().any(|r| !catalogue.contains(r)) {
+                return Err(FlowError::Unknown { field: "requires", code: "not_in_catalogue" });
+            }
+            Some(records::CatalogueEntry { name: name.clone(), valid_days: rules.valid_days, requires })
+        }
+    };
     let mut tx = store.begin().await?;
-    records::add_to_catalogue(tx.conn(), org.id, &name).await?;
+    match &entry {
+        Some(entry) => records::set_catalogue_entry(tx.conn(), org.id, entry).await?,
+        None => records::add_to_catalogue(tx.conn(), org.id, &name).await?,
+    }
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -329,7 +440,8 @@ pub async fn add_to_catalogue(store: &Store, ctx: &Ctx, slug: &str, name: &str) 
             action: "org.authorisation_added",
             target: Some(&name),
             org_id: Some(org.id),
-            details: json!({}),
+            details: json!({ "valid_days": entry.as_ref().and_then(|e| e.valid_days),
+                             "requires": entry.as_ref().map(|e| e.requires.clone()) }),
         },
     )
     .await?;

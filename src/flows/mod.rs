@@ -2,6 +2,7 @@
 //! handlers are thin over these functions and map [`FlowError`] to responses in one place
 //! (`crate::http_error`).
 
+pub mod access;
 pub mod auth;
 pub mod invitations;
 pub mod mail;
@@ -54,6 +55,9 @@ pub enum FlowError {
     /// A bounded resource (the password hashing queue) is full: try again shortly.
     #[error("busy; retry after {retry_after}s")]
     Busy { retry_after: i64 },
+    /// Granting an authorisation needs others the member does not hold (named).
+    #[error("missing prerequisites: {}", .0.join(", "))]
+    MissingPrerequisites(Vec<String>),
     /// Stripe failed, timed out or could not be reached (502; the action may be retried).
     #[error("payment provider: {0}")]
     Upstream(String),

@@ -344,6 +344,7 @@ async fn transition(
         json!({ "from": m.status, "to": to, "reason": reason }),
     )
     .await?;
+    super::access::status_changed(tx, org.id, m.id, m.status, to, &cause.label).await?;
     Ok(true)
 }
 

@@ -95,6 +95,8 @@ pub struct Membership {
     pub plan: Option<String>,
     pub member_since: Option<i64>,
     pub renews_at: Option<i64>,
+    /// When a timed suspension ends by itself.
+    pub suspended_until: Option<i64>,
     pub payment: Payment,
 }
 
@@ -121,7 +123,7 @@ pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> R
     let row = sqlx::query(
         "SELECT m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at,
                 m.payment_ref, m.stripe_customer, m.stripe_subscription, m.subscription_status, m.subscription_seen,
-                m.plan_id, m.paid_at, m.past_due_since, m.suspended_for_payment
+                m.plan_id, m.paid_at, m.past_due_since, m.suspended_for_payment, m.suspended_until
          FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
     )
     .bind(id)
@@ -140,6 +142,7 @@ pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> R
             plan: r.try_get(7)?,
             member_since: r.try_get(8)?,
             renews_at: r.try_get(9)?,
+            suspended_until: r.try_get(19)?,
             payment: Payment {
                 reference: r.try_get(10)?,
                 customer: r.try_get(11)?,
@@ -183,7 +186,8 @@ pub async fn set_status(
 ) -> Result<bool> {
     let since = (to == MembershipStatus::Active).then_some(now);
     Ok(sqlx::query(
-        "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4), suspended_for_payment = 0
+        "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4), suspended_for_payment = 0,
+             suspended_until = NULL
          WHERE id = $1 AND status = $2",
     )
     .bind(id)
@@ -279,6 +283,49 @@ pub async fn apply_observed(conn: &mut AnyConnection, id: i64, o: &Observed<'_>,
     .await
     .map_err(|e| StoreError::conflict_as(e, "subscription"))?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Sets when a suspension ends by itself.
+pub async fn set_suspended_until(conn: &mut AnyConnection, id: i64, until: i64) -> Result<()> {
+    sqlx::query("UPDATE memberships SET suspended_until = $2 WHERE id = $1 AND status = 'suspended'")
+        .bind(id)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Timed suspensions whose end has come: (membership, organisation).
+pub async fn suspensions_due<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT id, org_id FROM memberships
+         WHERE suspended_until IS NOT NULL AND suspended_until <= $1 AND status = 'suspended'
+         ORDER BY suspended_until LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// Ends a timed suspension whose time has come, unless the membership changed meanwhile
+/// (any status change clears `suspended_until`); true when it did.
+pub async fn end_timed_suspension(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE memberships SET status = 'active', suspended_until = NULL, suspended_for_payment = 0
+         WHERE id = $1 AND status = 'suspended' AND suspended_until IS NOT NULL AND suspended_until <= $2",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn set_suspended_for_payment(conn: &mut AnyConnection, id: i64, value: bool) -> Result<()> {

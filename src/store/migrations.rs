@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_payments.sql"),
         postgres: include_str!("../../migrations/postgres/0010_payments.sql"),
     },
+    Migration {
+        version: 11,
+        name: "access",
+        sqlite: include_str!("../../migrations/sqlite/0011_access.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_access.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

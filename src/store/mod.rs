@@ -2,6 +2,7 @@
 //! `Any` driver, with `$n` placeholders that SQLite understands too); code branches on
 //! [`Backend`] only where they differ. Times are stored as Unix seconds (`BIGINT`).
 
+pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod invitations;

@@ -270,6 +270,100 @@ pub struct Authorisation {
     pub name: String,
     pub granted_by: String,
     pub granted_at: i64,
+    /// When the grant stops counting (Unix seconds); null: never.
+    pub expires_at: Option<i64>,
+}
+
+impl Authorisation {
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// An authorisation the organisation can grant, with its rules.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CatalogueEntry {
+    pub name: String,
+    /// Days a grant lasts; null: no expiry.
+    pub valid_days: Option<i64>,
+    /// Authorisations a member must hold (not expired) before this one is granted.
+    pub requires: Vec<String>,
+}
+
+pub async fn catalogue_entries<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+) -> Result<Vec<CatalogueEntry>> {
+    let rows = sqlx::query(
+        "SELECT name, valid_days, requires FROM org_authorisations WHERE org_id = $1 ORDER BY name",
+    )
+    .bind(org_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let requires: String = r.try_get(2)?;
+            Ok(CatalogueEntry {
+                name: r.try_get(0)?,
+                valid_days: r.try_get(1)?,
+                requires: serde_json::from_str(&requires).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            })
+        })
+        .collect()
+}
+
+/// Sets an authorisation's rules, adding it to the catalogue if it is not there.
+pub async fn set_catalogue_entry(
+    conn: &mut AnyConnection,
+    org_id: i64,
+    entry: &CatalogueEntry,
+) -> Result<()> {
+    let requires = serde_json::to_string(&entry.requires).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO org_authorisations (org_id, name, valid_days, requires) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (org_id, name) DO UPDATE SET valid_days = excluded.valid_days, requires = excluded.requires",
+    )
+    .bind(org_id)
+    .bind(&entry.name)
+    .bind(entry.valid_days)
+    .bind(requires)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Grants whose expiry has passed and is not recorded yet: (membership, organisation, name).
+pub async fn expired_unnoted<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, String)>> {
+    let rows = sqlx::query(
+        "SELECT a.membership_id, m.org_id, a.name FROM member_authorisations a
+         JOIN memberships m ON m.id = a.membership_id
+         WHERE a.expiry_noted = 0 AND a.expires_at IS NOT NULL AND a.expires_at <= $1
+         ORDER BY a.expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+}
+
+/// Marks an expiry as recorded; false when another process did it first (or it was renewed).
+pub async fn note_expiry(conn: &mut AnyConnection, membership_id: i64, name: &str, now: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE member_authorisations SET expiry_noted = 1
+         WHERE membership_id = $1 AND name = $2 AND expiry_noted = 0 AND expires_at <= $3",
+    )
+    .bind(membership_id)
+    .bind(name)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(
@@ -277,14 +371,19 @@ pub async fn authorisations<'c, E: Executor<'c, Database = sqlx::Any>>(
     membership_id: i64,
 ) -> Result<Vec<Authorisation>> {
     let rows = sqlx::query(
-        "SELECT name, granted_by, granted_at FROM member_authorisations WHERE membership_id = $1 ORDER BY name",
+        "SELECT name, granted_by, granted_at, expires_at FROM member_authorisations WHERE membership_id = $1 ORDER BY name",
     )
     .bind(membership_id)
     .fetch_all(e)
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(Authorisation { name: r.try_get(0)?, granted_by: r.try_get(1)?, granted_at: r.try_get(2)? })
+            Ok(Authorisation {
+                name: r.try_get(0)?,
+                granted_by: r.try_get(1)?,
+                granted_at: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+            })
         })
         .collect()
 }
@@ -308,25 +407,30 @@ pub async fn add_to_catalogue(conn: &mut AnyConnection, org_id: i64, name: &str)
     Ok(())
 }
 
+/// Grants an authorisation, or renews a grant that exists (who, when and the expiry become
+/// this grant's).
 pub async fn grant(
     conn: &mut AnyConnection,
     membership_id: i64,
     name: &str,
     by: &str,
     now: i64,
-) -> Result<bool> {
-    Ok(sqlx::query(
-        "INSERT INTO member_authorisations (membership_id, name, granted_by, granted_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (membership_id, name) DO NOTHING",
+    expires_at: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO member_authorisations (membership_id, name, granted_by, granted_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (membership_id, name) DO UPDATE SET granted_by = excluded.granted_by,
+             granted_at = excluded.granted_at, expires_at = excluded.expires_at, expiry_noted = 0",
     )
     .bind(membership_id)
     .bind(name)
     .bind(by)
     .bind(now)
+    .bind(expires_at)
     .execute(conn)
-    .await?
-    .rows_affected()
-        == 1)
+    .await?;
+    Ok(())
 }
 
 pub async fn revoke(conn: &mut AnyConnection, membership_id: i64, name: &str) -> Result<bool> {

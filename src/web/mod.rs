@@ -13,6 +13,7 @@ mod password;
 pub mod payment;
 mod signup;
 mod staff;
+pub mod staff_devices;
 mod staff_members;
 pub mod staff_payments;
 
@@ -48,6 +49,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/plans", post(staff_payments::create_plan))
         .route("/staff/orgs/{slug}/plans/{id}/deactivate", post(staff_payments::deactivate_plan))
         .route("/staff/stripe/events", get(staff_payments::ledger))
+        .route("/staff/orgs/{slug}/devices", get(staff_devices::show).post(staff_devices::create))
+        .route("/staff/orgs/{slug}/devices/{id}/revoke", post(staff_devices::revoke))
         .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))

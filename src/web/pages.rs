@@ -63,7 +63,7 @@ pub struct StaffOrg<'a> {
     pub invite: InviteForm,
     pub roles: &'static [crate::domain::MembershipRole],
     pub statuses: &'static [crate::domain::MembershipStatus],
-    pub catalogue: Vec<String>,
+    pub catalogue: Vec<crate::store::records::CatalogueEntry>,
     pub filter: super::staff::MemberFilterQuery,
 }
 
@@ -77,6 +77,48 @@ pub struct StaffPayments<'a> {
     /// Stripe is configured on this instance.
     pub takes_payments: bool,
     pub intervals: &'static [&'static str],
+}
+
+#[derive(Template)]
+#[template(path = "staff_devices.html")]
+pub struct StaffDevices<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub devices: Vec<crate::flows::access::DeviceStatus>,
+    pub revocations: Vec<crate::flows::access::RevocationView>,
+    pub catalogue: Vec<String>,
+    /// A device just registered: (name, token), shown once.
+    pub new_token: Option<(String, String)>,
+    pub error: Option<String>,
+    pub now: i64,
+}
+
+/// A number of seconds, however many references deep a template holds it.
+pub trait Seconds {
+    fn seconds(&self) -> i64;
+}
+
+impl Seconds for i64 {
+    fn seconds(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T: Seconds + ?Sized> Seconds for &T {
+    fn seconds(&self) -> i64 {
+        (**self).seconds()
+    }
+}
+
+/// A duration in seconds as people read it: `42 s`, `3 min`, `5 h`, `2 d`.
+pub fn span(secs: impl Seconds) -> String {
+    let s = secs.seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
 }
 
 #[derive(Template)]

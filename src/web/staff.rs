@@ -146,7 +146,7 @@ async fn org_page(
             flows::members::list(&state.store, &flow_ctx, slug, Some(&filter.status), Some(&filter.q))
                 .await?;
         let invitations = flows::invitations::list(&state.store, &flow_ctx, slug, None).await?;
-        let catalogue = store::records::catalogue(state.store.pool(), org.id).await?;
+        let catalogue = store::records::catalogue_entries(state.store.pool(), org.id).await?;
         Ok::<_, FlowError>((members, invitations, catalogue))
     };
     match loaded.await {

@@ -70,6 +70,9 @@ pub struct ActionForm {
     role: String,
     #[serde(default)]
     reason: String,
+    /// When a suspension ends by itself (`YYYY-MM-DD` or RFC 3339); blank: never.
+    #[serde(default)]
+    until: String,
     #[serde(default)]
     text: String,
     #[serde(default)]
@@ -98,9 +101,26 @@ pub async fn act(
     let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
     let outcome = match action.as_str() {
         "status" => {
-            members::change(store, &fctx, &slug, id, opt(&f.status).as_deref(), None, Some(&f.reason)).await
+            let (status, until) = (opt(&f.status), opt(&f.until));
+            let change = members::Change {
+                status: status.as_deref(),
+                reason: Some(&f.reason),
+                until: until.as_deref(),
+                ..Default::default()
+            };
+            members::change(store, &fctx, &slug, id, &change).await
         }
-        "role" => members::change(store, &fctx, &slug, id, None, opt(&f.role).as_deref(), None).await,
+        "role" => {
+            let role = opt(&f.role);
+            members::change(
+                store,
+                &fctx,
+                &slug,
+                id,
+                &members::Change { role: role.as_deref(), ..Default::default() },
+            )
+            .await
+        }
         "note" => members::add_note(store, &fctx, &slug, id, &f.text).await,
         "credential" => members::add_credential(store, &fctx, &slug, id, &f.tag).await,
         "credential-remove" => members::remove_credential(store, &fctx, &slug, id, f.credential_id).await,
@@ -158,6 +178,12 @@ pub async fn csv(
 pub struct CatalogueForm {
     #[serde(default)]
     name: String,
+    /// Days a grant lasts; blank: no expiry.
+    #[serde(default)]
+    valid_days: String,
+    /// Prerequisites, comma-separated.
+    #[serde(default)]
+    requires: String,
 }
 
 pub async fn add_to_catalogue(
@@ -170,7 +196,19 @@ pub async fn add_to_catalogue(
         return denied;
     }
     let (Ok(Path(slug)), Ok(Form(f))) = (slug, form) else { return not_found_page(&ctx) };
-    match members::add_to_catalogue(&state.store, &ctx.flow_ctx(), &slug, &f.name).await {
+    let valid_days = match f.valid_days.trim() {
+        "" => None,
+        days => match days.parse::<i64>() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                return error_page(&ctx, classify(&crate::flows::invalid("valid_days", "invalid_valid_days")));
+            }
+        },
+    };
+    let requires: Vec<String> =
+        f.requires.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
+    let rules = members::CatalogueRules { valid_days, requires };
+    match members::add_to_catalogue(&state.store, &ctx.flow_ctx(), &slug, &f.name, Some(&rules)).await {
         Ok(_) => (
             [ctx.set_flash(FlashKind::Success, "flash-catalogue-updated")],
             see_other(&format!("/staff/orgs/{slug}")),
