@@ -61,8 +61,17 @@ const COUNTERS: [&Counter; 8] = [
     &CONNECTIONS_REFUSED,
 ];
 
-/// Renders the counters and the outbox depth per state.
-pub fn render(outbox_depth: &[(String, i64)], oldest_due_ms: i64) -> String {
+/// A label value with `\`, `"` and line breaks escaped as the text format requires.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Renders the counters, the outbox depth per state and each door device's staleness.
+pub fn render(
+    outbox_depth: &[(String, i64)],
+    oldest_due_ms: i64,
+    devices: &[crate::flows::access::DeviceHealth],
+) -> String {
     let mut out = String::new();
     for c in COUNTERS {
         out.push_str(&format!(
@@ -85,5 +94,20 @@ pub fn render(outbox_depth: &[(String, i64)], oldest_due_ms: i64) -> String {
     );
     out.push_str("# TYPE portico_outbox_oldest_due_seconds gauge\n");
     out.push_str(&format!("portico_outbox_oldest_due_seconds {:.3}\n", oldest_due_ms as f64 / 1000.0));
+    out.push_str("# HELP portico_device_seconds_since_contact Seconds since each door device last polled its access list (-1: never).\n");
+    out.push_str("# TYPE portico_device_seconds_since_contact gauge\n");
+    for d in devices {
+        let labels = format!("org=\"{}\",device=\"{}\",id=\"{}\"", label(&d.org), label(&d.name), d.id);
+        out.push_str(&format!(
+            "portico_device_seconds_since_contact{{{labels}}} {}\n",
+            d.silent_for.unwrap_or(-1)
+        ));
+    }
+    out.push_str("# HELP portico_device_stale 1 when the list a door device held at its last contact is not the current one.\n");
+    out.push_str("# TYPE portico_device_stale gauge\n");
+    for d in devices {
+        let labels = format!("org=\"{}\",device=\"{}\",id=\"{}\"", label(&d.org), label(&d.name), d.id);
+        out.push_str(&format!("portico_device_stale{{{labels}}} {}\n", u8::from(d.stale)));
+    }
     out
 }

@@ -432,12 +432,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let read = async {
         let depth = crate::store::outbox::depth(pool).await?;
         let oldest = crate::store::outbox::oldest_due_ms(pool, crate::store::now_ms()).await?;
-        Ok::<_, crate::store::StoreError>((depth, oldest))
+        let devices = crate::flows::access::health(&state.store).await?;
+        Ok::<_, crate::flows::FlowError>((depth, oldest, devices))
     };
     match read.await {
-        Ok((depth, oldest)) => (
+        Ok((depth, oldest, devices)) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            crate::metrics::render(&depth, oldest),
+            crate::metrics::render(&depth, oldest, &devices),
         )
             .into_response(),
         Err(e) => {

@@ -377,3 +377,118 @@ async fn a_timed_suspension_ends_by_itself_unless_the_member_was_banned_meanwhil
     assert_eq!(scheduled.len(), 1);
     assert_eq!(scheduled[0].target.as_deref(), Some("first@example.org"));
 }
+
+#[tokio::test]
+async fn the_reference_client_keeps_the_list_in_a_file() {
+    if std::process::Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 not found: SKIPPING the reference client test");
+        return;
+    }
+    let s = space().await;
+    s.member("client@example.org", "active", "0000000012").await;
+    let door = s.device("Side door", None).await;
+    let dir = std::env::temp_dir().join(format!("portico-door-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("access-list.json");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/door_poll.py");
+    let run = |wait: &str| {
+        let mut command = std::process::Command::new("python3");
+        command
+            .args([
+                script,
+                "--base",
+                &s.app.base,
+                "--org",
+                "space",
+                "--out",
+                out.to_str().unwrap(),
+                "--once",
+                "--wait",
+                wait,
+            ])
+            .env("PORTICO_DEVICE_TOKEN", &door);
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        }
+    };
+    run("0").await;
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(tags(&list), ["0000000012"]);
+    // The second run sends the version it holds: a 304, the file unchanged, and the device
+    // shows as current in the console.
+    run("0").await;
+    let devices: Value =
+        s.api(reqwest::Method::GET, "/api/v1/orgs/space/devices").send().await.unwrap().json().await.unwrap();
+    assert_eq!(devices["items"][0]["current"], true, "{devices}");
+    assert_eq!(devices["items"][0]["held_version"], list["version"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn staff_manage_devices_and_see_authorisation_expiry_in_the_console() {
+    let s = space().await;
+    assert_eq!(s.put_catalogue("laser", json!({ "valid_days": 30 })).await.0, 200);
+    let member = s.member("cutter@example.org", "active", "0000000013").await;
+    assert_eq!(s.grant(member, "laser").await.0, 200);
+    let staff = common::client();
+    let password = s.app.create_staff("admin2@portico.test", portico::domain::StaffRole::Admin).await;
+    s.app.login(&staff, "admin2@portico.test", &password).await;
+    let page = "/staff/orgs/space/devices";
+    let r = s.app.post_form(&staff, page, page, &[("name", "Laser cutter"), ("requires", "laser")]).await;
+    assert_eq!(r.status(), 201);
+    let html = r.text().await.unwrap();
+    let token =
+        html.split("<code class=\"token\">").nth(1).and_then(|t| t.split('<').next()).unwrap().to_string();
+    assert!(token.starts_with("pdv_"), "the token is shown once: {token}");
+    let (_, again) = s.app.get_page(&staff, page).await;
+    assert!(!again.contains(&token), "and never again");
+    let (status, _, list) = poll(&s.app, "space", &token, None, 0).await;
+    assert_eq!((status, tags(&list)), (200, vec!["0000000013".to_string()]));
+
+    // A requirement the member lacks: a revocation with its cause, and the device is stale
+    // until it polls.
+    assert_eq!(s.put_catalogue("laser-advanced", json!({})).await.0, 200);
+    let id: i64 = sqlx::query_scalar("SELECT id FROM devices").fetch_one(s.app.store.pool()).await.unwrap();
+    let r = s
+        .app
+        .post_form(
+            &staff,
+            page,
+            &format!("/staff/orgs/space/devices/{id}/requires"),
+            &[("requires", "laser-advanced")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = s.app.get_page(&staff, page).await;
+    assert!(html.contains("Laser cutter now requires laser-advanced"), "{html}");
+    assert!(html.contains("not yet") && html.contains("Stale for"), "{html}");
+    let metrics = reqwest::get(s.app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "portico_device_stale{{org=\"space\",device=\"Laser cutter\",id=\"{id}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let (_, _, list) = poll(&s.app, "space", &token, None, 0).await;
+    assert!(tags(&list).is_empty());
+    let (_, html) = s.app.get_page(&staff, page).await;
+    assert!(html.contains("Laser cutter: picked up after"), "{html}");
+    let metrics = reqwest::get(s.app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "portico_device_stale{{org=\"space\",device=\"Laser cutter\",id=\"{id}\"}} 0"
+        ))
+    );
+
+    // The member page shows the grant with its expiry; so does the member's dashboard.
+    let (_, html) = s.app.get_page(&staff, &format!("/staff/orgs/space/members/{member}")).await;
+    assert!(html.contains("laser") && html.contains("Expires on"), "{html}");
+    sqlx::query("UPDATE member_authorisations SET expires_at = $1")
+        .bind(now() - 10)
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+    let (_, html) = s.app.get_page(&staff, &format!("/staff/orgs/space/members/{member}")).await;
+    assert!(html.contains("Expired on"), "{html}");
+}

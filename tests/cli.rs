@@ -96,6 +96,18 @@ async fn admin_commands_work_and_are_audited() {
     assert!(!dup.status.success());
     assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
 
+    let out = portico(&url, &["device", "create", "--org", "acme", "--name", "Front door"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let device_token =
+        stdout(&out).lines().find_map(|l| l.strip_prefix("token: ")).expect("printed token").to_string();
+    assert!(device_token.starts_with("pdv_") && device_token.len() > 40, "{device_token}");
+    let unknown = portico(
+        &url,
+        &["device", "create", "--org", "acme", "--name", "Saw", "--requires", "woodshop"],
+        None,
+    );
+    assert!(!unknown.status.success(), "a requirement outside the catalogue is refused");
+
     let out = portico(&url, &["settings", "set", "security.login_attempts_per_ip_per_15min", "25"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     let bad = portico(&url, &["settings", "set", "security.login_attempts_per_ip_per_15min", "zero"], None);

@@ -234,6 +234,31 @@ pub async fn create_device(
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceUpdate {
+    /// The authorisation a member needs on this device; an empty string: none.
+    pub requires: String,
+}
+
+/// Change the authorisation a device requires (admin); recorded as a list change.
+#[utoipa::path(
+    patch, path = "/api/v1/orgs/{slug}/devices/{id}", tag = "access",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Device id")),
+    request_body = DeviceUpdate,
+    responses((status = 200, description = "Changed"), (status = 404, description = "No such device, or `not_in_catalogue`", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn update_device(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiJson(input): ApiJson<DeviceUpdate>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    flows::access::set_requirement(&state.store, &ctx, &slug, id, Some(&input.requires)).await?;
+    Ok(Json(serde_json::json!({ "requires": Some(input.requires.trim()).filter(|r| !r.is_empty()) })))
+}
+
 /// Revoke a device's token (admin).
 #[utoipa::path(
     post, path = "/api/v1/orgs/{slug}/devices/{id}/revoke", tag = "access",

@@ -143,6 +143,7 @@ pub fn apply(doc: &mut Value) {
     let device = format!("{schemas}/DeviceInput/properties");
     set(doc, &format!("{device}/name"), string(text(100, Lines::Single, true)));
     set(doc, &format!("{device}/requires"), string(text(60, Lines::Single, false)));
+    set(doc, &format!("{schemas}/DeviceUpdate/properties/requires"), string(text(60, Lines::Single, false)));
     let rules = format!("{schemas}/CatalogueRules/properties");
     set(doc, &format!("{rules}/valid_days"), json!({"type": "integer", "minimum": 1, "maximum": 3650}));
     set(

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -49,6 +49,7 @@ use error::ApiError;
         access::list_devices,
         access::create_device,
         access::revoke_device,
+        access::update_device,
         payments::ledger,
         payments::reprocess,
         plans::list,
@@ -70,7 +71,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -169,6 +170,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/stripe/events", get(payments::ledger))
         .route("/orgs/{slug}/access-list", get(access::access_list))
         .route("/orgs/{slug}/devices", get(access::list_devices).post(access::create_device))
+        .route("/orgs/{slug}/devices/{id}", patch(access::update_device))
         .route("/orgs/{slug}/devices/{id}/revoke", post(access::revoke_device))
         .route("/stripe/events/{id}/reprocess", post(payments::reprocess))
         .fallback(not_found)

@@ -266,6 +266,48 @@ async fn audit_device(
     Ok(())
 }
 
+/// Changes the authorisation a device requires (admin; `None`: every active member with a
+/// key). A new requirement can take people off its list: recorded as a revocation.
+pub async fn set_requirement(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    id: i64,
+    requires: Option<&str>,
+) -> FlowResult<()> {
+    ctx.require_admin()?;
+    let org = super::orgs::get(store, ctx, slug).await?;
+    let device = access::list(store.pool(), org.id)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or(FlowError::NotFound)?;
+    let requires = requires.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = requires
+        && !records::catalogue(store.pool(), org.id).await?.iter().any(|c| c == r)
+    {
+        return Err(FlowError::Unknown { field: "requires", code: "not_in_catalogue" });
+    }
+    if device.requires.as_deref() == requires {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    access::set_requires(tx.conn(), org.id, id, requires).await?;
+    audit_device(
+        &mut tx,
+        ctx,
+        &org,
+        "device.requirement_changed",
+        &device,
+        json!({ "from": device.requires, "to": requires }),
+    )
+    .await?;
+    let detail = format!("{} now requires {}", device.name, requires.unwrap_or("nothing"));
+    list_changed(&mut tx, org.id, requires.is_some(), &ctx.actor.label, None, &detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Revokes a device's token (admin): its next request is refused.
 pub async fn revoke_device(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<()> {
     ctx.require_admin()?;
@@ -362,6 +404,38 @@ pub async fn overview(
         })
         .collect();
     Ok((statuses, revocations))
+}
+
+/// One device's health for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct DeviceHealth {
+    pub org: String,
+    pub id: i64,
+    pub name: String,
+    /// Seconds since its last contact; `None`: never.
+    pub silent_for: Option<i64>,
+    /// The list it held at its last contact is not the current one.
+    pub stale: bool,
+}
+
+/// Every live device of the instance, with its staleness.
+pub async fn health(store: &Store) -> FlowResult<Vec<DeviceHealth>> {
+    let pool = store.pool();
+    let slugs: std::collections::HashMap<i64, String> =
+        crate::store::orgs::list(pool).await?.into_iter().map(|o| (o.org.id, o.org.slug)).collect();
+    let at = now();
+    let mut out = Vec::new();
+    for device in access::all_live(pool).await? {
+        let list = list_for(store, device.org_id, device.requires.as_deref()).await?;
+        out.push(DeviceHealth {
+            org: slugs.get(&device.org_id).cloned().unwrap_or_default(),
+            id: device.id,
+            silent_for: device.last_seen_at.map(|t| at - t),
+            stale: device.held_version.as_deref() != Some(list.version.as_str()),
+            name: device.name,
+        });
+    }
+    Ok(out)
 }
 
 /// What one scheduler round did.

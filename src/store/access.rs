@@ -107,6 +107,22 @@ pub async fn by_token_hash<'c, E: Executor<'c, Database = sqlx::Any>>(
     row.as_ref().map(device).transpose()
 }
 
+pub async fn set_requires(
+    conn: &mut AnyConnection,
+    org_id: i64,
+    id: i64,
+    requires: Option<&str>,
+) -> Result<bool> {
+    Ok(sqlx::query("UPDATE devices SET requires = $3 WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(id)
+        .bind(requires)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
 pub async fn revoke(conn: &mut AnyConnection, org_id: i64, id: i64, now: i64) -> Result<bool> {
     Ok(sqlx::query("UPDATE devices SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL")
         .bind(org_id)

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/stripe/events", get(staff_payments::ledger))
         .route("/staff/orgs/{slug}/devices", get(staff_devices::show).post(staff_devices::create))
         .route("/staff/orgs/{slug}/devices/{id}/revoke", post(staff_devices::revoke))
+        .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
         .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))

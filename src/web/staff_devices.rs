@@ -96,6 +96,30 @@ pub async fn create(
     }
 }
 
+pub async fn set_requirement(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64)>, PathRejection>,
+    form: Result<Form<DeviceForm>, FormRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let (Ok(Path((slug, id))), Ok(Form(f))) = (path, form) else { return bad_request_page(&ctx) };
+    match flows::access::set_requirement(&state.store, &ctx.flow_ctx(), &slug, id, Some(&f.requires)).await {
+        Ok(()) => (
+            [ctx.set_flash(FlashKind::Success, "flash-saved")],
+            see_other(&format!("/staff/orgs/{slug}/devices")),
+        )
+            .into_response(),
+        Err(e @ FlowError::Unknown { .. }) => {
+            let info = classify(&e);
+            page(&state, &ctx, &slug, None, Some(describe(&info, &ctx.t)), info.status).await
+        }
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: WebCtx,

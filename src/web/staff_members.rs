@@ -201,7 +201,10 @@ pub async fn add_to_catalogue(
         days => match days.parse::<i64>() {
             Ok(days) => Some(days),
             Err(_) => {
-                return error_page(&ctx, classify(&crate::flows::invalid("valid_days", "invalid_valid_days")));
+                return error_page(
+                    &ctx,
+                    classify(&crate::flows::invalid("valid_days", "invalid_valid_days")),
+                );
             }
         },
     };
