@@ -13,9 +13,10 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support.rs"]
+mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,37 +26,15 @@ use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx};
 use portico::store::{Store, now, records};
 use rand::Rng;
+use support::{Server, env_or, quantile, rss_kib};
 
 const PASSWORD: &str = "soak test password 2026";
 const OPS: [&str; 5] = ["sign-in", "dashboard", "invite", "signup step", "api read"];
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()).and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[derive(Default)]
 struct Tally {
     latencies_ms: Vec<f64>,
     statuses: BTreeMap<u16, u64>,
-}
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Sets up the database before the server starts: an open organisation, a staff member with an
@@ -165,39 +144,16 @@ fn argon2_limit() -> f64 {
 async fn main() {
     let clients = env_or("BENCH_CLIENTS", 64) as usize;
     let seconds = env_or("BENCH_SECONDS", 60);
-    let backend = std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
+    let backend = support::choose_backend();
     let only = std::env::var("BENCH_ONLY").ok().map(|name| {
         OPS.iter().position(|op| *op == name).unwrap_or_else(|| panic!("BENCH_ONLY must be one of {OPS:?}"))
     });
-    if backend == "postgres" {
-        // SAFETY: set before any other thread reads the environment.
-        unsafe { std::env::set_var("PORTICO_TEST_BACKEND", "postgres") };
-    }
     let limit = argon2_limit();
     let (url, _dir) = common::fresh_database().await;
     let token = prepare(&url, clients).await;
     let sink = SmtpSink::start().await;
-    let port = common::smtp_sink::unused_port().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_portico"))
-            .arg("serve")
-            .env_clear()
-            .env("PORTICO_DATABASE_URL", &url)
-            .env("PORTICO_SECRET_KEY", common::SECRET)
-            .env("PORTICO_BIND", format!("127.0.0.1:{port}"))
-            .env("PORTICO_SMTP_URL", sink.url())
-            .env("PORTICO_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start portico serve"),
-    );
-    let pid = server.0.id();
-    let ready = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(Instant::now() < ready, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = Server::start(&url, &[("PORTICO_SMTP_URL", &sink.url())]).await;
+    let (base, pid) = (server.base.clone(), server.pid());
     let idle_rss = rss_kib(pid);
 
     let tallies: Arc<Vec<Mutex<Tally>>> =
@@ -293,10 +249,7 @@ async fn main() {
     for (op, tally) in OPS.iter().zip(tallies.iter()) {
         let mut tally = tally.lock().unwrap();
         tally.latencies_ms.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let v = &tally.latencies_ms;
-            if v.is_empty() { 0.0 } else { v[((v.len() - 1) as f64 * q).round() as usize] }
-        };
+        let at = |q: f64| quantile(&tally.latencies_ms, q);
         let statuses: Vec<String> = tally.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
         bad += tally
             .statuses

@@ -491,4 +491,21 @@ async fn staff_manage_devices_and_see_authorisation_expiry_in_the_console() {
         .unwrap();
     let (_, html) = s.app.get_page(&staff, &format!("/staff/orgs/space/members/{member}")).await;
     assert!(html.contains("Expired on"), "{html}");
+    // The member sees it on their dashboard too.
+    let hash = s
+        .app
+        .hasher
+        .hash(&portico::domain::NewPassword::parse("laser cutting rules", &[]).unwrap())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE email = 'cutter@example.org'")
+        .bind(hash)
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+    let me = common::client();
+    assert_eq!(s.app.login(&me, "cutter@example.org", "laser cutting rules").await.status(), 303);
+    let (status, html) = s.app.get_page(&me, "/dashboard/authorizations?org=space").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("laser") && html.contains("Expired on"), "{html}");
 }

@@ -56,3 +56,4 @@ CREATE TABLE access_pickups (
     picked_up_at BIGINT NOT NULL,
     PRIMARY KEY (change_id, device_id)
 );
+CREATE INDEX access_pickups_device ON access_pickups (device_id, change_id);

@@ -550,6 +550,21 @@ pub async fn update_own_profile(
     }
     records::update_profile(tx.conn(), record.membership.id, &profile, now).await?;
     record_event(&mut tx, ctx, "member.profile_updated", record, json!({})).await?;
+    let p = &record.profile;
+    let renamed = (&p.first_name, &p.last_name, &p.preferred_name)
+        != (&profile.first_name, &profile.last_name, &profile.preferred_name);
+    if renamed {
+        // Door lists carry the name: a waiting door gets the new one.
+        super::access::list_changed(
+            &mut tx,
+            record.org.id,
+            false,
+            &ctx.actor.label,
+            Some(record.membership.id),
+            "name changed",
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -1,0 +1,80 @@
+//! Shared by the benches: the real `portico serve` as a child process, its resident memory,
+//! settings from the environment, percentiles.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `portico serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `portico serve` on a free port of 127.0.0.1 with `database_url`, more `PORTICO_*`
+    /// variables in `env`, and waits until it answers.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Server {
+        let port = super::common::smtp_sink::unused_port().await;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PORTICO_DATABASE_URL", database_url)
+            .env("PORTICO_SECRET_KEY", super::common::SECRET)
+            .env("PORTICO_BIND", format!("127.0.0.1:{port}"))
+            .env("PORTICO_LOG", "error")
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let server = Server { child: command.spawn().expect("start portico serve"), base };
+        let ready = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{}/healthz", server.base)).await.is_err() {
+            assert!(Instant::now() < ready, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Resident memory of a process, KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()).and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The `q` quantile of sorted values (0 when empty).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() { 0.0 } else { sorted[((sorted.len() - 1) as f64 * q).round() as usize] }
+}
+
+/// Selects PostgreSQL for `common::fresh_database` when `BENCH_DATABASE=postgres`.
+pub fn choose_backend() -> String {
+    let backend = std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
+    if backend == "postgres" {
+        // SAFETY: called first thing in main, before any other thread reads the environment.
+        unsafe { std::env::set_var("PORTICO_TEST_BACKEND", "postgres") };
+    }
+    backend
+}
