@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, spawn_on, spawn_with};
 use portico::config::Config;
-use portico::domain::Email;
 use portico::flows::{self, Ctx};
-use portico::store::audit::Origin;
 use portico::store::now;
 use serde_json::{Value, json};
 
@@ -58,19 +56,7 @@ impl Space {
 
     /// A member of `space` with status `status` and an RFID key `tag`; returns the membership id.
     async fn member(&self, email: &str, status: &str, tag: &str) -> i64 {
-        let mut tx = self.app.store.begin().await.unwrap();
-        let email = Email::parse(email).unwrap();
-        let user = portico::store::users::insert(tx.conn(), &email, None, None, now()).await.unwrap();
-        tx.commit().await.unwrap();
-        let id = flows::signup::join_with_account(
-            &self.app.store,
-            &Origin::default(),
-            "space",
-            user,
-            email.as_str(),
-        )
-        .await
-        .unwrap();
+        let id = self.app.join("space", email, None).await;
         let r = self
             .api(reqwest::Method::POST, &format!("/api/v1/orgs/space/members/{id}/credentials"))
             .json(&json!({ "tag": tag }))

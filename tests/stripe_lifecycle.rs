@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::{TestApp, client, spawn_with};
 use portico::config::{Config, Redacted};
+use portico::domain::NewPassword;
 use portico::domain::stripe_signature::sign;
-use portico::domain::{Email, NewPassword};
 use portico::flows::{self, Ctx};
-use portico::store::audit::Origin;
 use portico::store::now;
 use portico::stripe::fake::FakeStripe;
 use serde_json::Value;
@@ -67,21 +66,9 @@ impl Pay {
     /// their browser and the membership id.
     async fn member(&self, email: &str) -> (reqwest::Client, i64) {
         let hash = self.app.hasher.hash(&NewPassword::parse(PASSWORD, &[]).unwrap()).await.unwrap();
-        let mut tx = self.app.store.begin().await.unwrap();
-        let email = Email::parse(email).unwrap();
-        let user = portico::store::users::insert(tx.conn(), &email, None, Some(&hash), now()).await.unwrap();
-        tx.commit().await.unwrap();
-        let id = flows::signup::join_with_account(
-            &self.app.store,
-            &Origin::default(),
-            "space",
-            user,
-            email.as_str(),
-        )
-        .await
-        .unwrap();
+        let id = self.app.join("space", email, Some(&hash)).await;
         let c = client();
-        assert_eq!(self.app.login(&c, email.as_str(), PASSWORD).await.status(), 303);
+        assert_eq!(self.app.login(&c, email, PASSWORD).await.status(), 303);
         (c, id)
     }
 

@@ -255,19 +255,30 @@ async fn add_credential_to(store: &Store, ctx: &Ctx, record: &Record, tag: &str)
         Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "credential_taken" }),
         Err(e) => return Err(e.into()),
     }
-    record_event(&mut tx, ctx, "member.credential_added", record, json!({ "tag": tag })).await?;
-    let detail = format!("key {tag} added");
-    super::access::list_changed(
-        &mut tx,
-        record.org.id,
-        false,
-        &ctx.actor.label,
-        Some(record.membership.id),
-        &detail,
-    )
-    .await?;
+    let change =
+        KeyChange { action: "member.credential_added", details: json!({ "tag": tag }), removes: false };
+    record_key_change(&mut tx, ctx, record, change, &format!("key {tag} added")).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A key added or removed: audited, and a change of the door lists.
+struct KeyChange {
+    action: &'static str,
+    details: serde_json::Value,
+    removes: bool,
+}
+
+async fn record_key_change(
+    tx: &mut store::Tx,
+    ctx: &Ctx,
+    record: &Record,
+    change: KeyChange,
+    detail: &str,
+) -> FlowResult<()> {
+    record_event(tx, ctx, change.action, record, change.details).await?;
+    let (org, member) = (record.org.id, Some(record.membership.id));
+    super::access::list_changed(tx, org, change.removes, &ctx.actor.label, member, detail).await
 }
 
 async fn remove_credential_from(
@@ -280,24 +291,12 @@ async fn remove_credential_from(
     if !records::remove_credential(tx.conn(), record.membership.id, credential_id, now()).await? {
         return Err(FlowError::NotFound);
     }
-    record_event(
-        &mut tx,
-        ctx,
-        "member.credential_removed",
-        record,
-        json!({ "credential_id": credential_id }),
-    )
-    .await?;
-    let detail = format!("key {credential_id} removed");
-    super::access::list_changed(
-        &mut tx,
-        record.org.id,
-        true,
-        &ctx.actor.label,
-        Some(record.membership.id),
-        &detail,
-    )
-    .await?;
+    let change = KeyChange {
+        action: "member.credential_removed",
+        details: json!({ "credential_id": credential_id }),
+        removes: true,
+    };
+    record_key_change(&mut tx, ctx, record, change, &format!("key {credential_id} removed")).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -240,6 +240,22 @@ impl TestApp {
         client.post(self.url(action)).form(&form).send().await.expect("post form")
     }
 
+    /// A new user (with `password_hash`, if given) joined to the open organisation `slug` as
+    /// a pending member; the membership id.
+    pub async fn join(&self, slug: &str, email: &str, password_hash: Option<&str>) -> i64 {
+        let email = portico::domain::Email::parse(email).expect("email");
+        let mut tx = self.store.begin().await.expect("tx");
+        let user =
+            portico::store::users::insert(tx.conn(), &email, None, password_hash, portico::store::now())
+                .await
+                .expect("user");
+        tx.commit().await.expect("commit");
+        let origin = portico::store::audit::Origin::default();
+        flows::signup::join_with_account(&self.store, &origin, slug, user, email.as_str())
+            .await
+            .expect("join")
+    }
+
     pub async fn audit(&self, action: &str) -> Vec<audit::Event> {
         audit::list(self.store.pool(), None, Some(action), 1000).await.expect("audit")
     }
