@@ -26,7 +26,7 @@ use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx};
 use portico::store::{Store, now, records};
 use rand::Rng;
-use support::{Server, env_or, quantile, rss_kib};
+use support::{Server, argon2_limit, env_or, quantile, rss_kib};
 
 const PASSWORD: &str = "soak test password 2026";
 const OPS: [&str; 5] = ["sign-in", "dashboard", "invite", "signup step", "api read"];
@@ -114,30 +114,6 @@ async fn sign_in(base: &str, email: &str, password: &str) -> Result<(reqwest::Cl
         .status()
         .as_u16();
     Ok((c, status))
-}
-
-/// Hashes per second with the server's parameters on all cores of this machine: the ceiling for
-/// sign-in throughput, measured here so the figures compare across machines.
-fn argon2_limit() -> f64 {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let run_for = Duration::from_secs(3);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..cores)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while started.elapsed() < run_for {
-                    let salt = SaltString::generate(&mut OsRng);
-                    let _ = argon2::Argon2::default().hash_password(b"benchmark password", &salt);
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
-    total as f64 / started.elapsed().as_secs_f64()
 }
 
 #[tokio::main]

@@ -1,3 +1,6 @@
+// Each bench uses part of this module.
+#![allow(dead_code)]
+
 //! Shared by the benches: the real `portico serve` as a child process, its resident memory,
 //! settings from the environment, percentiles.
 
@@ -31,7 +34,9 @@ impl Server {
             .env("PORTICO_SECRET_KEY", super::common::SECRET)
             .env("PORTICO_BIND", format!("127.0.0.1:{port}"))
             .env("PORTICO_LOG", "error")
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            // Under load the server logs every 503 it answers by design; the benches count them.
+            .stderr(Stdio::null());
         for (k, v) in env {
             command.env(k, v);
         }
@@ -77,4 +82,28 @@ pub fn choose_backend() -> String {
         unsafe { std::env::set_var("PORTICO_TEST_BACKEND", "postgres") };
     }
     backend
+}
+
+/// Hashes per second with the server's parameters on all cores of this machine: the ceiling for
+/// sign-in throughput, measured here so the figures compare across machines.
+pub fn argon2_limit() -> f64 {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let run_for = Duration::from_secs(3);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while started.elapsed() < run_for {
+                    let salt = SaltString::generate(&mut OsRng);
+                    let _ = argon2::Argon2::default().hash_password(b"benchmark password", &salt);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    total as f64 / started.elapsed().as_secs_f64()
 }

@@ -51,6 +51,13 @@ else
     echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432; SKIPPING the PostgreSQL run" >&2
 fi
 
+echo "== Load harness, short mode (fails on errors only, never on speed)"
+BENCH_SHORT=1 cargo bench --locked --bench load
+if postgres_up; then
+    BENCH_SHORT=1 BENCH_DATABASE=postgres cargo bench --locked --bench load
+    drop_old_test_schemas
+fi
+
 echo "== OpenAPI conformance (schemathesis)"
 if command -v python3 >/dev/null 2>&1; then
     ./scripts/schemathesis.sh

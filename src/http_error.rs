@@ -115,6 +115,8 @@ fn conflict_key(code: &str) -> &'static str {
         "already_member" => "error-already-member",
         "not_pending" => "error-invitation-not-pending",
         "credential_taken" => "error-credential-taken",
+        "not_in_catalogue" => "field-not-in-catalogue",
+        "self_prerequisite" => "error-self-prerequisite",
         _ => "error-conflict",
     }
 }

@@ -279,6 +279,8 @@ async fn prerequisites_are_enforced_and_expired_authorisations_leave_the_list() 
     );
     assert_eq!(s.put_catalogue("bad", json!({ "requires": ["nothing"] })).await.0, 404);
     assert_eq!(s.put_catalogue("bad", json!({ "valid_days": 0 })).await.0, 400);
+    let (status, body) = s.put_catalogue("loop", json!({ "requires": ["loop"] })).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("self_prerequisite")));
 
     let member = s.member("turner@example.org", "active", "0000000009").await;
     let (status, body) = s.grant(member, "lathe").await;

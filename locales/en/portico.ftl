@@ -426,3 +426,4 @@ revocations-picked-up = picked up after
 revocations-not-yet = not yet
 catalogue-valid-days = Valid for (days, blank: no expiry)
 catalogue-requires = Requires (comma-separated)
+error-self-prerequisite = An authorisation cannot require itself.

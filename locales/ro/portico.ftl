@@ -428,3 +428,4 @@ revocations-picked-up = preluat după
 revocations-not-yet = încă nu
 catalogue-valid-days = Valabilă (zile; gol: fără expirare)
 catalogue-requires = Necesită (separate prin virgulă)
+error-self-prerequisite = O autorizare nu se poate cere pe sine.

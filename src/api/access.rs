@@ -246,7 +246,11 @@ pub struct DeviceUpdate {
     patch, path = "/api/v1/orgs/{slug}/devices/{id}", tag = "access",
     params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Device id")),
     request_body = DeviceUpdate,
-    responses((status = 200, description = "Changed"), (status = 404, description = "No such device, or `not_in_catalogue`", body = ErrorBody)),
+    responses(
+        (status = 200, description = "Changed"),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 409, description = "`not_in_catalogue`: no such authorisation", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn update_device(

@@ -301,7 +301,8 @@ pub async fn set_requirement(
     if let Some(r) = requires
         && !records::catalogue(store.pool(), org.id).await?.iter().any(|c| c == r)
     {
-        return Err(FlowError::Unknown { field: "requires", code: "not_in_catalogue" });
+        // The device exists; what the body names does not: a conflict, not a 404.
+        return Err(FlowError::Conflict { code: "not_in_catalogue" });
     }
     if device.requires.as_deref() == requires {
         return Ok(());

@@ -417,8 +417,12 @@ pub async fn add_to_catalogue(
             let mut requires: Vec<String> = rules.requires.iter().map(|r| r.trim().to_string()).collect();
             requires.sort();
             requires.dedup();
-            if requires.len() > MAX_PREREQUISITES || requires.iter().any(|r| r == &name) {
+            if requires.len() > MAX_PREREQUISITES {
                 return Err(invalid("requires", "invalid_prerequisites"));
+            }
+            if requires.iter().any(|r| r == &name) {
+                // Well-formed, but it can never be granted: a conflict with itself.
+                return Err(FlowError::Conflict { code: "self_prerequisite" });
             }
             if requires.iter().any(|r| !catalogue.contains(r)) {
                 return Err(FlowError::Unknown { field: "requires", code: "not_in_catalogue" });

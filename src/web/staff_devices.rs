@@ -112,7 +112,7 @@ pub async fn set_requirement(
             see_other(&format!("/staff/orgs/{slug}/devices")),
         )
             .into_response(),
-        Err(e @ FlowError::Unknown { .. }) => {
+        Err(e @ FlowError::Conflict { .. }) => {
             let info = classify(&e);
             page(&state, &ctx, &slug, None, Some(describe(&info, &ctx.t)), info.status).await
         }

@@ -93,6 +93,31 @@ impl SmtpSink {
         self.received.lock().unwrap().clone()
     }
 
+    /// How many messages arrived.
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    /// Waits for the first message to `recipient` (case-insensitive) and takes it out of the
+    /// sink, so a long run does not rescan what it has seen; `None` after the timeout.
+    pub async fn take_for(&self, recipient: &str, timeout: Duration) -> Option<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut got = self.received.lock().unwrap();
+                if let Some(i) = got.iter().position(|m| {
+                    m.rcpt_to.iter().any(|r| r.trim_matches(['<', '>']).eq_ignore_ascii_case(recipient))
+                }) {
+                    return Some(got.swap_remove(i));
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until at least `n` messages arrived (or the timeout passed) and returns them all.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
