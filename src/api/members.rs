@@ -376,13 +376,14 @@ pub async fn add_to_catalogue(
     ApiPath((slug, name)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Catalogue>, ApiError> {
+    // No body, or `null`: add the name only; an object: set its rules.
     let rules: Option<CatalogueRules> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(serde_json::from_slice(&body).map_err(|e| {
+        serde_json::from_slice(&body).map_err(|e| {
             let code = if e.is_data() { "invalid_request" } else { "malformed_json" };
             ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
-        })?)
+        })?
     };
     let items = flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name, rules.as_ref()).await?;
     let org = flows::orgs::get(&state.store, &ctx, &slug).await?;

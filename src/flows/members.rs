@@ -485,8 +485,13 @@ fn csv_cell(value: &str) -> String {
 // ---- The member's own side (dashboard) ----
 
 /// The member's membership in the organisation `slug`, or their first one.
-pub async fn own_record(store: &Store, user_id: i64, slug: Option<&str>) -> FlowResult<Option<Record>> {
-    let mine = memberships::of_user(store.pool(), user_id).await?;
+/// The record of one of the user's memberships (`mine`, as `memberships::of_user` reads them):
+/// of the organisation `slug`, else the first.
+pub async fn own_record(
+    store: &Store,
+    mine: &[memberships::UserMembership],
+    slug: Option<&str>,
+) -> FlowResult<Option<Record>> {
     let Some(chosen) = (match slug {
         Some(slug) => mine.iter().find(|m| m.org_slug == slug),
         None => mine.first(),
@@ -494,9 +499,7 @@ pub async fn own_record(store: &Store, user_id: i64, slug: Option<&str>) -> Flow
         return Ok(None);
     };
     let org = store::orgs::find_by_slug(store.pool(), &chosen.org_slug).await?.ok_or(FlowError::NotFound)?;
-    let id =
-        memberships::find_for_user(store.pool(), user_id, &org.slug).await?.ok_or(FlowError::NotFound)?;
-    Ok(Some(load(store, org, id).await?))
+    Ok(Some(load(store, org, chosen.membership_id).await?))
 }
 
 /// What a member may edit of their profile.

@@ -6,7 +6,7 @@ use crate::store::{self, Store, audit};
 
 /// The current value of a setting: what staff stored, else the default.
 pub async fn get(store: &Store, def: &SettingDef) -> FlowResult<i64> {
-    let stored = store::settings::get(store.pool(), def.key).await?;
+    let stored = store.settings().get(store.pool(), def.key).await?;
     Ok(stored.and_then(|raw| def.parse_value(&raw).ok()).unwrap_or(def.default))
 }
 
@@ -32,5 +32,6 @@ pub async fn set(store: &Store, ctx: &Ctx, key: &str, raw: &str) -> FlowResult<i
     )
     .await?;
     tx.commit().await?;
+    store.settings().forget();
     Ok(value)
 }

@@ -45,6 +45,7 @@ pub async fn insert(
 /// One of a user's memberships, with what the dashboard shows of the organisation.
 #[derive(Clone, Debug)]
 pub struct UserMembership {
+    pub membership_id: i64,
     pub org_slug: String,
     pub org_display_name: String,
     pub role: MembershipRole,
@@ -57,7 +58,7 @@ pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     user_id: i64,
 ) -> Result<Vec<UserMembership>> {
     let rows = sqlx::query(
-        "SELECT o.slug, o.name, o.kind, o.company_name, m.role, m.status, m.member_since
+        "SELECT o.slug, o.name, o.kind, o.company_name, m.role, m.status, m.member_since, m.id
          FROM memberships m JOIN organisations o ON o.id = m.org_id
          WHERE m.user_id = $1 ORDER BY o.name",
     )
@@ -72,6 +73,7 @@ pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             let kind = OrgKind::parse(&r.try_get::<String, _>(2)?).map_err(corrupt)?;
             let company: Option<String> = r.try_get(3)?;
             Ok(UserMembership {
+                membership_id: r.try_get(7)?,
                 org_display_name: display_name(kind, &name, company.as_deref(), &slug).to_string(),
                 org_slug: slug,
                 role: MembershipRole::parse(&r.try_get::<String, _>(4)?).map_err(corrupt)?,

@@ -108,6 +108,8 @@ pub struct Store {
     outbox_wakeup: Arc<Notify>,
     /// Test hook: how many of the next commits fail (see [`Store::fail_next_commits`]).
     commit_faults: Arc<AtomicU32>,
+    /// Runtime settings as this process last read them.
+    settings: Arc<settings::SettingsCache>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls everything back.
@@ -204,7 +206,13 @@ impl Store {
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             outbox_wakeup: Arc::new(Notify::new()),
             commit_faults: Arc::new(AtomicU32::new(0)),
+            settings: Arc::default(),
         })
+    }
+
+    /// Runtime settings as this process last read them (at most a second old).
+    pub fn settings(&self) -> &settings::SettingsCache {
+        &self.settings
     }
 
     pub fn outbox_wakeup(&self) -> Arc<Notify> {

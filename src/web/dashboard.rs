@@ -38,7 +38,7 @@ async fn view(state: &AppState, ctx: &WebCtx, org: Option<String>, page: Page) -
     let Some(user) = &ctx.user else { return Err(see_other("/login")) };
     let load = async {
         let memberships = memberships::of_user(state.store.pool(), user.user_id).await?;
-        let record = members::own_record(&state.store, user.user_id, org.as_deref()).await?;
+        let record = members::own_record(&state.store, &memberships, org.as_deref()).await?;
         let payment = match (&page, &record) {
             (Page::Overview, Some(r)) => {
                 payments::payment_view(&state.store, state.stripe.is_some(), r).await?
