@@ -99,7 +99,38 @@ impl From<PathRejection> for ApiError {
 pub struct ApiPath<T>(pub T);
 
 /// A JSON body whose rejections (wrong content type, malformed, unknown fields, too large)
-/// answer with the API error body.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// answer with the API error body. Every body of this API is an object: serde would also read a
+/// struct from an array (`["Door"]`), so anything but an object is refused first.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        // The body was already read within its size and time limits (`server::limit_body`).
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+        let says_json = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if says_json && first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be a JSON object",
+            ));
+        }
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(ApiJson(value))
+    }
+}

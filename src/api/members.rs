@@ -380,10 +380,17 @@ pub async fn add_to_catalogue(
     let rules: Option<CatalogueRules> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            let code = if e.is_data() { "invalid_request" } else { "malformed_json" };
-            ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
-        })?
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+        // Only an object (or null): serde would also read a struct from an array.
+        let invalid = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+        match value {
+            serde_json::Value::Null => None,
+            object @ serde_json::Value::Object(_) => {
+                Some(serde_json::from_value(object).map_err(|e| invalid(e.to_string()))?)
+            }
+            _ => return Err(invalid("the body must be a JSON object".into())),
+        }
     };
     let items = flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name, rules.as_ref()).await?;
     let org = flows::orgs::get(&state.store, &ctx, &slug).await?;

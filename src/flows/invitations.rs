@@ -40,13 +40,11 @@ const RECIPIENT_WINDOW_SECS: i64 = 3600;
 /// Per-client throttle on creating invitations: per API token and per client IP.
 async fn throttle_client(store: &Store, ctx: &Ctx) -> FlowResult<()> {
     let limit = settings::get(store, &INVITE_CREATES_PER_CLIENT).await?;
-    if let Some(token) = ctx.api_token_id {
-        throttle::charge(store, &format!("invite:create:token:{token}"), limit, 60).await?;
-    }
-    if let Some(ip) = &ctx.origin.client_ip {
-        throttle::charge(store, &format!("invite:create:ip:{ip}"), limit, 60).await?;
-    }
-    Ok(())
+    let token = ctx.api_token_id.map(|token| format!("invite:create:token:{token}"));
+    let ip = ctx.origin.client_ip.as_ref().map(|ip| format!("invite:create:ip:{ip}"));
+    let buckets: Vec<&str> = token.iter().chain(ip.iter()).map(String::as_str).collect();
+    // Both counters in one statement.
+    throttle::charge_all(store, &buckets, limit, 60).await
 }
 
 /// Counts one invitation email to `email` in the current hour, inside `tx` (so a rolled-back

@@ -42,15 +42,28 @@ pub struct Record {
     /// Empty (all defaults) if the record has no profile row.
     pub profile: Profile,
     pub agreements: Vec<Agreement>,
+    /// Staff notes (empty in the member's own view).
     pub notes: Vec<Note>,
     pub credentials: Vec<Credential>,
     pub authorisations: Vec<Authorisation>,
-    /// What may be granted in this organisation.
+    /// What may be granted in this organisation (empty in the member's own view).
     pub catalogue: Vec<String>,
 }
 
 /// Loads a membership's record; `org` must be the membership's organisation.
 pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Record> {
+    load_for(store, org, membership_id, Reader::Staff).await
+}
+
+/// Who reads a record: staff see all of it; the member's own view leaves out the staff notes
+/// and the catalogue (and does not read them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Staff,
+    Member,
+}
+
+async fn load_for(store: &Store, org: Org, membership_id: i64, reader: Reader) -> FlowResult<Record> {
     let pool = store.pool();
     let membership = memberships::find(pool, membership_id)
         .await?
@@ -59,10 +72,16 @@ pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Rec
     Ok(Record {
         profile: records::profile(pool, membership_id).await?.unwrap_or_default(),
         agreements: records::agreements(pool, membership_id).await?,
-        notes: records::notes(pool, membership_id).await?,
+        notes: match reader {
+            Reader::Staff => records::notes(pool, membership_id).await?,
+            Reader::Member => Vec::new(),
+        },
         credentials: records::credentials(pool, membership_id).await?,
         authorisations: records::authorisations(pool, membership_id).await?,
-        catalogue: records::catalogue(pool, org.id).await?,
+        catalogue: match reader {
+            Reader::Staff => records::catalogue(pool, org.id).await?,
+            Reader::Member => Vec::new(),
+        },
         membership,
         org,
     })
@@ -499,7 +518,7 @@ pub async fn own_record(
         return Ok(None);
     };
     let org = store::orgs::find_by_slug(store.pool(), &chosen.org_slug).await?.ok_or(FlowError::NotFound)?;
-    Ok(Some(load(store, org, chosen.membership_id).await?))
+    Ok(Some(load_for(store, org, chosen.membership_id, Reader::Member).await?))
 }
 
 /// What a member may edit of their profile.

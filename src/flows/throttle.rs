@@ -16,6 +16,20 @@ pub async fn charge(store: &Store, bucket: &str, limit: i64, window_secs: i64) -
     Ok(())
 }
 
+/// As [`charge`], for several buckets with one limit and window, in one statement: refused
+/// when any of them is over the limit.
+pub async fn charge_all(store: &Store, buckets: &[&str], limit: i64, window_secs: i64) -> FlowResult<()> {
+    let now = now();
+    let mut tx = store.begin().await?;
+    let hits = rate_limits::hit_all(tx.conn(), buckets, window_secs, now).await?;
+    tx.commit().await?;
+    if hits.iter().any(|(_, n)| *n > limit) {
+        let window_start = now - now.rem_euclid(window_secs);
+        return Err(FlowError::RateLimited { retry_after: (window_start + window_secs - now).max(1) });
+    }
+    Ok(())
+}
+
 /// An "email me" request (signup, password reset): counts it against the client IP, then opens
 /// a transaction and counts it against the recipient's hourly allowance inside it, so a request
 /// that is rolled back costs nothing. `kind` keeps the counters of different requests apart.

@@ -21,6 +21,33 @@ pub async fn hit(conn: &mut AnyConnection, bucket: &str, window_secs: i64, now: 
     Ok((row.try_get(0)?, window_start))
 }
 
+/// Counts one attempt against each of `buckets` (same window) in one statement; the hits of
+/// each, in no particular order.
+pub async fn hit_all(
+    conn: &mut AnyConnection,
+    buckets: &[&str],
+    window_secs: i64,
+    now: i64,
+) -> Result<Vec<(String, i64)>> {
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let window_start = now - now.rem_euclid(window_secs);
+    let values: Vec<String> = (0..buckets.len()).map(|i| format!("(${}, $1, 1)", i + 2)).collect();
+    let sql = format!(
+        "INSERT INTO rate_limits (bucket, window_start, hits) VALUES {}
+         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+         RETURNING bucket, hits",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(window_start);
+    for bucket in buckets {
+        query = query.bind(*bucket);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
 /// Gives back one hit (for an attempt that must not use up the allowance).
 pub async fn refund(conn: &mut AnyConnection, bucket: &str, window_start: i64) -> Result<()> {
     sqlx::query(
