@@ -280,7 +280,12 @@ async fn prerequisites_are_enforced_and_expired_authorisations_leave_the_list() 
     assert_eq!(s.put_catalogue("bad", json!({ "requires": ["nothing"] })).await.0, 404);
     assert_eq!(s.put_catalogue("bad", json!({ "valid_days": 0 })).await.0, 400);
     assert_eq!(s.put_catalogue("bad", json!([])).await.0, 400, "an array is not a body of rules");
-    let r = s.api(reqwest::Method::POST, "/api/v1/orgs/space/devices").json(&json!(["Door"])).send().await.unwrap();
+    let r = s
+        .api(reqwest::Method::POST, "/api/v1/orgs/space/devices")
+        .json(&json!(["Door"]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "serde would read a struct from an array; the API does not");
     let (status, body) = s.put_catalogue("loop", json!({ "requires": ["loop"] })).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("self_prerequisite")));
