@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico::domain::{Email, MembershipRole, MembershipStatus};
 use portico::flows::{self, Ctx};
-use portico::store::{Store, now, records};
+use portico::store::Store;
 use support::{Server, env_or, quantile, rss_kib};
 
 /// An organisation with `members` active members, each with a key; `devices` device tokens and
@@ -34,38 +33,15 @@ async fn prepare(url: &str, members: usize, devices: usize) -> (Vec<String>, Str
         signup: Some("closed".into()),
     };
     let org = flows::orgs::create(&store, &ctx, &input).await.expect("org");
-    let mut tx = store.begin().await.expect("tx");
-    for i in 0..members {
-        let email = Email::parse(&format!("member{i}@bench.test")).expect("email");
-        let user = portico::store::users::insert(tx.conn(), &email, None, None, now()).await.expect("user");
-        let membership = portico::store::memberships::insert(
-            tx.conn(),
-            org.id,
-            user,
-            MembershipRole::Member,
-            MembershipStatus::Active,
-            now(),
-        )
-        .await
-        .expect("membership");
-        let profile = records::Profile {
-            first_name: format!("Member {i}"),
-            custom_fields: "{}".into(),
-            ..Default::default()
-        };
-        records::insert(tx.conn(), membership, &profile, now()).await.expect("record");
-        records::add_credential(
-            tx.conn(),
-            membership,
-            org.id,
-            &format!("{:010}", 1_000_000 + i),
-            "bench",
-            now(),
-        )
-        .await
-        .expect("key");
-    }
-    tx.commit().await.expect("commit");
+    support::active_members(
+        &store,
+        org.id,
+        |i| format!("member{i}@bench.test"),
+        members,
+        None,
+        Some(1_000_000),
+    )
+    .await;
     let mut tokens = Vec::new();
     for d in 0..devices {
         let created = flows::access::create_device(&store, &ctx, "bench", &format!("Door {d}"), None)

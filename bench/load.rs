@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::smtp_sink::SmtpSink;
-use portico::domain::{Email, MembershipRole, MembershipStatus, StaffRole};
+use portico::domain::{Email, StaffRole};
 use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx};
 use portico::store::tokens::{self, Purpose};
-use portico::store::{Store, now, records};
+use portico::store::{Store, now};
 use serde_json::{Value, json};
 use support::{Server, argon2_limit, env_or, quantile, rss_kib};
 
@@ -177,31 +177,8 @@ async fn prepare(url: &str, members: usize) -> Setup {
     }
     let hash =
         hasher.hash(&portico::domain::NewPassword::parse(PASSWORD, &[]).expect("pw")).await.expect("hash");
-    let mut tx = store.begin().await.expect("tx");
-    for i in 0..members {
-        let email = Email::parse(&format!("member{i}@load.test")).expect("email");
-        let user =
-            portico::store::users::insert(tx.conn(), &email, None, Some(&hash), now()).await.expect("user");
-        let m = portico::store::memberships::insert(
-            tx.conn(),
-            org.id,
-            user,
-            MembershipRole::Member,
-            MembershipStatus::Active,
-            now(),
-        )
-        .await
-        .expect("membership");
-        records::insert(
-            tx.conn(),
-            m,
-            &records::Profile { custom_fields: "{}".into(), ..Default::default() },
-            now(),
-        )
-        .await
-        .expect("record");
-    }
-    tx.commit().await.expect("commit");
+    support::active_members(&store, org.id, |i| format!("member{i}@load.test"), members, Some(&hash), None)
+        .await;
     Setup { store, api_token: api_token.expose().to_string(), members }
 }
 

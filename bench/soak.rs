@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::smtp_sink::SmtpSink;
-use portico::domain::{Email, MembershipRole, MembershipStatus, StaffRole};
+use portico::domain::StaffRole;
 use portico::flows::password::Hasher;
 use portico::flows::{self, Ctx};
-use portico::store::{Store, now, records};
+use portico::store::Store;
 use rand::Rng;
 use support::{Server, argon2_limit, env_or, quantile, rss_kib};
 
@@ -72,25 +72,8 @@ async fn prepare(url: &str, clients: usize) -> String {
         .hash(&portico::domain::NewPassword::parse(PASSWORD, &[]).expect("password"))
         .await
         .expect("hash");
-    let mut tx = store.begin().await.expect("tx");
-    for i in 0..clients {
-        let email = Email::parse(&format!("member{i}@soak.test")).expect("email");
-        let user =
-            portico::store::users::insert(tx.conn(), &email, None, Some(&hash), now()).await.expect("user");
-        let membership = portico::store::memberships::insert(
-            tx.conn(),
-            org.id,
-            user,
-            MembershipRole::Member,
-            MembershipStatus::Active,
-            now(),
-        )
-        .await
-        .expect("membership");
-        let profile = records::Profile { custom_fields: "{}".into(), ..Default::default() };
-        records::insert(tx.conn(), membership, &profile, now()).await.expect("record");
-    }
-    tx.commit().await.expect("commit");
+    support::active_members(&store, org.id, |i| format!("member{i}@soak.test"), clients, Some(&hash), None)
+        .await;
     store.close().await;
     token.expose().to_string()
 }

@@ -107,3 +107,52 @@ pub fn argon2_limit() -> f64 {
     let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
     total as f64 / started.elapsed().as_secs_f64()
 }
+
+/// `n` active members `{prefix}{i}@{domain}` of organisation `org_id`, each with an empty
+/// record, a password hash (or none) and, with `key_base`, an RFID key `key_base + i`.
+pub async fn active_members(
+    store: &portico::store::Store,
+    org_id: i64,
+    email: impl Fn(usize) -> String,
+    n: usize,
+    password_hash: Option<&str>,
+    key_base: Option<usize>,
+) {
+    use portico::domain::{Email, MembershipRole, MembershipStatus};
+    use portico::store::{now, records};
+    let mut tx = store.begin().await.expect("tx");
+    for i in 0..n {
+        let email = Email::parse(&email(i)).expect("email");
+        let user =
+            portico::store::users::insert(tx.conn(), &email, None, password_hash, now()).await.expect("user");
+        let membership = portico::store::memberships::insert(
+            tx.conn(),
+            org_id,
+            user,
+            MembershipRole::Member,
+            MembershipStatus::Active,
+            now(),
+        )
+        .await
+        .expect("membership");
+        let profile = records::Profile {
+            first_name: format!("Member {i}"),
+            custom_fields: "{}".into(),
+            ..Default::default()
+        };
+        records::insert(tx.conn(), membership, &profile, now()).await.expect("record");
+        if let Some(base) = key_base {
+            records::add_credential(
+                tx.conn(),
+                membership,
+                org_id,
+                &format!("{:010}", base + i),
+                "bench",
+                now(),
+            )
+            .await
+            .expect("key");
+        }
+    }
+    tx.commit().await.expect("commit");
+}

@@ -290,13 +290,7 @@ pub async fn set_requirement(
     id: i64,
     requires: Option<&str>,
 ) -> FlowResult<()> {
-    ctx.require_admin()?;
-    let org = super::orgs::get(store, ctx, slug).await?;
-    let device = access::list(store.pool(), org.id)
-        .await?
-        .into_iter()
-        .find(|d| d.id == id)
-        .ok_or(FlowError::NotFound)?;
+    let (org, device) = device_for_admin(store, ctx, slug, id).await?;
     let requires = requires.map(str::trim).filter(|r| !r.is_empty());
     if let Some(r) = requires
         && !records::catalogue(store.pool(), org.id).await?.iter().any(|c| c == r)
@@ -324,8 +318,8 @@ pub async fn set_requirement(
     Ok(())
 }
 
-/// Revokes a device's token (admin): its next request is refused.
-pub async fn revoke_device(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<()> {
+/// A device of the organisation, for an admin to change.
+async fn device_for_admin(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<(Org, Device)> {
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
     let device = access::list(store.pool(), org.id)
@@ -333,6 +327,12 @@ pub async fn revoke_device(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> Flo
         .into_iter()
         .find(|d| d.id == id)
         .ok_or(FlowError::NotFound)?;
+    Ok((org, device))
+}
+
+/// Revokes a device's token (admin): its next request is refused.
+pub async fn revoke_device(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowResult<()> {
+    let (org, device) = device_for_admin(store, ctx, slug, id).await?;
     let mut tx = store.begin().await?;
     if access::revoke(tx.conn(), org.id, id, now()).await? {
         audit_device(&mut tx, ctx, &org, "device.revoked", &device, json!({})).await?;
