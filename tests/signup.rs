@@ -430,3 +430,33 @@ async fn completions_of_a_used_link_never_reach_the_hashing_queue() {
     }
     assert_eq!(s.app.hasher.accepted(), before, "no hash for a used link");
 }
+
+#[tokio::test]
+async fn a_thousand_completions_of_one_link_hash_once_and_get_no_5xx() {
+    // A hashing queue of 2: without the claim on the link, most of these would be refused 503.
+    let s = setup_with(|c| {
+        c.hash_workers = 1;
+        c.hash_queue = 2;
+    })
+    .await;
+    let link = s.issue_link("crowd@example.org", 1).await;
+    let c = client();
+    let (_, page) = s.app.get_page(&c, &link).await;
+    let token = csrf_token(&page);
+    let mut form = details("crowd", "a long enough password");
+    form.push(("csrf_token", &token));
+    let started = Instant::now();
+    let posts = (0..1000).map(|_| c.post(s.app.url(&link)).form(&form).send());
+    let statuses: Vec<u16> = futures_util::future::join_all(posts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let settled = started.elapsed();
+    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1);
+    let others: std::collections::BTreeSet<u16> = statuses.iter().copied().filter(|s| *s != 303).collect();
+    assert!(others.iter().all(|s| matches!(s, 409 | 410)), "no 5xx, no 503: {others:?}");
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert!(s.app.hasher.accepted() <= 2, "hashed {} times", s.app.hasher.accepted());
+    eprintln!("1 000 completions of one link settled in {settled:?}");
+}

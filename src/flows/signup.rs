@@ -134,20 +134,56 @@ pub async fn complete(
     if users::username_taken(store.pool(), &details.username).await? {
         return Err(invalid("username", "username_taken"));
     }
+    // One request at a time works on a link: the others with the same link are answered now,
+    // instead of each waiting to hash a password that cannot be used (or filling the queue).
+    let mut claim = store.begin().await?;
+    let claimed =
+        tokens::claim(claim.conn(), Purpose::EmailVerification, presented, now(), CLAIM_LEASE_SECS).await?;
+    claim.commit().await?;
+    if !claimed {
+        return Err(match users::find_by_email(store.pool(), &email).await? {
+            Some(_) => FlowError::Conflict { code: "account_exists" },
+            None => FlowError::Conflict { code: "link_in_use" },
+        });
+    }
+    let outcome = create_account(store, config, hasher, visitor, &org, &email, &details, presented).await;
+    if outcome.is_err() {
+        // Let a retry (or another request with the link) go ahead.
+        let mut tx = store.begin().await?;
+        tokens::release(tx.conn(), Purpose::EmailVerification, presented).await?;
+        tx.commit().await?;
+    }
+    outcome
+}
+
+/// How long a request may hold a link it works on (a crashed one's hold ends then).
+const CLAIM_LEASE_SECS: i64 = 60;
+
+#[allow(clippy::too_many_arguments)]
+async fn create_account(
+    store: &Store,
+    config: &Config,
+    hasher: &Hasher,
+    visitor: &Visitor<'_>,
+    org: &Org,
+    email: &Email,
+    details: &Details,
+    presented: &str,
+) -> FlowResult<Joined> {
     let hash = hasher.hash(&details.password).await?;
     let now = now();
     let mut tx = store.begin().await?;
     if tokens::consume(tx.conn(), Purpose::EmailVerification, presented, now).await?.is_none() {
         drop(tx);
         // Someone finished with this link first: say so plainly if it made the account.
-        return Err(match users::find_by_email(store.pool(), &email).await? {
+        return Err(match users::find_by_email(store.pool(), email).await? {
             Some(_) => FlowError::Conflict { code: "account_exists" },
             None => FlowError::NotFound,
         });
     }
     let user_id = match users::insert_with_username(
         tx.conn(),
-        &email,
+        email,
         details.username.as_str(),
         &hash,
         visitor.locale.as_str(),

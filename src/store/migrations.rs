@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_access.sql"),
         postgres: include_str!("../../migrations/postgres/0011_access.sql"),
     },
+    Migration {
+        version: 12,
+        name: "token_claims",
+        sqlite: include_str!("../../migrations/sqlite/0012_token_claims.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_token_claims.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -113,6 +113,42 @@ pub async fn consume(
     .transpose()
 }
 
+/// Reserves a live token for one request for `lease_secs`; false when it is used, revoked,
+/// expired, unknown, or reserved by another request whose lease has not ended.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    purpose: Purpose,
+    presented: &str,
+    now: i64,
+    lease_secs: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE tokens SET claimed_until = $4
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3
+           AND (claimed_until IS NULL OR claimed_until <= $3)",
+    )
+    .bind(SecretToken::hash_presented(presented))
+    .bind(purpose.as_str())
+    .bind(now)
+    .bind(now + lease_secs)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Ends a reservation made by [`claim`] (the request failed before it used the token).
+pub async fn release(conn: &mut AnyConnection, purpose: Purpose, presented: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE tokens SET claimed_until = NULL WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(SecretToken::hash_presented(presented))
+    .bind(purpose.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Revokes every live token of a subject (for example when an invitation is revoked).
 pub async fn revoke_subject(conn: &mut AnyConnection, subject: (&str, i64), now: i64) -> Result<u64> {
     Ok(sqlx::query(
