@@ -93,6 +93,11 @@ impl SmtpSink {
         self.received.lock().unwrap().clone()
     }
 
+    /// Forgets every message received so far.
+    pub fn clear(&self) {
+        self.received.lock().unwrap().clear();
+    }
+
     /// How many messages arrived.
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
