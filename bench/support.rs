@@ -37,6 +37,13 @@ impl Server {
             .stdout(Stdio::null())
             // Under load the server logs every 503 it answers by design; the benches count them.
             .stderr(Stdio::null());
+        // To try a setting under load: `BENCH_SERVER_PORTICO_HTTP_MAX_CONNECTIONS=256` reaches
+        // the server as `PORTICO_HTTP_MAX_CONNECTIONS=256` (likewise `BENCH_SERVER_MALLOC_…`).
+        for (k, v) in std::env::vars() {
+            if let Some(name) = k.strip_prefix("BENCH_SERVER_") {
+                command.env(name, v);
+            }
+        }
         for (k, v) in env {
             command.env(k, v);
         }

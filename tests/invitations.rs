@@ -335,6 +335,35 @@ async fn members_and_pending_invitations_are_409s_that_say_so() {
 }
 
 #[tokio::test]
+async fn a_new_invitation_replaces_one_whose_time_ran_out_and_answers_what_the_list_shows() {
+    let s = setup().await;
+    let (status, first) = json_of(s.invite("club", json!({"email": "late@example.org"})).await).await;
+    assert_eq!(status, 201);
+    sqlx::query("UPDATE invitations SET expires_at = 1 WHERE email = 'late@example.org'")
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+    let (status, second) =
+        json_of(s.invite("club", json!({"email": "late@example.org", "locale": "ro"})).await).await;
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["id"], first["id"]);
+    // The answer is built from what was written; the list reads it back.
+    let list = s.get("/api/v1/orgs/club/invitations").await;
+    let listed = list["items"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let row = |id: &Value| listed.iter().find(|i| i["id"] == *id).unwrap().clone();
+    // (its delivery moves on meanwhile: queued when answered)
+    let (mut listed_second, mut answered) = (row(&second["id"]), second.clone());
+    assert_eq!(answered["delivery"]["state"], "queued");
+    listed_second.as_object_mut().unwrap().remove("delivery");
+    answered.as_object_mut().unwrap().remove("delivery");
+    assert_eq!(listed_second, answered);
+    assert_eq!(row(&first["id"])["state"], "expired");
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM invitations WHERE state = 'pending'").await, 1);
+    assert_eq!(s.sink.wait_for(2, Duration::from_secs(10)).await.len(), 2);
+}
+
+#[tokio::test]
 async fn resend_rotates_the_link_and_revoke_kills_it() {
     let s = setup().await;
     let (_, created) = json_of(s.invite("club", json!({"email": "lee@example.org"})).await).await;

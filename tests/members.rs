@@ -105,6 +105,53 @@ impl Setup {
 }
 
 #[tokio::test]
+async fn the_dashboard_shows_each_membership_with_its_own_organisation_status_and_name() {
+    let s = setup().await;
+    let (c, club_id) = s.member("two@example.org", "twoorgs", "").await;
+    let guild = flows::orgs::OrgInput {
+        slug: "guild".into(),
+        name: "Guild".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    flows::orgs::create(&s.app.store, &Ctx::cli(), &guild).await.unwrap();
+    let user_id: i64 = sqlx::query_scalar("SELECT user_id FROM memberships WHERE id = $1")
+        .bind(club_id)
+        .fetch_one(s.app.store.pool())
+        .await
+        .unwrap();
+    let origin = portico::store::audit::Origin::default();
+    flows::signup::join_with_account(&s.app.store, &origin, "guild", user_id, "two@example.org")
+        .await
+        .unwrap();
+    assert_eq!(s.patch(club_id, json!({"status": "active", "reason": "paid"})).await.0, 200);
+
+    // One membership per page, its name from its own record; the other has none yet.
+    let facts = |page: &str| {
+        page.split("<dl class=\"facts\">").nth(1).unwrap().split("</dl>").next().unwrap().to_string()
+    };
+    let (status, club) = s.app.get_page(&c, "/dashboard?org=club").await;
+    assert_eq!(status, 200);
+    let club = facts(&club);
+    assert!(club.contains("status-active") && club.contains("Grace Hopper"), "{club}");
+    let (_, guild_page) = s.app.get_page(&c, "/dashboard?org=guild").await;
+    assert!(guild_page.contains("<h2>Guild</h2>"), "{guild_page}");
+    let guild = facts(&guild_page);
+    assert!(guild.contains("status-pending") && !guild.contains("Grace Hopper"), "{guild}");
+    // Without `org`: the first by name; both are listed with their own status.
+    let (_, first) = s.app.get_page(&c, "/dashboard").await;
+    assert!(first.contains("<h2>Club</h2>") && facts(&first).contains("Grace Hopper"));
+    let table = first.split("<tbody>").nth(1).unwrap();
+    let (club_row, guild_row) = table.split_once("</tr>").unwrap();
+    assert!(club_row.contains("/dashboard?org=club") && club_row.contains("<td>Active</td>"), "{club_row}");
+    assert!(
+        guild_row.contains("/dashboard?org=guild") && guild_row.contains("<td>Pending</td>"),
+        "{guild_row}"
+    );
+}
+
+#[tokio::test]
 async fn every_dashboard_page_renders_for_every_status_and_for_an_empty_record() {
     let s = setup().await;
     let (c, id) = s.member("grace@example.org", "grace", "").await;

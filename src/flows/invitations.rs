@@ -18,8 +18,9 @@ use crate::mail::{self, templates};
 use crate::store::audit::{self, Actor, Origin};
 use crate::store::invitations::{self, Invitation, NewInvitation};
 use crate::store::orgs::Org;
+use crate::store::outbox::Delivery;
 use crate::store::tokens::{self, Purpose};
-use crate::store::{self, Store, StoreError, Tx, memberships, now, rate_limits, users};
+use crate::store::{self, Store, StoreError, Tx, memberships, now, users};
 
 /// What staff submit to invite someone.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -37,73 +38,91 @@ pub struct InviteInput {
 
 const RECIPIENT_WINDOW_SECS: i64 = 3600;
 
-/// Per-client throttle on creating invitations: per API token and per client IP.
-async fn throttle_client(store: &Store, ctx: &Ctx) -> FlowResult<()> {
-    let limit = settings::get(store, &INVITE_CREATES_PER_CLIENT).await?;
-    let token = ctx.api_token_id.map(|token| format!("invite:create:token:{token}"));
-    let ip = ctx.origin.client_ip.as_ref().map(|ip| format!("invite:create:ip:{ip}"));
-    let buckets: Vec<&str> = token.iter().chain(ip.iter()).map(String::as_str).collect();
-    // Both counters in one statement.
-    throttle::charge_all(store, &buckets, limit, 60).await
+/// The throttles of one invitation email, charged inside its transaction (a refused or
+/// rolled-back invitation costs nothing): per API token and per client IP each minute, and per
+/// recipient each hour. The recipient's counter is last.
+fn limits<'a>(buckets: &'a [String], client_limit: i64, recipient_limit: i64) -> Vec<throttle::Limit<'a>> {
+    let (recipient, clients) = buckets.split_last().expect("the recipient's bucket is always there");
+    clients
+        .iter()
+        .map(|b| throttle::Limit { bucket: b, window_secs: 60, limit: client_limit })
+        .chain([throttle::Limit {
+            bucket: recipient,
+            window_secs: RECIPIENT_WINDOW_SECS,
+            limit: recipient_limit,
+        }])
+        .collect()
 }
 
-/// Counts one invitation email to `email` in the current hour, inside `tx` (so a rolled-back
-/// change gives it back). Returns the window charged, or 429 over the limit. `limit` is read
-/// before the transaction starts: a transaction never waits for a second pooled connection.
-async fn charge_recipient(tx: &mut Tx, limit: i64, email: &str, now: i64) -> FlowResult<(String, i64)> {
-    let bucket = format!("invite:recipient:{email}");
-    let (hits, window) = rate_limits::hit(tx.conn(), &bucket, RECIPIENT_WINDOW_SECS, now).await?;
-    if hits > limit {
-        return Err(FlowError::RateLimited { retry_after: (window + RECIPIENT_WINDOW_SECS - now).max(1) });
+/// The counters of one invitation email (see [`limits`]).
+fn buckets(ctx: &Ctx, email: &str, with_client: bool) -> Vec<String> {
+    let mut buckets = Vec::new();
+    if with_client {
+        buckets.extend(ctx.api_token_id.map(|token| format!("invite:create:token:{token}")));
+        buckets.extend(ctx.origin.client_ip.as_ref().map(|ip| format!("invite:create:ip:{ip}")));
     }
-    Ok((bucket, window))
+    buckets.push(format!("invite:recipient:{email}"));
+    buckets
 }
 
-/// Issues a fresh token and queues the invitation email, inside `tx`.
-#[allow(clippy::too_many_arguments)]
-async fn send_email(
-    tx: &mut Tx,
+/// The invitation email carrying `token`. Rendered before the transaction opens where the
+/// caller can, so that it never holds SQLite's one writer.
+fn render_email(
     config: &Config,
     org: &Org,
-    invitation_id: i64,
-    email: &Email,
+    token: &SecretToken,
     locale: Locale,
     existing_user: bool,
-    expires_at: i64,
-    charged: &(String, i64),
-    now: i64,
-) -> FlowResult<()> {
-    let token = tokens::issue(
-        tx.conn(),
-        Purpose::Invitation,
-        ("invitation", invitation_id),
-        email.as_str(),
-        expires_at,
-        now,
-    )
-    .await?;
+) -> FlowResult<templates::RenderedEmail> {
     let link = config
         .base_url
         .join(&format!("invite/{}", token.expose()))
         .map_err(|e| FlowError::Internal(e.to_string()))?;
-    let rendered = templates::Invitation {
+    templates::Invitation {
         org_name: org.display_name().to_string(),
         link: link.to_string(),
         expires_in_hours: config.invitation_hours,
         existing_user,
     }
     .render(locale, &config.brand)
-    .map_err(|e| FlowError::Internal(e.to_string()))?;
-    mail::enqueue(
-        tx,
-        config,
-        email,
-        &rendered,
-        Some(("invitation", invitation_id)),
-        Some((&charged.0, charged.1)),
-    )
-    .await?;
+    .map_err(|e| FlowError::Internal(e.to_string()))
+}
+
+/// Charges the throttles, stores the link's token and queues the email, inside `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn queue_email(
+    tx: &mut Tx,
+    config: &Config,
+    limits: &[throttle::Limit<'_>],
+    invitation_id: i64,
+    email: &Email,
+    token: &SecretToken,
+    rendered: &templates::RenderedEmail,
+    expires_at: i64,
+    now: i64,
+) -> FlowResult<()> {
+    let windows = throttle::charge_each(tx, limits, now).await?;
+    let subject = ("invitation", invitation_id);
+    tokens::insert(tx.conn(), token, Purpose::Invitation, subject, email.as_str(), expires_at, now).await?;
+    let recipient = limits.last().map(|l| l.bucket).unwrap_or_default();
+    let window = windows.last().copied().unwrap_or_default();
+    mail::enqueue(tx, config, email, rendered, Some(subject), Some((recipient, window))).await?;
     Ok(())
+}
+
+/// Inserts the pending invitation, replacing one whose time ran out; 409 with the pending
+/// one's id when there is a live one.
+async fn insert_pending(tx: &mut Tx, new: &NewInvitation<'_>, now: i64) -> FlowResult<i64> {
+    if let Some(id) = invitations::insert(tx.conn(), new, now).await? {
+        return Ok(id);
+    }
+    if invitations::expire_stale(tx.conn(), new.org_id, new.email, now).await?
+        && let Some(id) = invitations::insert(tx.conn(), new, now).await?
+    {
+        return Ok(id);
+    }
+    let pending = invitations::find_pending(tx.conn(), new.org_id, new.email, now).await?;
+    Err(FlowError::InvitationPending { invitation_id: pending.map_or(0, |p| p.id) })
 }
 
 pub async fn create(
@@ -125,25 +144,25 @@ pub async fn create(
         Some(l) => Some(Locale::parse(l).ok_or_else(|| invalid("locale", "invalid_locale"))?),
     };
     let org = super::orgs::get(store, ctx, slug).await?;
-    throttle_client(store, ctx).await?;
-
-    let limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
-    let now = now();
-    let mut tx = store.begin().await?;
-    let user = users::find_by_email(tx.conn(), &email).await?;
-    if let Some(user) = &user
-        && memberships::exists(tx.conn(), org.id, user.id).await?
-    {
+    // Everything that can be read or prepared is, before the transaction: a transaction never
+    // waits for a second pooled connection, and on SQLite holds the one writer briefly.
+    let client_limit = settings::get(store, &INVITE_CREATES_PER_CLIENT).await?;
+    let recipient_limit = settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
+    let user = users::find_by_email_in_org(store.pool(), &email, org.id).await?;
+    if user.as_ref().is_some_and(|(_, member)| *member) {
         return Err(FlowError::Conflict { code: "already_member" });
     }
-    invitations::expire_stale(tx.conn(), org.id, email.as_str(), now).await?;
-    if let Some(pending) = invitations::find_pending(tx.conn(), org.id, email.as_str(), now).await? {
-        return Err(FlowError::InvitationPending { invitation_id: pending.id });
-    }
-    let charged = charge_recipient(&mut tx, limit, email.as_str(), now).await?;
+    let user = user.map(|(user, _)| user);
     let locale = requested_locale
         .or_else(|| user.as_ref().and_then(|u| u.locale.as_deref()).and_then(Locale::parse))
         .unwrap_or(config.default_locale);
+    let existing_user = user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    let token = SecretToken::generate("");
+    let rendered = render_email(config, &org, &token, locale, existing_user)?;
+    let buckets = buckets(ctx, email.as_str(), true);
+    let limits = limits(&buckets, client_limit, recipient_limit);
+
+    let now = now();
     let expires_at = now + config.invitation_hours * 3600;
     let new = NewInvitation {
         org_id: org.id,
@@ -154,18 +173,9 @@ pub async fn create(
         inviter: &ctx.actor.label,
         expires_at,
     };
-    // The partial unique index decides races: exactly one pending invitation survives.
-    let id = match invitations::insert(tx.conn(), &new, now).await {
-        Ok(id) => id,
-        Err(StoreError::Conflict(_)) => {
-            drop(tx);
-            let pending = invitations::find_pending(store.pool(), org.id, email.as_str(), now).await?;
-            return Err(FlowError::InvitationPending { invitation_id: pending.map_or(0, |p| p.id) });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let existing_user = user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    send_email(&mut tx, config, &org, id, &email, locale, existing_user, expires_at, &charged, now).await?;
+    let mut tx = store.begin().await?;
+    let id = insert_pending(&mut tx, &new, now).await?;
+    queue_email(&mut tx, config, &limits, id, &email, &token, &rendered, expires_at, now).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -179,7 +189,25 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    invitations::find(store.pool(), id, now).await?.ok_or(FlowError::NotFound)
+    // What was written, without reading it back.
+    Ok(Invitation {
+        id,
+        org_id: org.id,
+        email: email.as_str().to_string(),
+        role,
+        locale: new.locale.map(String::from),
+        state: InvitationState::Pending,
+        inviter: ctx.actor.label.clone(),
+        expires_at,
+        send_count: 1,
+        created_at: now,
+        delivery: Some(Delivery {
+            state: "queued".into(),
+            attempts: 0,
+            last_error: None,
+            updated_at: crate::domain::rfc3339(now),
+        }),
+    })
 }
 
 pub async fn list(store: &Store, ctx: &Ctx, slug: &str, state: Option<&str>) -> FlowResult<Vec<Invitation>> {
@@ -214,7 +242,6 @@ pub async fn resend(
     if !matches!(invitation.state, InvitationState::Pending | InvitationState::Expired) {
         return Err(FlowError::Conflict { code: "not_pending" });
     }
-    let charged = charge_recipient(&mut tx, limit, &invitation.email, now).await?;
     let expires_at = now + config.invitation_hours * 3600;
     if !invitations::record_resend(tx.conn(), id, expires_at, now).await? {
         return Err(FlowError::Conflict { code: "not_pending" });
@@ -228,7 +255,13 @@ pub async fn resend(
         .and_then(Locale::parse)
         .unwrap_or(config.default_locale);
     let existing_user = user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    send_email(&mut tx, config, &org, id, &email, locale, existing_user, expires_at, &charged, now).await?;
+    // The new link replaces the old one.
+    tokens::revoke_subject(tx.conn(), ("invitation", id), now).await?;
+    let token = SecretToken::generate("");
+    let rendered = render_email(config, &org, &token, locale, existing_user)?;
+    let buckets = buckets(ctx, email.as_str(), false);
+    let limits = limits(&buckets, 0, limit);
+    queue_email(&mut tx, config, &limits, id, &email, &token, &rendered, expires_at, now).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

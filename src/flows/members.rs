@@ -50,38 +50,61 @@ pub struct Record {
     pub catalogue: Vec<String>,
 }
 
-/// Loads a membership's record; `org` must be the membership's organisation.
+/// Loads a membership's whole record; `org` must be the membership's organisation.
 pub async fn load(store: &Store, org: Org, membership_id: i64) -> FlowResult<Record> {
-    load_for(store, org, membership_id, Reader::Staff).await
-}
-
-/// Who reads a record: staff see all of it; the member's own view leaves out the staff notes
-/// and the catalogue (and does not read them).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reader {
-    Staff,
-    Member,
-}
-
-async fn load_for(store: &Store, org: Org, membership_id: i64, reader: Reader) -> FlowResult<Record> {
-    let pool = store.pool();
-    let membership = memberships::find(pool, membership_id)
+    let membership = memberships::find(store.pool(), membership_id)
         .await?
         .filter(|m| m.org_id == org.id)
         .ok_or(FlowError::NotFound)?;
+    with_sections(store, org, membership, Sections::STAFF).await
+}
+
+/// Which parts of a record a page reads; a page reads only what it shows. The member's own
+/// view never has the staff notes or the catalogue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sections {
+    pub profile: bool,
+    pub agreements: bool,
+    pub credentials: bool,
+    pub authorisations: bool,
+    notes_and_catalogue: bool,
+}
+
+impl Sections {
+    const STAFF: Sections = Sections {
+        profile: true,
+        agreements: true,
+        credentials: true,
+        authorisations: true,
+        notes_and_catalogue: true,
+    };
+    pub const PROFILE: Sections = Sections { profile: true, ..Sections::NONE };
+    pub const CREDENTIALS: Sections = Sections { credentials: true, ..Sections::NONE };
+    pub const AUTHORISATIONS: Sections = Sections { authorisations: true, ..Sections::NONE };
+    pub const NONE: Sections = Sections {
+        profile: false,
+        agreements: false,
+        credentials: false,
+        authorisations: false,
+        notes_and_catalogue: false,
+    };
+}
+
+/// One query per section asked for; the others stay empty.
+async fn with_sections(store: &Store, org: Org, membership: Membership, s: Sections) -> FlowResult<Record> {
+    let pool = store.pool();
+    let id = membership.id;
     Ok(Record {
-        profile: records::profile(pool, membership_id).await?.unwrap_or_default(),
-        agreements: records::agreements(pool, membership_id).await?,
-        notes: match reader {
-            Reader::Staff => records::notes(pool, membership_id).await?,
-            Reader::Member => Vec::new(),
+        profile: if s.profile {
+            records::profile(pool, id).await?.unwrap_or_default()
+        } else {
+            Profile::default()
         },
-        credentials: records::credentials(pool, membership_id).await?,
-        authorisations: records::authorisations(pool, membership_id).await?,
-        catalogue: match reader {
-            Reader::Staff => records::catalogue(pool, org.id).await?,
-            Reader::Member => Vec::new(),
-        },
+        agreements: if s.agreements { records::agreements(pool, id).await? } else { Vec::new() },
+        notes: if s.notes_and_catalogue { records::notes(pool, id).await? } else { Vec::new() },
+        credentials: if s.credentials { records::credentials(pool, id).await? } else { Vec::new() },
+        authorisations: if s.authorisations { records::authorisations(pool, id).await? } else { Vec::new() },
+        catalogue: if s.notes_and_catalogue { records::catalogue(pool, org.id).await? } else { Vec::new() },
         membership,
         org,
     })
@@ -510,15 +533,19 @@ pub async fn own_record(
     store: &Store,
     mine: &[memberships::UserMembership],
     slug: Option<&str>,
+    sections: Sections,
 ) -> FlowResult<Option<Record>> {
-    let Some(chosen) = (match slug {
-        Some(slug) => mine.iter().find(|m| m.org_slug == slug),
+    let chosen = match slug {
+        Some(slug) => mine.iter().find(|m| m.org.slug == slug),
         None => mine.first(),
-    }) else {
-        return Ok(None);
     };
-    let org = store::orgs::find_by_slug(store.pool(), &chosen.org_slug).await?.ok_or(FlowError::NotFound)?;
-    Ok(Some(load_for(store, org, chosen.membership_id, Reader::Member).await?))
+    let Some(m) = chosen else { return Ok(None) };
+    // The profile came with the memberships.
+    let mut record =
+        with_sections(store, m.org.clone(), m.membership.clone(), Sections { profile: false, ..sections })
+            .await?;
+    record.profile = m.profile.clone();
+    Ok(Some(record))
 }
 
 /// What a member may edit of their profile.

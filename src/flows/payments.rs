@@ -542,7 +542,12 @@ pub async fn payment_view(
         && plans::list(store.pool(), record.org.id).await?.iter().any(|p| p.active);
     Ok(PaymentView {
         pay_now,
-        waiting: if pending && paid { waiting_for(&record.org, &record.agreements) } else { Vec::new() },
+        // Agreements are read only for this rare state (the dashboard does not load them).
+        waiting: if pending && paid {
+            waiting_for(&record.org, &records::agreements(store.pool(), m.id).await?)
+        } else {
+            Vec::new()
+        },
         portal: takes_payments && m.payment.customer.is_some() && m.status != MembershipStatus::Banned,
     })
 }

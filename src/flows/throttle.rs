@@ -1,7 +1,8 @@
 use super::{FlowError, FlowResult, settings};
 use crate::domain::{Email, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP};
 use crate::store::audit::Origin;
-use crate::store::{Store, Tx, now, rate_limits};
+use crate::store::rate_limits::{self, Charge};
+use crate::store::{Store, Tx, now};
 
 /// Counts one attempt against `bucket` and refuses it when more than `limit` attempts were made
 /// in the current window of `window_secs`.
@@ -16,18 +17,36 @@ pub async fn charge(store: &Store, bucket: &str, limit: i64, window_secs: i64) -
     Ok(())
 }
 
-/// As [`charge`], for several buckets with one limit and window, in one statement: refused
-/// when any of them is over the limit.
-pub async fn charge_all(store: &Store, buckets: &[&str], limit: i64, window_secs: i64) -> FlowResult<()> {
-    let now = now();
-    let mut tx = store.begin().await?;
-    let hits = rate_limits::hit_all(tx.conn(), buckets, window_secs, now).await?;
-    tx.commit().await?;
-    if hits.iter().any(|(_, n)| *n > limit) {
-        let window_start = now - now.rem_euclid(window_secs);
-        return Err(FlowError::RateLimited { retry_after: (window_start + window_secs - now).max(1) });
+/// A counter and the most it may hold in its window.
+pub struct Limit<'a> {
+    pub bucket: &'a str,
+    pub window_secs: i64,
+    pub limit: i64,
+}
+
+/// As [`charge`], for several counters in one statement inside the caller's transaction (so a
+/// rolled-back change costs nothing): refused when any of them is over its limit. Returns
+/// each counter's window, in the order given.
+pub async fn charge_each(tx: &mut Tx, limits: &[Limit<'_>], now: i64) -> FlowResult<Vec<i64>> {
+    let charges: Vec<Charge> =
+        limits.iter().map(|l| Charge { bucket: l.bucket, window_secs: l.window_secs }).collect();
+    let hits = rate_limits::hit_each(tx.conn(), &charges, now).await?;
+    let mut windows = Vec::with_capacity(limits.len());
+    let mut retry_after = 0;
+    for l in limits {
+        let h = hits
+            .iter()
+            .find(|h| h.bucket == l.bucket)
+            .ok_or_else(|| FlowError::Internal(format!("rate limit counter {} not returned", l.bucket)))?;
+        if h.hits > l.limit {
+            retry_after = retry_after.max((h.window_start + l.window_secs - now).max(1));
+        }
+        windows.push(h.window_start);
     }
-    Ok(())
+    if retry_after > 0 {
+        return Err(FlowError::RateLimited { retry_after });
+    }
+    Ok(windows)
 }
 
 /// An "email me" request (signup, password reset): counts it against the client IP, then opens

@@ -75,9 +75,10 @@ fn from_row(r: &AnyRow) -> Result<Invitation> {
     })
 }
 
-/// Marks a pending invitation whose time ran out as expired, so a new one may be made.
-pub async fn expire_stale(conn: &mut AnyConnection, org_id: i64, email: &str, now: i64) -> Result<()> {
-    sqlx::query(
+/// Marks a pending invitation whose time ran out as expired, so a new one may be made; true if
+/// there was one.
+pub async fn expire_stale(conn: &mut AnyConnection, org_id: i64, email: &str, now: i64) -> Result<bool> {
+    Ok(sqlx::query(
         "UPDATE invitations SET state = 'expired', updated_at = $3
          WHERE org_id = $1 AND email = $2 AND state = 'pending' AND expires_at <= $3",
     )
@@ -85,15 +86,17 @@ pub async fn expire_stale(conn: &mut AnyConnection, org_id: i64, email: &str, no
     .bind(email)
     .bind(now)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        > 0)
 }
 
-/// Inserts a pending invitation; `Conflict("pending invitation")` if one exists already.
-pub async fn insert(conn: &mut AnyConnection, new: &NewInvitation<'_>, now: i64) -> Result<i64> {
+/// Inserts a pending invitation; `None` if the address has a pending one in the organisation
+/// already (the partial unique index decides, so of concurrent inserts exactly one wins).
+pub async fn insert(conn: &mut AnyConnection, new: &NewInvitation<'_>, now: i64) -> Result<Option<i64>> {
     let row = sqlx::query(
         "INSERT INTO invitations (org_id, email, role, locale, state, invited_by, inviter, expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8) RETURNING id",
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(new.org_id)
     .bind(new.email)
@@ -103,10 +106,9 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewInvitation<'_>, now: i64)
     .bind(new.inviter)
     .bind(new.expires_at)
     .bind(now)
-    .fetch_one(conn)
-    .await
-    .map_err(|e| StoreError::conflict_as(e, "pending invitation"))?;
-    Ok(row.try_get(0)?)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(

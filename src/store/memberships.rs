@@ -1,7 +1,21 @@
 use sqlx::{AnyConnection, Executor, Row};
 
 use super::{Result, StoreError};
-use crate::domain::{MembershipRole, MembershipStatus, OrgKind, display_name};
+use sqlx::any::AnyRow;
+
+use super::orgs::Org;
+use super::records::Profile;
+use crate::domain::{MembershipRole, MembershipStatus};
+
+/// The columns [`from_row`] reads, in its order (`m`: memberships, `u`: users).
+macro_rules! columns {
+    () => {
+        "m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at,
+         m.payment_ref, m.stripe_customer, m.stripe_subscription, m.subscription_status, m.subscription_seen,
+         m.plan_id, m.paid_at, m.past_due_since, m.suspended_for_payment, m.suspended_until"
+    };
+}
+const COLUMN_COUNT: usize = 20;
 
 pub async fn exists<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
@@ -42,43 +56,45 @@ pub async fn insert(
     Ok(row.try_get(0)?)
 }
 
-/// One of a user's memberships, with what the dashboard shows of the organisation.
+/// One of a user's memberships with its organisation and profile.
 #[derive(Clone, Debug)]
 pub struct UserMembership {
-    pub membership_id: i64,
-    pub org_slug: String,
-    pub org_display_name: String,
-    pub role: MembershipRole,
-    pub status: MembershipStatus,
-    pub member_since: Option<i64>,
+    pub membership: Membership,
+    pub org: Org,
+    /// All defaults when the membership has no record yet.
+    pub profile: Profile,
 }
 
+/// A user's memberships with their organisations and profiles, in one query (by organisation
+/// name): what the dashboard shows of every membership.
 pub async fn of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     user_id: i64,
 ) -> Result<Vec<UserMembership>> {
-    let rows = sqlx::query(
-        "SELECT o.slug, o.name, o.kind, o.company_name, m.role, m.status, m.member_since, m.id
-         FROM memberships m JOIN organisations o ON o.id = m.org_id
-         WHERE m.user_id = $1 ORDER BY o.name",
-    )
+    // The joined tables come through subqueries so that `o.*` and `r.*` are the columns their
+    // modules read, in their order; both databases flatten them.
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ", o.*, r.* FROM memberships m JOIN users u ON u.id = m.user_id
+         JOIN (SELECT ",
+        super::orgs::columns!(),
+        " FROM organisations) o ON o.id = m.org_id
+         LEFT JOIN (SELECT membership_id, ",
+        super::records::profile_columns!(),
+        " FROM member_records) r ON r.membership_id = m.id
+         WHERE m.user_id = $1 ORDER BY o.name, o.id"
+    ))
     .bind(user_id)
     .fetch_all(e)
     .await?;
-    let corrupt = |e: crate::domain::UnknownValue| StoreError::Corrupt(e.to_string());
     rows.iter()
         .map(|r| {
-            let slug: String = r.try_get(0)?;
-            let name: String = r.try_get(1)?;
-            let kind = OrgKind::parse(&r.try_get::<String, _>(2)?).map_err(corrupt)?;
-            let company: Option<String> = r.try_get(3)?;
             Ok(UserMembership {
-                membership_id: r.try_get(7)?,
-                org_display_name: display_name(kind, &name, company.as_deref(), &slug).to_string(),
-                org_slug: slug,
-                role: MembershipRole::parse(&r.try_get::<String, _>(4)?).map_err(corrupt)?,
-                status: MembershipStatus::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
-                member_since: r.try_get(6)?,
+                membership: from_row(r)?,
+                org: super::orgs::from_row_at(r, COLUMN_COUNT)?,
+                profile: super::records::profile_at(r, COLUMN_COUNT + super::orgs::COLUMN_COUNT)?
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -121,44 +137,44 @@ pub struct Payment {
     pub suspended_for_payment: bool,
 }
 
+fn from_row(r: &AnyRow) -> Result<Membership> {
+    let corrupt = |e: crate::domain::UnknownValue| StoreError::Corrupt(e.to_string());
+    Ok(Membership {
+        id: r.try_get(0)?,
+        org_id: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        email: r.try_get(3)?,
+        username: r.try_get(4)?,
+        role: MembershipRole::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
+        status: MembershipStatus::parse(&r.try_get::<String, _>(6)?).map_err(corrupt)?,
+        plan: r.try_get(7)?,
+        member_since: r.try_get(8)?,
+        renews_at: r.try_get(9)?,
+        suspended_until: r.try_get(19)?,
+        payment: Payment {
+            reference: r.try_get(10)?,
+            customer: r.try_get(11)?,
+            subscription: r.try_get(12)?,
+            subscription_status: r.try_get(13)?,
+            seen: r.try_get(14)?,
+            plan_id: r.try_get(15)?,
+            paid_at: r.try_get(16)?,
+            past_due_since: r.try_get(17)?,
+            suspended_for_payment: r.try_get::<i64, _>(18)? == 1,
+        },
+    })
+}
+
 pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> Result<Option<Membership>> {
-    let row = sqlx::query(
-        "SELECT m.id, m.org_id, m.user_id, u.email, u.username, m.role, m.status, m.plan, m.member_since, m.renews_at,
-                m.payment_ref, m.stripe_customer, m.stripe_subscription, m.subscription_status, m.subscription_seen,
-                m.plan_id, m.paid_at, m.past_due_since, m.suspended_for_payment, m.suspended_until
-         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
-    )
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+    ))
     .bind(id)
     .fetch_optional(e)
     .await?;
-    let corrupt = |e: crate::domain::UnknownValue| StoreError::Corrupt(e.to_string());
-    row.map(|r| {
-        Ok(Membership {
-            id: r.try_get(0)?,
-            org_id: r.try_get(1)?,
-            user_id: r.try_get(2)?,
-            email: r.try_get(3)?,
-            username: r.try_get(4)?,
-            role: MembershipRole::parse(&r.try_get::<String, _>(5)?).map_err(corrupt)?,
-            status: MembershipStatus::parse(&r.try_get::<String, _>(6)?).map_err(corrupt)?,
-            plan: r.try_get(7)?,
-            member_since: r.try_get(8)?,
-            renews_at: r.try_get(9)?,
-            suspended_until: r.try_get(19)?,
-            payment: Payment {
-                reference: r.try_get(10)?,
-                customer: r.try_get(11)?,
-                subscription: r.try_get(12)?,
-                subscription_status: r.try_get(13)?,
-                seen: r.try_get(14)?,
-                plan_id: r.try_get(15)?,
-                paid_at: r.try_get(16)?,
-                past_due_since: r.try_get(17)?,
-                suspended_for_payment: r.try_get::<i64, _>(18)? == 1,
-            },
-        })
-    })
-    .transpose()
+    row.as_ref().map(from_row).transpose()
 }
 
 /// The membership of a user in an organisation given by slug.

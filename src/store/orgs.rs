@@ -47,31 +47,39 @@ pub struct NewOrg<'a> {
     pub signup: SignupMode,
 }
 
+/// The columns [`from_row_at`] reads, in its order.
 macro_rules! columns {
     () => {
         "id, slug, name, kind, company_name, signup, activation, created_at, min_age, requires_waiver, \
          requires_id_check, past_due_grace_days"
     };
 }
+pub(super) use columns;
+pub(super) const COLUMN_COUNT: usize = 12;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
 fn from_row(row: &AnyRow) -> Result<Org> {
+    from_row_at(row, 0)
+}
+
+/// An organisation from [`columns!`] starting at column `at` (so a join can read one too).
+pub(super) fn from_row_at(row: &AnyRow, at: usize) -> Result<Org> {
     Ok(Org {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        kind: OrgKind::parse(&row.try_get::<String, _>("kind")?).map_err(corrupt)?,
-        company_name: row.try_get("company_name")?,
-        signup: SignupMode::parse(&row.try_get::<String, _>("signup")?).map_err(corrupt)?,
-        activation: row.try_get("activation")?,
-        created_at: row.try_get("created_at")?,
-        min_age: row.try_get("min_age")?,
-        requires_waiver: row.try_get::<i64, _>("requires_waiver")? == 1,
-        requires_id_check: row.try_get::<i64, _>("requires_id_check")? == 1,
-        past_due_grace_days: row.try_get("past_due_grace_days")?,
+        id: row.try_get(at)?,
+        slug: row.try_get(at + 1)?,
+        name: row.try_get(at + 2)?,
+        kind: OrgKind::parse(&row.try_get::<String, _>(at + 3)?).map_err(corrupt)?,
+        company_name: row.try_get(at + 4)?,
+        signup: SignupMode::parse(&row.try_get::<String, _>(at + 5)?).map_err(corrupt)?,
+        activation: row.try_get(at + 6)?,
+        created_at: row.try_get(at + 7)?,
+        min_age: row.try_get(at + 8)?,
+        requires_waiver: row.try_get::<i64, _>(at + 9)? == 1,
+        requires_id_check: row.try_get::<i64, _>(at + 10)? == 1,
+        past_due_grace_days: row.try_get(at + 11)?,
     })
 }
 

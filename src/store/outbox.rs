@@ -26,6 +26,7 @@ pub struct NewMessage<'a> {
 /// (a verification or password-reset link); bulk mail (invitations) may wait behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
+    // `any_due` and `oldest_due_ms` spell these values out so their index is searched.
     Interactive = 0,
     Bulk = 1,
 }
@@ -94,9 +95,13 @@ const CLAIM_SQL: &str = "UPDATE outbox SET state = 'sending', attempts = attempt
 
 /// Whether any message is due (a plain read, so an idle worker takes no write lock).
 pub async fn any_due(pool: &sqlx::AnyPool, now_ms: i64) -> Result<bool> {
+    // Two index searches (the lanes spelled out so `outbox_due` is searched, not scanned): an
+    // OR of the two made SQLite scan the whole table, sent messages included, on every poll.
     let row = sqlx::query(
-        "SELECT 1 FROM outbox WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $1)
-            OR (state = 'sending' AND lease_until_ms <= $1) LIMIT 1",
+        "SELECT 1 FROM outbox WHERE state IN ('queued', 'failed') AND priority IN (0, 1) AND next_attempt_ms <= $1
+         UNION ALL
+         SELECT 1 FROM outbox WHERE state = 'sending' AND lease_until_ms <= $1
+         LIMIT 1",
     )
     .bind(now_ms)
     .fetch_optional(pool)
@@ -285,9 +290,14 @@ pub async fn depth<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Ve
 /// Milliseconds since the longest-waiting due message became due (0 when none is waiting): a
 /// worker that makes no progress shows here however it got stuck.
 pub async fn oldest_due_ms(pool: &sqlx::AnyPool, now_ms: i64) -> Result<i64> {
+    // As in `any_due`: one index search per kind of due message.
     let row = sqlx::query(
-        "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until_ms ELSE next_attempt_ms END) FROM outbox
-         WHERE (state IN ('queued', 'failed') AND next_attempt_ms <= $1) OR (state = 'sending' AND lease_until_ms <= $1)",
+        "SELECT MIN(t) FROM (
+             SELECT MIN(next_attempt_ms) AS t FROM outbox
+             WHERE state IN ('queued', 'failed') AND priority IN (0, 1) AND next_attempt_ms <= $1
+             UNION ALL
+             SELECT MIN(lease_until_ms) AS t FROM outbox WHERE state = 'sending' AND lease_until_ms <= $1
+         ) due",
     )
     .bind(now_ms)
     .fetch_one(pool)

@@ -21,31 +21,42 @@ pub async fn hit(conn: &mut AnyConnection, bucket: &str, window_secs: i64, now: 
     Ok((row.try_get(0)?, window_start))
 }
 
-/// Counts one attempt against each of `buckets` (same window) in one statement; the hits of
-/// each, in no particular order.
-pub async fn hit_all(
-    conn: &mut AnyConnection,
-    buckets: &[&str],
-    window_secs: i64,
-    now: i64,
-) -> Result<Vec<(String, i64)>> {
-    if buckets.is_empty() {
+/// One counter to charge: its bucket and window length.
+#[derive(Clone, Copy, Debug)]
+pub struct Charge<'a> {
+    pub bucket: &'a str,
+    pub window_secs: i64,
+}
+
+/// What a counter holds after a charge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hits {
+    pub bucket: String,
+    pub window_start: i64,
+    pub hits: i64,
+}
+
+/// Counts one hit against each of `charges` (each in its own window) in one statement.
+pub async fn hit_each(conn: &mut AnyConnection, charges: &[Charge<'_>], now: i64) -> Result<Vec<Hits>> {
+    if charges.is_empty() {
         return Ok(Vec::new());
     }
-    let window_start = now - now.rem_euclid(window_secs);
-    let values: Vec<String> = (0..buckets.len()).map(|i| format!("(${}, $1, 1)", i + 2)).collect();
+    let values: Vec<String> =
+        (0..charges.len()).map(|i| format!("(${}, ${}, 1)", 2 * i + 1, 2 * i + 2)).collect();
     let sql = format!(
         "INSERT INTO rate_limits (bucket, window_start, hits) VALUES {}
          ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-         RETURNING bucket, hits",
+         RETURNING bucket, window_start, hits",
         values.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(window_start);
-    for bucket in buckets {
-        query = query.bind(*bucket);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for c in charges {
+        query = query.bind(c.bucket).bind(now - now.rem_euclid(c.window_secs));
     }
     let rows = query.fetch_all(conn).await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok(Hits { bucket: r.try_get(0)?, window_start: r.try_get(1)?, hits: r.try_get(2)? }))
+        .collect()
 }
 
 /// Gives back one hit (for an attempt that must not use up the allowance).

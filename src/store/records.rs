@@ -69,33 +69,51 @@ pub async fn update_profile(
     Ok(())
 }
 
+/// The columns [`profile_at`] reads after `membership_id`, in its order.
+macro_rules! profile_columns {
+    () => {
+        "first_name, last_name, preferred_name, pronouns, birthday, phone, emergency_contact, chat_handle, storage,
+         custom_fields"
+    };
+}
+pub(super) use profile_columns;
+
 pub async fn profile<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
     membership_id: i64,
 ) -> Result<Option<Profile>> {
-    let row = sqlx::query(
-        "SELECT first_name, last_name, preferred_name, pronouns, birthday, phone, emergency_contact, chat_handle,
-                storage, custom_fields
-         FROM member_records WHERE membership_id = $1",
-    )
+    let row = sqlx::query(concat!(
+        "SELECT membership_id, ",
+        profile_columns!(),
+        " FROM member_records WHERE membership_id = $1"
+    ))
     .bind(membership_id)
     .fetch_optional(e)
     .await?;
-    row.map(|r| {
-        Ok(Profile {
-            first_name: r.try_get(0)?,
-            last_name: r.try_get(1)?,
-            preferred_name: r.try_get(2)?,
-            pronouns: r.try_get(3)?,
-            birthday: r.try_get(4)?,
-            phone: r.try_get(5)?,
-            emergency_contact: r.try_get(6)?,
-            chat_handle: r.try_get(7)?,
-            storage: r.try_get(8)?,
-            custom_fields: r.try_get(9)?,
-        })
+    Ok(match row {
+        Some(r) => profile_at(&r, 0)?,
+        None => None,
     })
-    .transpose()
+}
+
+/// A profile from `membership_id, profile_columns!()` starting at column `at`; `None` when
+/// `membership_id` is NULL (a left join that found no record).
+pub(super) fn profile_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Option<Profile>> {
+    if r.try_get::<Option<i64>, _>(at)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Profile {
+        first_name: r.try_get(at + 1)?,
+        last_name: r.try_get(at + 2)?,
+        preferred_name: r.try_get(at + 3)?,
+        pronouns: r.try_get(at + 4)?,
+        birthday: r.try_get(at + 5)?,
+        phone: r.try_get(at + 6)?,
+        emergency_contact: r.try_get(at + 7)?,
+        chat_handle: r.try_get(at + 8)?,
+        storage: r.try_get(at + 9)?,
+        custom_fields: r.try_get(at + 10)?,
+    }))
 }
 
 pub async fn add_agreement(

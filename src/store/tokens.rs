@@ -52,6 +52,21 @@ pub async fn issue(
     .execute(&mut *conn)
     .await?;
     let token = SecretToken::generate("");
+    insert(conn, &token, purpose, subject, email, expires_at, now).await?;
+    Ok(token)
+}
+
+/// Stores a token made by the caller for a subject that has no live one (a new invitation):
+/// nothing to revoke.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    token: &SecretToken,
+    purpose: Purpose,
+    subject: (&str, i64),
+    email: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO tokens (token_hash, purpose, subject_kind, subject_id, email, expires_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -65,7 +80,7 @@ pub async fn issue(
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(token)
+    Ok(())
 }
 
 /// The subject of a live token (unused, not revoked, not expired), without using it up.

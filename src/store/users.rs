@@ -19,6 +19,7 @@ macro_rules! columns {
         "id, email, username, password_hash, locale, staff_role"
     };
 }
+const COLUMN_COUNT: usize = 6;
 
 pub(crate) fn staff_role_column(row: &AnyRow, column: &str) -> Result<Option<StaffRole>> {
     row.try_get::<Option<String>, _>(column)?
@@ -46,6 +47,25 @@ pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
         .fetch_optional(e)
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The user with this email, if any, and whether they are a member of `org_id`: one query.
+pub async fn find_by_email_in_org<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    email: &Email,
+    org_id: i64,
+) -> Result<Option<(User, bool)>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ", (SELECT COUNT(*) FROM memberships m WHERE m.org_id = $2 AND m.user_id = users.id)
+         FROM users WHERE lower(email) = $1"
+    ))
+    .bind(email.as_str())
+    .bind(org_id)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(|r| Ok((from_row(r)?, r.try_get::<i64, _>(COLUMN_COUNT)? > 0))).transpose()
 }
 
 pub async fn insert(

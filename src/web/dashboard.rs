@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::pages::{DashAuthorisations, DashKeys, DashLocked, DashProfile, DashStorage, DashView, Dashboard};
 use super::{FlashKind, WebCtx, error_page, render, see_other};
 use crate::domain::MembershipStatus;
-use crate::flows::members::{self, ProfileInput, Record};
+use crate::flows::members::{self, ProfileInput, Record, Sections};
 use crate::flows::payments::{self, PaymentView};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -38,7 +38,13 @@ async fn view(state: &AppState, ctx: &WebCtx, org: Option<String>, page: Page) -
     let Some(user) = &ctx.user else { return Err(see_other("/login")) };
     let load = async {
         let memberships = memberships::of_user(state.store.pool(), user.user_id).await?;
-        let record = members::own_record(&state.store, &memberships, org.as_deref()).await?;
+        let sections = match page {
+            Page::Overview | Page::Profile | Page::Storage => Sections::PROFILE,
+            Page::Keys => Sections::CREDENTIALS,
+            Page::Authorisations => Sections::AUTHORISATIONS,
+            Page::Locked => Sections::NONE,
+        };
+        let record = members::own_record(&state.store, &memberships, org.as_deref(), sections).await?;
         let payment = match (&page, &record) {
             (Page::Overview, Some(r)) => {
                 payments::payment_view(&state.store, state.stripe.is_some(), r).await?
