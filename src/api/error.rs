@@ -134,3 +134,28 @@ where
         Ok(ApiJson(value))
     }
 }
+
+/// An optional body: none (or only whitespace) and `null` are `None`; anything else is read as
+/// an [`ApiJson`].
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T, S> axum::extract::FromRequest<S> for OptionalApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+        if matches!(bytes.trim_ascii(), b"" | b"null") {
+            return Ok(OptionalApiJson(None));
+        }
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let ApiJson(value) = ApiJson::<T>::from_request(request, state).await?;
+        Ok(OptionalApiJson(Some(value)))
+    }
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, OptionalApiJson};
 use crate::domain::{MembershipRole, MembershipStatus, rfc3339};
 use crate::flows;
 use crate::flows::FlowError;
@@ -374,28 +374,9 @@ pub async fn add_to_catalogue(
     State(state): State<AppState>,
     ApiCaller(ctx): ApiCaller,
     ApiPath((slug, name)): ApiPath<(String, String)>,
-    body: axum::body::Bytes,
+    OptionalApiJson(rules): OptionalApiJson<CatalogueRules>,
 ) -> Result<Json<Catalogue>, ApiError> {
-    // No body, or `null`: add the name only; an object: set its rules.
-    let rules: Option<CatalogueRules> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
-        // Only an object (or null): serde would also read a struct from an array.
-        let invalid = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
-        match value {
-            serde_json::Value::Null => None,
-            object @ serde_json::Value::Object(_) => {
-                Some(serde_json::from_value(object).map_err(|e| invalid(e.to_string()))?)
-            }
-            _ => return Err(invalid("the body must be a JSON object".into())),
-        }
-    };
-    let items = flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name, rules.as_ref()).await?;
-    let org = flows::orgs::get(&state.store, &ctx, &slug).await?;
-    let entries = crate::store::records::catalogue_entries(state.store.pool(), org.id)
-        .await
-        .map_err(flows::FlowError::from)?;
+    let entries = flows::members::add_to_catalogue(&state.store, &ctx, &slug, &name, rules.as_ref()).await?;
+    let items = entries.iter().map(|e| e.name.clone()).collect();
     Ok(Json(Catalogue { items, entries }))
 }

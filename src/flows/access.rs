@@ -14,11 +14,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::members::audit_membership;
 use super::{Ctx, FlowError, FlowResult};
 use crate::domain::member::text;
 use crate::domain::{MembershipStatus, SecretToken};
 use crate::store::access::{self, Contact, Device, Entry, NewDevice};
-use crate::store::audit;
+use crate::store::audit::{self, Origin};
 use crate::store::orgs::Org;
 use crate::store::{Store, Tx, memberships, now, records};
 
@@ -436,15 +437,12 @@ pub struct DeviceHealth {
 
 /// Every live device of the instance, with its staleness.
 pub async fn health(store: &Store) -> FlowResult<Vec<DeviceHealth>> {
-    let pool = store.pool();
-    let slugs: std::collections::HashMap<i64, String> =
-        crate::store::orgs::list(pool).await?.into_iter().map(|o| (o.org.id, o.org.slug)).collect();
     let at = now();
     let mut out = Vec::new();
-    for device in access::all_live(pool).await? {
+    for (device, org) in access::all_live(store.pool()).await? {
         let list = list_for(store, device.org_id, device.requires.as_deref()).await?;
         out.push(DeviceHealth {
-            org: slugs.get(&device.org_id).cloned().unwrap_or_default(),
+            org,
             id: device.id,
             silent_for: device.last_seen_at.map(|t| at - t),
             stale: device.held_version.as_deref() != Some(list.version.as_str()),
@@ -474,7 +472,9 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         let Some(m) = memberships::find(tx.conn(), id).await? else { continue };
         if memberships::end_timed_suspension(tx.conn(), id, now()).await? {
             let details = json!({ "from": "suspended", "to": "active", "reason": "suspension ended", "cause": "schedule" });
-            record_member_event(&mut tx, &system, org_id, &m.email, "member.status_changed", details).await?;
+            let about = (org_id, m.email.as_str());
+            audit_membership(&mut tx, &system, &Origin::default(), about, "member.status_changed", details)
+                .await?;
             status_changed(
                 &mut tx,
                 org_id,
@@ -493,8 +493,16 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         let Some(m) = memberships::find(tx.conn(), id).await? else { continue };
         if records::note_expiry(tx.conn(), id, &name, now()).await? {
             let details = json!({ "name": name, "cause": "schedule" });
-            record_member_event(&mut tx, &system, org_id, &m.email, "member.authorisation_expired", details)
-                .await?;
+            let about = (org_id, m.email.as_str());
+            audit_membership(
+                &mut tx,
+                &system,
+                &Origin::default(),
+                about,
+                "member.authorisation_expired",
+                details,
+            )
+            .await?;
             let detail = format!("authorisation {name} expired");
             list_changed(&mut tx, org_id, true, "schedule", Some(id), &detail).await?;
             swept.expired += 1;
@@ -502,27 +510,4 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         tx.commit().await?;
     }
     Ok(swept)
-}
-
-async fn record_member_event(
-    tx: &mut Tx,
-    actor: &audit::Actor,
-    org_id: i64,
-    email: &str,
-    action: &str,
-    details: serde_json::Value,
-) -> FlowResult<()> {
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor,
-            origin: &audit::Origin::default(),
-            action,
-            target: Some(email),
-            org_id: Some(org_id),
-            details,
-        },
-    )
-    .await?;
-    Ok(())
 }

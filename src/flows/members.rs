@@ -123,16 +123,24 @@ async fn record_event(
     record: &Record,
     details: serde_json::Value,
 ) -> FlowResult<()> {
+    let about = (record.org.id, record.membership.email.as_str());
+    audit_membership(tx, &ctx.actor, &ctx.origin, about, action, details).await
+}
+
+/// The one way an event about a membership is audited, whoever causes it (staff, the member,
+/// a payment, the scheduler): `about` is its organisation and email, the event's target.
+pub(super) async fn audit_membership(
+    tx: &mut store::Tx,
+    actor: &audit::Actor,
+    origin: &audit::Origin,
+    about: (i64, &str),
+    action: &str,
+    details: serde_json::Value,
+) -> FlowResult<()> {
+    let (org_id, email) = about;
     audit::record(
         tx.conn(),
-        audit::NewEvent {
-            actor: &ctx.actor,
-            origin: &ctx.origin,
-            action,
-            target: Some(&record.membership.email),
-            org_id: Some(record.org.id),
-            details,
-        },
+        audit::NewEvent { actor, origin, action, target: Some(email), org_id: Some(org_id), details },
     )
     .await?;
     Ok(())
@@ -443,7 +451,7 @@ pub async fn add_to_catalogue(
     slug: &str,
     name: &str,
     rules: Option<&CatalogueRules>,
-) -> FlowResult<Vec<String>> {
+) -> FlowResult<Vec<records::CatalogueEntry>> {
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
     let mut problems = vec![];
@@ -491,7 +499,7 @@ pub async fn add_to_catalogue(
     )
     .await?;
     tx.commit().await?;
-    Ok(records::catalogue(store.pool(), org.id).await?)
+    Ok(records::catalogue_entries(store.pool(), org.id).await?)
 }
 
 /// The members of an organisation as CSV (RFC 4180; cells that a spreadsheet would run as a

@@ -67,6 +67,21 @@ pub enum FlowError {
     Internal(String),
 }
 
+impl FlowError {
+    /// A mistake in what was asked (a bad value, a conflict, an unknown name, a transition or a
+    /// grant not allowed yet) that the page it came from can explain, as opposed to a failure.
+    pub fn is_correctable(&self) -> bool {
+        matches!(
+            self,
+            FlowError::Invalid(_)
+                | FlowError::Conflict { .. }
+                | FlowError::Unknown { .. }
+                | FlowError::TransitionNotAllowed { .. }
+                | FlowError::MissingPrerequisites(_)
+        )
+    }
+}
+
 pub type FlowResult<T> = Result<T, FlowError>;
 
 /// Serde glue for inputs: a field that may be left out but, when given, is not `null` (so

@@ -305,19 +305,15 @@ async fn audit_member(
     mut details: serde_json::Value,
 ) -> FlowResult<()> {
     details["cause"] = cause.label.clone().into();
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &cause.actor,
-            origin: &Origin::default(),
-            action,
-            target: Some(&m.email),
-            org_id: Some(org.id),
-            details,
-        },
+    super::members::audit_membership(
+        tx,
+        &cause.actor,
+        &Origin::default(),
+        (org.id, &m.email),
+        action,
+        details,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// A status change along the allowed transitions, audited with its cause. The change is

@@ -84,13 +84,16 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, org_id: i64) 
 }
 
 /// Every device of every organisation that is not revoked (for `/metrics`).
-pub async fn all_live<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<Device>> {
+/// Every live device with its organisation's slug (for `/metrics`), by organisation.
+pub async fn all_live<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<(Device, String)>> {
+    // The device columns come first, so `device` reads them; the slug follows them.
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices WHERE revoked_at IS NULL ORDER BY org_id, id"
+        "SELECT d.*, o.slug FROM (SELECT {DEVICE_COLUMNS} FROM devices WHERE revoked_at IS NULL) d
+         JOIN organisations o ON o.id = d.org_id ORDER BY d.org_id, d.id"
     )))
     .fetch_all(e)
     .await?;
-    rows.iter().map(device).collect()
+    rows.iter().map(|r| Ok((device(r)?, r.try_get("slug")?))).collect()
 }
 
 /// The device a token belongs to (revoked ones too: the caller tells them apart).

@@ -6,11 +6,11 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{DashAuthorisations, DashKeys, DashLocked, DashProfile, DashStorage, DashView, Dashboard};
-use super::{FlashKind, WebCtx, error_page, render, see_other};
+use super::{FlashKind, WebCtx, error_page, flash_redirect, render, see_other};
 use crate::domain::MembershipStatus;
 use crate::flows::members::{self, ProfileInput, Record, Sections};
 use crate::flows::payments::{self, PaymentView};
@@ -149,11 +149,12 @@ pub async fn save_profile(
     };
     let Some(record) = &d.record else { return see_other("/dashboard") };
     match members::update_own_profile(&state.store, &ctx.flow_ctx(), record, &input).await {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-profile-saved")],
-            see_other(&format!("/dashboard/profile?org={}", d.org_q)),
-        )
-            .into_response(),
+        Ok(()) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-profile-saved",
+            &format!("/dashboard/profile?org={}", d.org_q),
+        ),
         Err(FlowError::Invalid(fields)) => {
             let errors = fields.iter().map(|f| (f.field, ctx.t.t(&field_key(f.code)))).collect();
             profile_page(&ctx, d, input, errors, StatusCode::BAD_REQUEST)
@@ -192,11 +193,12 @@ pub async fn add_key(
     let tag = form.map(|Form(f)| f.tag).unwrap_or_default();
     let Some(record) = &d.record else { return see_other("/dashboard") };
     match members::add_own_credential(&state.store, &ctx.flow_ctx(), record, &tag).await {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-key-added")],
-            see_other(&format!("/dashboard/keys?org={}", d.org_q)),
-        )
-            .into_response(),
+        Ok(()) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-key-added",
+            &format!("/dashboard/keys?org={}", d.org_q),
+        ),
         Err(e @ (FlowError::Invalid(_) | FlowError::Conflict { .. } | FlowError::Forbidden)) => {
             let info = classify(&e);
             let message = match &e {
@@ -224,11 +226,12 @@ pub async fn remove_key(
         return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
     };
     match members::remove_own_credential(&state.store, &ctx.flow_ctx(), record, id).await {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-key-removed")],
-            see_other(&format!("/dashboard/keys?org={}", d.org_q)),
-        )
-            .into_response(),
+        Ok(()) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-key-removed",
+            &format!("/dashboard/keys?org={}", d.org_q),
+        ),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

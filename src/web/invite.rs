@@ -5,11 +5,11 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::InviteAccept;
-use super::{FlashKind, Link, WebCtx, error_page, link_gone_page, render, see_other, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, render, start_session};
 use crate::flows::invitations::{self, Acceptance, Offer};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -110,8 +110,7 @@ pub async fn accept(
     match outcome {
         Ok(accepted) => {
             let mut response =
-                ([ctx.set_flash(FlashKind::Success, "flash-invitation-accepted")], see_other("/dashboard"))
-                    .into_response();
+                flash_redirect(&ctx, FlashKind::Success, "flash-invitation-accepted", "/dashboard");
             if let Some(session) = &accepted.session {
                 response = start_session(response, &ctx, session, state.config.session_hours);
             }

@@ -196,6 +196,18 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
+/// A correctable error (see [`FlowError::is_correctable`]) as the message its page shows, and
+/// the status to show it with.
+pub fn explain(ctx: &WebCtx, e: &crate::flows::FlowError) -> (String, StatusCode) {
+    let info = crate::http_error::classify(e);
+    (crate::http_error::describe(&info, &ctx.t), info.status)
+}
+
+/// What a form that worked answers: a message for the next page and a redirect to it.
+pub fn flash_redirect(ctx: &WebCtx, kind: FlashKind, key: &str, location: &str) -> Response {
+    ([ctx.set_flash(kind, key)], see_other(location)).into_response()
+}
+
 async fn home(ctx: WebCtx) -> Response {
     if ctx.is_staff() {
         return see_other("/staff/orgs");

@@ -4,11 +4,11 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{Field, ForgotPassword, ResetPassword, ResetSent};
-use super::{FlashKind, Link, WebCtx, error_page, link_gone_page, render, see_other, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, render, start_session};
 use crate::flows::{FlowError, password_reset};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::server::AppState;
@@ -91,8 +91,7 @@ pub async fn reset(
     {
         Ok((session, is_staff)) => {
             let target = if is_staff { "/staff/orgs" } else { "/dashboard" };
-            let response = ([ctx.set_flash(FlashKind::Success, "flash-password-reset")], see_other(target))
-                .into_response();
+            let response = flash_redirect(&ctx, FlashKind::Success, "flash-password-reset", target);
             start_session(response, &ctx, &session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {

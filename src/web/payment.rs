@@ -7,11 +7,13 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{JoinPayment, JoinPaymentCancelled, JoinPaymentDone};
-use super::{FlashKind, WebCtx, bad_request_page, error_page, not_found_page, render, see_other};
+use super::{
+    FlashKind, WebCtx, bad_request_page, error_page, flash_redirect, not_found_page, render, see_other,
+};
 use crate::flows::FlowError;
 use crate::flows::payments::{self, PaymentStep};
 use crate::http_error::classify;
@@ -174,11 +176,12 @@ pub async fn portal(
     .await
     {
         Ok(url) => see_other(&url),
-        Err(FlowError::Conflict { .. }) => (
-            [ctx.set_flash(FlashKind::Info, "flash-no-billing")],
-            see_other(&format!("/dashboard?org={}", f.org.trim())),
-        )
-            .into_response(),
+        Err(FlowError::Conflict { .. }) => flash_redirect(
+            &ctx,
+            FlashKind::Info,
+            "flash-no-billing",
+            &format!("/dashboard?org={}", f.org.trim()),
+        ),
         Err(FlowError::NotFound) => not_found_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
     }

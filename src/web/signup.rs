@@ -6,13 +6,13 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{Field, JoinAccount, JoinCheckEmail, JoinDetails, JoinEmail, JoinVerify};
 use super::{
-    FlashKind, Link, WebCtx, bad_request_page, error_page, link_gone_page, not_found_page, render, see_other,
-    start_session,
+    FlashKind, Link, WebCtx, bad_request_page, error_page, flash_redirect, link_gone_page, not_found_page,
+    render, see_other, start_session,
 };
 use crate::domain::member::DetailsInput;
 use crate::flows::{FlowError, signup};
@@ -94,11 +94,10 @@ pub async fn join_with_account(
     match signup::join_with_account(&state.store, &ctx.origin, &slug, user.user_id, &user.email).await {
         Ok(membership_id) => {
             let next = super::payment::after_joining(&state, membership_id, &slug).await;
-            ([ctx.set_flash(FlashKind::Success, "flash-joined")], see_other(&next)).into_response()
+            flash_redirect(&ctx, FlashKind::Success, "flash-joined", &next)
         }
         Err(FlowError::Conflict { .. }) => {
-            ([ctx.set_flash(FlashKind::Info, "flash-already-member")], see_other("/dashboard"))
-                .into_response()
+            flash_redirect(&ctx, FlashKind::Info, "flash-already-member", "/dashboard")
         }
         Err(FlowError::NotFound) => not_found_page(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),
@@ -185,8 +184,7 @@ pub async fn details(
     match outcome {
         Ok(joined) => {
             let next = super::payment::after_joining(&state, joined.membership_id, &org.slug).await;
-            let response =
-                ([ctx.set_flash(FlashKind::Success, "flash-signed-up")], see_other(&next)).into_response();
+            let response = flash_redirect(&ctx, FlashKind::Success, "flash-signed-up", &next);
             start_session(response, &ctx, &joined.session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {

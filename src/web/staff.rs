@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::{Field, InviteForm, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
-use super::{FlashKind, WebCtx, deny_unless_staff, error_page, render, see_other};
+use super::{FlashKind, WebCtx, deny_unless_staff, error_page, flash_redirect, render, see_other};
 use crate::domain::{MembershipRole, MembershipStatus, OrgKind};
 use crate::flows::{self, FlowError, invitations::InviteInput, orgs::OrgInput};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -65,11 +65,12 @@ pub async fn create_org(
     };
     let error = match flows::orgs::create(&state.store, &ctx.flow_ctx(), &input).await {
         Ok(org) => {
-            return (
-                [ctx.set_flash(FlashKind::Success, "flash-org-created")],
-                see_other(&format!("/staff/orgs/{}", org.slug)),
-            )
-                .into_response();
+            return flash_redirect(
+                &ctx,
+                FlashKind::Success,
+                "flash-org-created",
+                &format!("/staff/orgs/{}", org.slug),
+            );
         }
         Err(e) => e,
     };
@@ -201,11 +202,12 @@ pub async fn invite(
     let error =
         match flows::invitations::create(&state.store, &state.config, &ctx.flow_ctx(), &slug, &input).await {
             Ok(_) => {
-                return (
-                    [ctx.set_flash(FlashKind::Success, "flash-invitation-sent")],
-                    see_other(&format!("/staff/orgs/{slug}#invitations")),
-                )
-                    .into_response();
+                return flash_redirect(
+                    &ctx,
+                    FlashKind::Success,
+                    "flash-invitation-sent",
+                    &format!("/staff/orgs/{slug}#invitations"),
+                );
             }
             Err(e) => e,
         };

@@ -7,15 +7,16 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::StaffDevices;
 use super::{
-    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, not_found_page, render, see_other,
+    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, explain, flash_redirect,
+    not_found_page, render,
 };
 use crate::flows::{self, FlowError};
-use crate::http_error::{classify, describe};
+use crate::http_error::classify;
 use crate::server::AppState;
 
 async fn page(
@@ -88,9 +89,9 @@ pub async fn create(
             page(&state, &ctx, &slug, Some((created.device.name, created.token)), None, StatusCode::CREATED)
                 .await
         }
-        Err(e @ (FlowError::Invalid(_) | FlowError::Unknown { .. })) => {
-            let info = classify(&e);
-            page(&state, &ctx, &slug, None, Some(describe(&info, &ctx.t)), info.status).await
+        Err(e) if e.is_correctable() => {
+            let (message, status) = explain(&ctx, &e);
+            page(&state, &ctx, &slug, None, Some(message), status).await
         }
         Err(e) => error_page(&ctx, classify(&e)),
     }
@@ -107,14 +108,12 @@ pub async fn set_requirement(
     }
     let (Ok(Path((slug, id))), Ok(Form(f))) = (path, form) else { return bad_request_page(&ctx) };
     match flows::access::set_requirement(&state.store, &ctx.flow_ctx(), &slug, id, Some(&f.requires)).await {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-saved")],
-            see_other(&format!("/staff/orgs/{slug}/devices")),
-        )
-            .into_response(),
-        Err(e @ FlowError::Conflict { .. }) => {
-            let info = classify(&e);
-            page(&state, &ctx, &slug, None, Some(describe(&info, &ctx.t)), info.status).await
+        Ok(()) => {
+            flash_redirect(&ctx, FlashKind::Success, "flash-saved", &format!("/staff/orgs/{slug}/devices"))
+        }
+        Err(e) if e.is_correctable() => {
+            let (message, status) = explain(&ctx, &e);
+            page(&state, &ctx, &slug, None, Some(message), status).await
         }
         Err(e) => error_page(&ctx, classify(&e)),
     }
@@ -130,11 +129,12 @@ pub async fn revoke(
     }
     let Ok(Path((slug, id))) = path else { return not_found_page(&ctx) };
     match flows::access::revoke_device(&state.store, &ctx.flow_ctx(), &slug, id).await {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-device-revoked")],
-            see_other(&format!("/staff/orgs/{slug}/devices")),
-        )
-            .into_response(),
+        Ok(()) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-device-revoked",
+            &format!("/staff/orgs/{slug}/devices"),
+        ),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

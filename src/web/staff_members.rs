@@ -10,11 +10,12 @@ use serde::Deserialize;
 
 use super::pages::StaffMember;
 use super::{
-    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, not_found_page, render, see_other,
+    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, explain, flash_redirect,
+    not_found_page, render,
 };
 use crate::domain::MembershipStatus;
-use crate::flows::{FlowError, members};
-use crate::http_error::{classify, describe};
+use crate::flows::members;
+use crate::http_error::classify;
 use crate::server::AppState;
 
 async fn page(
@@ -134,19 +135,15 @@ pub async fn act(
         _ => return not_found_page(&ctx),
     };
     match outcome {
-        Ok(_) => (
-            [ctx.set_flash(FlashKind::Success, "flash-member-updated")],
-            see_other(&format!("/staff/orgs/{slug}/members/{id}")),
-        )
-            .into_response(),
-        Err(
-            e @ (FlowError::Invalid(_)
-            | FlowError::Unknown { .. }
-            | FlowError::Conflict { .. }
-            | FlowError::TransitionNotAllowed { .. }),
-        ) => {
-            let info = classify(&e);
-            page(&state, &ctx, &slug, id, Some(describe(&info, &ctx.t)), info.status).await
+        Ok(_) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-member-updated",
+            &format!("/staff/orgs/{slug}/members/{id}"),
+        ),
+        Err(e) if e.is_correctable() => {
+            let (message, status) = explain(&ctx, &e);
+            page(&state, &ctx, &slug, id, Some(message), status).await
         }
         Err(e) => error_page(&ctx, classify(&e)),
     }
@@ -212,11 +209,12 @@ pub async fn add_to_catalogue(
         f.requires.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
     let rules = members::CatalogueRules { valid_days, requires };
     match members::add_to_catalogue(&state.store, &ctx.flow_ctx(), &slug, &f.name, Some(&rules)).await {
-        Ok(_) => (
-            [ctx.set_flash(FlashKind::Success, "flash-catalogue-updated")],
-            see_other(&format!("/staff/orgs/{slug}")),
-        )
-            .into_response(),
+        Ok(_) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-catalogue-updated",
+            &format!("/staff/orgs/{slug}"),
+        ),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

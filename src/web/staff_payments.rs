@@ -6,18 +6,19 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{StaffLedger, StaffPayments};
 use super::{
-    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, not_found_page, render, see_other,
+    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, explain, flash_redirect,
+    not_found_page, render,
 };
 use crate::flows::orgs::OrgPatch;
 use crate::flows::payments::LedgerQuery;
 use crate::flows::plans::PlanInput;
 use crate::flows::{self, FlowError};
-use crate::http_error::{classify, describe};
+use crate::http_error::classify;
 use crate::server::AppState;
 
 async fn payments_page(
@@ -64,14 +65,12 @@ pub async fn show(
 /// After a change: back to the page with a flash, or the page again with what went wrong.
 async fn answer(state: &AppState, ctx: &WebCtx, slug: &str, outcome: Result<(), FlowError>) -> Response {
     match outcome {
-        Ok(()) => (
-            [ctx.set_flash(FlashKind::Success, "flash-saved")],
-            see_other(&format!("/staff/orgs/{slug}/payments")),
-        )
-            .into_response(),
-        Err(e @ (FlowError::Invalid(_) | FlowError::Conflict { .. } | FlowError::Unknown { .. })) => {
-            let info = classify(&e);
-            payments_page(state, ctx, slug, Some(describe(&info, &ctx.t)), info.status).await
+        Ok(()) => {
+            flash_redirect(ctx, FlashKind::Success, "flash-saved", &format!("/staff/orgs/{slug}/payments"))
+        }
+        Err(e) if e.is_correctable() => {
+            let (message, status) = explain(ctx, &e);
+            payments_page(state, ctx, slug, Some(message), status).await
         }
         Err(e) => error_page(ctx, classify(&e)),
     }
@@ -192,10 +191,7 @@ pub async fn reprocess(
     }
     let Ok(Path(id)) = id else { return not_found_page(&ctx) };
     match flows::payments::reprocess(&state.store, &ctx.flow_ctx(), state.stripe.as_ref(), &id).await {
-        Ok(_) => {
-            ([ctx.set_flash(FlashKind::Success, "flash-reprocessed")], see_other("/staff/stripe/events"))
-                .into_response()
-        }
+        Ok(_) => flash_redirect(&ctx, FlashKind::Success, "flash-reprocessed", "/staff/stripe/events"),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }
