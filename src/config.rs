@@ -42,9 +42,29 @@ pub struct Config {
     /// How often `serve` runs its scheduled work: ending past-due grace periods and timed
     /// suspensions, recording expired authorisations, resuming cut-off Stripe event processing.
     pub scheduler_secs: u64,
+    pub webhooks: WebhookConfig,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
+
+/// Outgoing webhooks (SPEC §3.7).
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// `http://` endpoint URLs are accepted (otherwise https only).
+    pub allow_http: bool,
+    /// Destinations on loopback, private, link-local or metadata addresses are allowed
+    /// (otherwise refused when the URL is saved and again when its name resolves).
+    pub allow_private: bool,
+    /// A delivery succeeds with a 2xx within this time.
+    pub timeout_secs: u64,
+    /// How often an idle delivery worker looks for due deliveries.
+    pub poll_ms: u64,
+    /// Waits before each retry (jittered); after the last one a delivery is dead.
+    pub retry_schedule_ms: Vec<u64>,
+}
+
+/// SPEC §3.7: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h — about three days in all.
+pub const WEBHOOK_RETRY_SCHEDULE_SECS: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 
 /// Fault injection for tests.
 #[derive(Clone, Debug, Default)]
@@ -175,6 +195,9 @@ struct FileConfig {
     stripe_api_base: Option<String>,
     stripe_reconcile_interval_secs: Option<i64>,
     scheduler_secs: Option<i64>,
+    webhook_allow_http: Option<bool>,
+    webhook_allow_private: Option<bool>,
+    webhook_timeout_secs: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -494,6 +517,45 @@ impl Config {
             30,
             1..=3_600,
         ) as u64;
+        let flag = |errors: &mut Vec<String>, env_key: &str, file_key: &str, value: Option<bool>| match pick(
+            env_key,
+            file_key,
+            value.map(|b| b.to_string()),
+        ) {
+            None => false,
+            Some((v, src)) => match v.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    errors.push(format!("{src}: {v:?} is not true or false"));
+                    false
+                }
+            },
+        };
+        let webhooks = WebhookConfig {
+            allow_http: flag(
+                &mut errors,
+                "PORTICO_WEBHOOK_ALLOW_HTTP",
+                "webhook_allow_http",
+                file.webhook_allow_http,
+            ),
+            allow_private: flag(
+                &mut errors,
+                "PORTICO_WEBHOOK_ALLOW_PRIVATE",
+                "webhook_allow_private",
+                file.webhook_allow_private,
+            ),
+            timeout_secs: number(
+                &mut errors,
+                "PORTICO_WEBHOOK_TIMEOUT_SECS",
+                "webhook_timeout_secs",
+                file.webhook_timeout_secs,
+                15,
+                1..=60,
+            ) as u64,
+            poll_ms: 1_000,
+            retry_schedule_ms: WEBHOOK_RETRY_SCHEDULE_SECS.iter().map(|s| s * 1000).collect(),
+        };
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
         let default_from = || {
@@ -532,6 +594,7 @@ impl Config {
                 db_acquire_timeout_ms,
                 stripe,
                 scheduler_secs,
+                webhooks,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod flows;
 pub mod http_error;
@@ -12,3 +13,4 @@ pub mod server;
 pub mod store;
 pub mod stripe;
 pub mod web;
+pub mod webhook_worker;

@@ -66,12 +66,19 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Renders the counters, the outbox depth per state and each door device's staleness.
-pub fn render(
-    outbox_depth: &[(String, i64)],
-    oldest_due_ms: i64,
-    devices: &[crate::flows::access::DeviceHealth],
-) -> String {
+/// What `/metrics` reads from the database (shared by all processes).
+pub struct Gauges {
+    pub outbox_depth: Vec<(String, i64)>,
+    pub oldest_due_ms: i64,
+    pub devices: Vec<crate::flows::access::DeviceHealth>,
+    pub webhook_deliveries: Vec<(String, i64)>,
+    pub webhook_oldest_due_ms: i64,
+}
+
+/// Renders the counters, the outbox depth per state, each door device's staleness and the
+/// webhook deliveries per state.
+pub fn render(g: &Gauges) -> String {
+    let (outbox_depth, oldest_due_ms, devices) = (&g.outbox_depth, g.oldest_due_ms, &g.devices);
     let mut out = String::new();
     for c in COUNTERS {
         out.push_str(&format!(
@@ -109,5 +116,19 @@ pub fn render(
         let labels = format!("org=\"{}\",device=\"{}\",id=\"{}\"", label(&d.org), label(&d.name), d.id);
         out.push_str(&format!("portico_device_stale{{{labels}}} {}\n", u8::from(d.stale)));
     }
+    out.push_str("# HELP portico_webhook_deliveries Webhook deliveries by state (all processes).\n");
+    out.push_str("# TYPE portico_webhook_deliveries gauge\n");
+    for state in ["pending", "sending", "delivered", "failed", "dead"] {
+        let n = g.webhook_deliveries.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        out.push_str(&format!("portico_webhook_deliveries{{state=\"{state}\"}} {n}\n"));
+    }
+    out.push_str(
+        "# HELP portico_webhook_oldest_due_seconds How long the longest-waiting due webhook delivery has waited (all processes).\n",
+    );
+    out.push_str("# TYPE portico_webhook_oldest_due_seconds gauge\n");
+    out.push_str(&format!(
+        "portico_webhook_oldest_due_seconds {:.3}\n",
+        g.webhook_oldest_due_ms as f64 / 1000.0
+    ));
     out
 }

@@ -121,6 +121,8 @@ pub async fn serve(
     }
     let mail_worker =
         crate::mail::worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
+    let webhook_worker =
+        crate::webhook_worker::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let scheduled = tokio::spawn(scheduler(state.clone()));
     let reconcile = tokio::spawn(payments_reconcile(state.clone()));
@@ -177,6 +179,7 @@ pub async fn serve(
     access_watch.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
+    webhook_worker.abort();
     Ok(())
 }
 
@@ -430,15 +433,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let pool = state.store.pool();
     let read = async {
-        let depth = crate::store::outbox::depth(pool).await?;
-        let oldest = crate::store::outbox::oldest_due_ms(pool, crate::store::now_ms()).await?;
-        let devices = crate::flows::access::health(&state.store).await?;
-        Ok::<_, crate::flows::FlowError>((depth, oldest, devices))
+        let now = crate::store::now_ms();
+        let (webhook_deliveries, webhook_oldest_due_ms) = crate::store::webhooks::health(pool, now).await?;
+        Ok::<_, crate::flows::FlowError>(crate::metrics::Gauges {
+            outbox_depth: crate::store::outbox::depth(pool).await?,
+            oldest_due_ms: crate::store::outbox::oldest_due_ms(pool, now).await?,
+            devices: crate::flows::access::health(&state.store).await?,
+            webhook_deliveries,
+            webhook_oldest_due_ms,
+        })
     };
     match read.await {
-        Ok((depth, oldest, devices)) => (
+        Ok(gauges) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            crate::metrics::render(&depth, oldest, &devices),
+            crate::metrics::render(&gauges),
         )
             .into_response(),
         Err(e) => {

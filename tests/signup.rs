@@ -10,6 +10,7 @@ use mail_parser::MessageParser;
 use portico::domain::{Email, StaffRole};
 use portico::flows::{self, Ctx};
 use portico::store::tokens::{self, Purpose};
+use serde_json::json;
 
 struct Setup {
     app: TestApp,
@@ -376,12 +377,37 @@ async fn two_hundred_concurrent_signups_with_one_username_in_any_case_give_it_to
 
 #[tokio::test]
 async fn a_failure_at_the_last_write_leaves_nothing_behind() {
-    let s = setup_with(|c| c.test_hooks.fail_signup_before_commit = true).await;
+    let s = setup_with(|c| {
+        c.test_hooks.fail_signup_before_commit = true;
+        c.webhooks.allow_http = true;
+        c.webhooks.allow_private = true;
+    })
+    .await;
+    // An endpoint that takes the event the signup emits before its failure.
+    let admin = s.app.admin_token().await;
+    let endpoint = json!({"url": "http://127.0.0.1:9/hook", "event_types": ["membership.created"]});
+    let r = reqwest::Client::new()
+        .post(s.app.url("/api/v1/orgs/club/webhooks"))
+        .bearer_auth(admin)
+        .json(&endpoint)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     let link = s.issue_link("fault@example.org", 1).await;
     let c = client();
     let r = s.app.post_form(&c, &link, &link, &details("fault", "a long enough password")).await;
     assert_eq!(r.status(), 500, "the injected failure");
-    for table in ["users", "memberships", "member_records", "member_agreements", "sessions"] {
+    // (the staff account that made the endpoint is the only user)
+    for table in [
+        "users WHERE staff_role IS NULL",
+        "memberships",
+        "member_records",
+        "member_agreements",
+        "sessions",
+        "webhook_events",
+        "webhook_deliveries",
+    ] {
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
             .fetch_one(s.app.store.pool())
             .await

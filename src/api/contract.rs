@@ -46,6 +46,20 @@ fn slug() -> String {
     format!("^[{ws}]*[A-Za-z0-9][A-Za-z0-9-]{{0,61}}[A-Za-z0-9][{ws}]*$")
 }
 
+/// A webhook URL as `domain::destination::parse_url` takes it: `http(s)://`, a host name whose
+/// last label starts with a letter or a dotted-quad IPv4 address, an optional port 1–65535,
+/// then a path and query of `[A-Za-z0-9._~/?=&%-]`.
+fn webhook_url() -> String {
+    let ws = whitespace_class();
+    let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let last = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    let host = format!("(?:(?:{label}\\.){{0,10}}{last}|{octet}(?:\\.{octet}){{3}})");
+    let port =
+        "(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?";
+    format!("^[{ws}]*https?://{host}{port}(?:[/?][A-Za-z0-9._~/?=&%-]{{0,500}})?[{ws}]*$")
+}
+
 /// A slug naming an organisation in a path (anything else is a 404).
 const PATH_SLUG: &str = "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$";
 const RFID_TAG: &str = "[0-9]{10}";
@@ -151,6 +165,29 @@ pub fn apply(doc: &mut Value) {
         &format!("{rules}/requires"),
         json!({"type": "array", "maxItems": crate::flows::members::MAX_PREREQUISITES,
                "items": {"type": "string", "pattern": text(60, Lines::Single, true)}}),
+    );
+    // Webhook endpoints: an http(s) URL with a host name or IPv4 address and an optional port
+    // (what the server may still refuse — http, internal addresses — is a 409), and event
+    // types from the catalogue.
+    for schema in ["EndpointInput", "EndpointUpdate"] {
+        let props = format!("{schemas}/{schema}/properties");
+        set(
+            doc,
+            &format!("{props}/url"),
+            json!({"type": "string", "maxLength": 1000, "pattern": webhook_url()}),
+        );
+        set(
+            doc,
+            &format!("{props}/event_types"),
+            json!({"type": "array", "minItems": 1, "maxItems": 20,
+                   "items": {"type": "string", "pattern": one_of(&crate::flows::webhooks::EVENT_TYPES, false)}}),
+        );
+        set(doc, &format!("{props}/enabled"), json!({"type": "boolean"}));
+    }
+    set(
+        doc,
+        &format!("{schemas}/ReplayInput/properties/since"),
+        json!({"type": "string", "format": "date-time"}),
     );
     let ws = whitespace_class();
     set(

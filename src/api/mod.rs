@@ -11,6 +11,7 @@ pub mod orgs;
 pub mod payments;
 pub mod plans;
 pub mod settings;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +56,16 @@ use error::ApiError;
         plans::list,
         plans::create,
         plans::deactivate,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::rotate,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::replay,
+        webhooks::replay_dead,
+        webhooks::send_test,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
@@ -71,7 +82,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -173,6 +184,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/devices/{id}", patch(access::update_device))
         .route("/orgs/{slug}/devices/{id}/revoke", post(access::revoke_device))
         .route("/stripe/events/{id}/reprocess", post(payments::reprocess))
+        .route("/orgs/{slug}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/orgs/{slug}/webhooks/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/orgs/{slug}/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/orgs/{slug}/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/orgs/{slug}/webhooks/{id}/deliveries/{delivery_id}/replay", post(webhooks::replay))
+        .route("/orgs/{slug}/webhooks/{id}/replay", post(webhooks::replay_dead))
+        .route("/orgs/{slug}/webhooks/{id}/test", post(webhooks::send_test))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));

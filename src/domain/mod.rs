@@ -1,6 +1,7 @@
 //! Pure types with invariants. Each `parse` either returns a value that is valid by construction
 //! or says why not; nothing here does I/O.
 
+pub mod destination;
 mod email;
 pub mod member;
 mod names;
@@ -11,6 +12,7 @@ mod secret_token;
 mod settings;
 pub mod stripe_signature;
 pub mod text;
+pub mod webhook_signature;
 
 pub use email::{Email, EmailError};
 pub use names::{NameError, Slug, Username};
@@ -23,7 +25,6 @@ pub use settings::{
     SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SettingDef, SettingError,
 };
 
-/// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:30:00Z`).
 /// A point in time as people and tools write it: RFC 3339, `YYYY-MM-DD` (midnight UTC) or
 /// Unix seconds.
 pub fn parse_instant(value: &str) -> Option<i64> {
@@ -38,6 +39,7 @@ pub fn parse_instant(value: &str) -> Option<i64> {
     Some(date.midnight().assume_utc().unix_timestamp())
 }
 
+/// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-22T23:30:00Z`).
 pub fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()

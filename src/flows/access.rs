@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::members::audit_membership;
+use super::members::{About, audit_membership};
 use super::{Ctx, FlowError, FlowResult};
 use crate::domain::member::text;
 use crate::domain::{MembershipStatus, SecretToken};
@@ -472,7 +472,7 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         let Some(m) = memberships::find(tx.conn(), id).await? else { continue };
         if memberships::end_timed_suspension(tx.conn(), id, now()).await? {
             let details = json!({ "from": "suspended", "to": "active", "reason": "suspension ended", "cause": "schedule" });
-            let about = (org_id, m.email.as_str());
+            let about = About { org_id, membership_id: id, email: &m.email };
             audit_membership(&mut tx, &system, &Origin::default(), about, "member.status_changed", details)
                 .await?;
             status_changed(
@@ -493,7 +493,7 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         let Some(m) = memberships::find(tx.conn(), id).await? else { continue };
         if records::note_expiry(tx.conn(), id, &name, now()).await? {
             let details = json!({ "name": name, "cause": "schedule" });
-            let about = (org_id, m.email.as_str());
+            let about = About { org_id, membership_id: id, email: &m.email };
             audit_membership(
                 &mut tx,
                 &system,

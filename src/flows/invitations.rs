@@ -409,33 +409,32 @@ pub async fn accept(
     if !invitations::close(tx.conn(), invitation_id, InvitationState::Accepted, Some(user_id), now).await? {
         return Err(FlowError::NotFound);
     }
-    match memberships::insert(
-        tx.conn(),
-        offer.invitation.org_id,
-        user_id,
-        offer.invitation.role,
-        MembershipStatus::Active,
-        now,
-    )
-    .await
-    {
-        Ok(_) | Err(StoreError::Conflict(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    let org_id = offer.invitation.org_id;
+    let role = offer.invitation.role;
+    let membership_id =
+        match memberships::insert(tx.conn(), org_id, user_id, role, MembershipStatus::Active, now).await {
+            Ok(id) => {
+                let details = json!({ "invitation_id": invitation_id, "role": role });
+                super::webhooks::emit(&mut tx, "membership.created", id, details).await?;
+                id
+            }
+            // A member already (they joined by another way meanwhile): the invitation is used up.
+            Err(StoreError::Conflict(_)) => {
+                memberships::id_of(tx.conn(), org_id, user_id).await?.ok_or(FlowError::NotFound)?
+            }
+            Err(e) => return Err(e.into()),
+        };
     let session = match how {
         Acceptance::SignedIn { .. } => None,
         _ => Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours).await?),
     };
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &Actor::user(user_id, &email),
-            origin,
-            action: "invitation.accepted",
-            target: Some(&email),
-            org_id: Some(offer.invitation.org_id),
-            details: json!({ "invitation_id": invitation_id, "role": offer.invitation.role, "new_user": new_password_hash.is_some() }),
-        },
+    super::members::audit_membership(
+        &mut tx,
+        &Actor::user(user_id, &email),
+        origin,
+        super::members::About { org_id, membership_id, email: &email },
+        "invitation.accepted",
+        json!({ "invitation_id": invitation_id, "role": role, "new_user": new_password_hash.is_some() }),
     )
     .await?;
     tx.commit().await?;

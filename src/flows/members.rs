@@ -123,26 +123,47 @@ async fn record_event(
     record: &Record,
     details: serde_json::Value,
 ) -> FlowResult<()> {
-    let about = (record.org.id, record.membership.email.as_str());
+    let about =
+        About { org_id: record.org.id, membership_id: record.membership.id, email: &record.membership.email };
     audit_membership(tx, &ctx.actor, &ctx.origin, about, action, details).await
 }
 
-/// The one way an event about a membership is audited, whoever causes it (staff, the member,
-/// a payment, the scheduler): `about` is its organisation and email, the event's target.
+/// The membership a change is about.
+#[derive(Clone, Copy)]
+pub(super) struct About<'a> {
+    pub org_id: i64,
+    pub membership_id: i64,
+    /// The audit event's target.
+    pub email: &'a str,
+}
+
+/// The one way a change of a membership is recorded, whoever causes it (staff, the member, a
+/// payment, the scheduler): audited, and emitted as the webhook event it is (SPEC §3.7), in
+/// the caller's transaction.
 pub(super) async fn audit_membership(
     tx: &mut store::Tx,
     actor: &audit::Actor,
     origin: &audit::Origin,
-    about: (i64, &str),
+    about: About<'_>,
     action: &str,
     details: serde_json::Value,
 ) -> FlowResult<()> {
-    let (org_id, email) = about;
+    let event = super::webhooks::event_for(action, &details);
     audit::record(
         tx.conn(),
-        audit::NewEvent { actor, origin, action, target: Some(email), org_id: Some(org_id), details },
+        audit::NewEvent {
+            actor,
+            origin,
+            action,
+            target: Some(about.email),
+            org_id: Some(about.org_id),
+            details: details.clone(),
+        },
     )
     .await?;
+    if let Some(event) = event {
+        super::webhooks::emit(tx, event, about.membership_id, details).await?;
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod settings;
 pub mod signup;
 pub mod staff;
 pub mod throttle;
+pub mod webhooks;
 
 use serde::Deserialize as _;
 

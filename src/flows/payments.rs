@@ -286,6 +286,15 @@ async fn apply(store: &Store, stripe: Option<&Client>, id: &str, payload: &str) 
     if membership.payment.paid_at.is_none() && after.payment.paid_at.is_some() {
         audit_member(&mut tx, &cause, &org, &after, "member.paid", json!({ "plan": after.plan })).await?;
     }
+    // Each invoice's outcome is a payment event out (SPEC §3.7); the first one's too.
+    let payment = match event.kind.as_str() {
+        "invoice.paid" => Some("member.payment_succeeded"),
+        "invoice.payment_failed" => Some("member.payment_failed"),
+        _ => None,
+    };
+    if let Some(action) = payment {
+        audit_member(&mut tx, &cause, &org, &after, action, json!({ "plan": after.plan })).await?;
+    }
     let outcome = match seen.status.as_deref() {
         Some(status) => lifecycle(&mut tx, &org, &after, standing(status), &cause).await?,
         None => "recorded",
@@ -305,15 +314,8 @@ async fn audit_member(
     mut details: serde_json::Value,
 ) -> FlowResult<()> {
     details["cause"] = cause.label.clone().into();
-    super::members::audit_membership(
-        tx,
-        &cause.actor,
-        &Origin::default(),
-        (org.id, &m.email),
-        action,
-        details,
-    )
-    .await
+    let about = super::members::About { org_id: org.id, membership_id: m.id, email: &m.email };
+    super::members::audit_membership(tx, &cause.actor, &Origin::default(), about, action, details).await
 }
 
 /// A status change along the allowed transitions, audited with its cause. The change is

@@ -11,7 +11,7 @@ use crate::domain::member::{Details, DetailsInput};
 use crate::domain::{Email, MembershipRole, MembershipStatus, SecretToken, SignupMode};
 use crate::i18n::Locale;
 use crate::mail::{self, templates};
-use crate::store::audit::{self, Actor, Origin};
+use crate::store::audit::{Actor, Origin};
 use crate::store::orgs::Org;
 use crate::store::records::{self, Profile};
 use crate::store::tokens::{self, Purpose};
@@ -220,16 +220,13 @@ async fn create_account(
         records::add_agreement(tx.conn(), membership_id, kind, TERMS_VERSION, email.as_str(), now).await?;
     }
     let session = auth::open_session(&mut tx, user_id, visitor.session, config.session_hours).await?;
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &Actor::user(user_id, email.as_str()),
-            origin: visitor.origin,
-            action: "member.signed_up",
-            target: Some(email.as_str()),
-            org_id: Some(org.id),
-            details: json!({ "membership_id": membership_id, "username": details.username.as_str() }),
-        },
+    super::members::audit_membership(
+        &mut tx,
+        &Actor::user(user_id, email.as_str()),
+        visitor.origin,
+        super::members::About { org_id: org.id, membership_id, email: email.as_str() },
+        "member.signed_up",
+        json!({ "membership_id": membership_id, "username": details.username.as_str() }),
     )
     .await?;
     if config.test_hooks.fail_signup_before_commit {
@@ -272,16 +269,13 @@ pub async fn join_with_account(
         now,
     )
     .await?;
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &Actor::user(user_id, email),
-            origin,
-            action: "member.joined",
-            target: Some(email),
-            org_id: Some(org.id),
-            details: json!({ "membership_id": membership_id }),
-        },
+    super::members::audit_membership(
+        &mut tx,
+        &Actor::user(user_id, email),
+        origin,
+        super::members::About { org_id: org.id, membership_id, email },
+        "member.joined",
+        json!({ "membership_id": membership_id }),
     )
     .await?;
     tx.commit().await?;

@@ -11,20 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::transport::{SendError, Transport};
 use crate::config::{Config, OutboxConfig};
-use crate::domain::SecretToken;
+use crate::delivery::{self, STORE_DEADLINE};
 use crate::metrics;
 use crate::store::outbox::{self, Claimed, Outcome, Priority};
 use crate::store::{Store, StoreError, now_ms};
-
-/// Deadline of each database step of the worker (claiming, dispatching, recording), so a
-/// database that stops answering cannot stall the worker either.
-const STORE_DEADLINE: Duration = Duration::from_secs(15);
 
 /// An attempt is started only if at least this much of its lease remains after its deadline,
 /// leaving time to record the outcome while the claim is still ours.
@@ -128,7 +123,7 @@ impl Worker {
         if free == 0 || !outbox::any_due(self.store.pool(), now).await? {
             return Ok(Vec::new());
         }
-        let token = SecretToken::generate("").hash();
+        let token = delivery::claim_token();
         let lease_until = now + self.config.lease_secs * 1000;
         let mut tx = self.store.begin().await?;
         let backend = self.store.backend();
@@ -185,32 +180,15 @@ impl Worker {
         self.record(&claimed, &outcome).await;
     }
 
-    /// Records an outcome, retrying until it is written or the claim is found to be lost: a
-    /// database that is restarting delays the record but never drops it (a dropped record would
-    /// mean the message is sent again when its lease runs out).
+    /// Records an outcome, retrying until it is written or the claim is found lost.
     async fn record(&self, claimed: &Claimed, outcome: &Outcome) {
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let write = async {
-                let mut tx = self.store.begin().await?;
-                let held = outbox::record_outcome(tx.conn(), claimed, outcome, now_ms()).await?;
-                tx.commit().await?;
-                Ok::<bool, StoreError>(held)
-            };
-            match tokio::time::timeout(STORE_DEADLINE, write).await {
-                Ok(Ok(true)) => return,
-                Ok(Ok(false)) => {
-                    tracing::warn!(id = claimed.id, "the lease ran out before the outcome was recorded");
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(id = claimed.id, error = %e, "recording an outcome failed; retrying")
-                }
-                Err(_) => tracing::warn!(id = claimed.id, "recording an outcome timed out; retrying"),
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
+        delivery::record_until_written("email", claimed.id, || async {
+            let mut tx = self.store.begin().await?;
+            let held = outbox::record_outcome(tx.conn(), claimed, outcome, now_ms()).await?;
+            tx.commit().await?;
+            Ok(held)
+        })
+        .await;
     }
 }
 
@@ -258,8 +236,7 @@ pub fn decide(result: Result<(), SendError>, attempts: i64, config: &OutboxConfi
 /// messages that failed together do not retry together.
 pub fn backoff_ms(attempts: i64, base_secs: i64) -> i64 {
     let exponent = (attempts.max(1) - 1).min(20) as u32;
-    let full = (base_secs * 1000).saturating_mul(1 << exponent).min(3_600_000);
-    rand::rng().random_range(full / 2..=full.max(1))
+    delivery::jittered((base_secs * 1000).saturating_mul(1 << exponent).min(3_600_000))
 }
 
 /// Starts the worker as a background task.

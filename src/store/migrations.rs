@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0012_token_claims.sql"),
         postgres: include_str!("../../migrations/postgres/0012_token_claims.sql"),
     },
+    Migration {
+        version: 13,
+        name: "webhooks",
+        sqlite: include_str!("../../migrations/sqlite/0013_webhooks.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_webhooks.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

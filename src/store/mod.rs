@@ -19,6 +19,7 @@ pub mod signups;
 pub mod stripe_events;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub mod smtp_sink;
+pub mod webhook_receiver;
 
 use portico::config::{Config, Purpose};
 use portico::domain::StaffRole;
