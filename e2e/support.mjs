@@ -94,9 +94,10 @@ export async function waitFor(predicate, what, timeoutMs = 15000) {
 
 
 /** Starts a sink, a fresh database, `portico serve` (or `command`, e.g. `demo`) and Chromium;
- * `setup(run)` runs admin commands first; `printed()` is what the server wrote to stdout.
+ * `setup(run)` runs admin commands first; `printed()` is what the server wrote to stdout;
+ * `extraEnv` adds settings.
  * Everything is torn down after the test. */
-export async function startPortico(t, setup, command = 'serve') {
+export async function startPortico(t, setup, command = 'serve', extraEnv = {}) {
   mkdirSync(shots, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'portico-e2e-'));
   const sink = smtpSink();
@@ -113,6 +114,7 @@ export async function startPortico(t, setup, command = 'serve') {
     PORTICO_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`,
     PORTICO_OUTBOX_POLL_MS: '100',
     PORTICO_LOG: 'warn',
+    ...extraEnv,
   };
   const run = (args, input) => execFileSync(portico, args, { env, input });
   setup(run);

@@ -198,6 +198,7 @@ struct FileConfig {
     webhook_allow_http: Option<bool>,
     webhook_allow_private: Option<bool>,
     webhook_timeout_secs: Option<i64>,
+    webhook_poll_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -553,7 +554,14 @@ impl Config {
                 15,
                 1..=60,
             ) as u64,
-            poll_ms: 1_000,
+            poll_ms: number(
+                &mut errors,
+                "PORTICO_WEBHOOK_POLL_MS",
+                "webhook_poll_ms",
+                file.webhook_poll_ms,
+                1000,
+                10..=60_000,
+            ) as u64,
             retry_schedule_ms: WEBHOOK_RETRY_SCHEDULE_SECS.iter().map(|s| s * 1000).collect(),
         };
         let host =

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::task::JoinSet;
@@ -29,6 +29,8 @@ const IN_FLIGHT: usize = 32;
 const EXCERPT_BYTES: usize = 500;
 /// The longest `Retry-After` honoured (a receiver cannot park a delivery for longer).
 const MAX_RETRY_AFTER_SECS: i64 = 24 * 3600;
+/// The longest a free slot waits for the next claim while deliveries are in flight.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
 
 /// Resolves destination names and refuses addresses on internal networks, so a public name
 /// that points inside (or starts to) is not reached.
@@ -52,6 +54,7 @@ pub struct Worker {
     store: Store,
     config: WebhookConfig,
     client: reqwest::Client,
+    wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
@@ -67,7 +70,7 @@ impl Worker {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
         let client = builder.build().map_err(|e| e.to_string())?;
-        Ok(Worker { store, config: webhooks, client })
+        Ok(Worker { wakeup: store.webhook_wakeup(), store, config: webhooks, client })
     }
 
     fn lease_ms(&self) -> i64 {
@@ -78,35 +81,44 @@ impl Worker {
     /// Runs until the task is dropped.
     pub async fn run(self: Arc<Self>) {
         let mut in_flight = JoinSet::new();
+        let mut last_claim: Option<Instant> = None;
         loop {
+            while let Some(done) = in_flight.try_join_next() {
+                log_task(done);
+            }
             let free = IN_FLIGHT - in_flight.len();
-            let claimed = match tokio::time::timeout(STORE_DEADLINE, self.claim(free)).await {
-                Ok(Ok(claimed)) => claimed,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
-                    Vec::new()
+            // Claims go in batches: each is a transaction (on PostgreSQL also a sort of the due
+            // rows), so one per finished delivery would be the limit. Claim when a quarter of
+            // the slots are free, when nothing is in flight, or every `BATCH_WAIT`.
+            let due = last_claim.is_none_or(|at| at.elapsed() >= BATCH_WAIT);
+            if free > 0 && (free >= IN_FLIGHT / 4 || in_flight.is_empty() || due) {
+                last_claim = Some(Instant::now());
+                for c in self.claim_logged(free).await {
+                    let worker = self.clone();
+                    in_flight.spawn(async move { worker.deliver(c).await });
                 }
-                Err(_) => {
-                    tracing::warn!("claiming webhook deliveries timed out");
-                    Vec::new()
-                }
-            };
-            let got = claimed.len();
-            for c in claimed {
-                let worker = self.clone();
-                in_flight.spawn(async move { worker.deliver(c).await });
             }
-            if got > 0 && in_flight.len() < IN_FLIGHT {
-                continue;
-            }
-            let poll = Duration::from_millis(self.config.poll_ms);
+            let wait =
+                if in_flight.is_empty() { Duration::from_millis(self.config.poll_ms) } else { BATCH_WAIT };
             tokio::select! {
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Err(e) = done {
-                        tracing::error!(error = %e, "a webhook delivery task failed");
-                    }
-                }
-                _ = tokio::time::sleep(poll) => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => log_task(done),
+                _ = tokio::time::sleep(wait) => {}
+                // A commit of this process queued deliveries: claim them now.
+                _ = self.wakeup.notified() => last_claim = None,
+            }
+        }
+    }
+
+    async fn claim_logged(&self, free: usize) -> Vec<Claimed> {
+        match tokio::time::timeout(STORE_DEADLINE, self.claim(free)).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!("claiming webhook deliveries timed out");
+                Vec::new()
             }
         }
     }
@@ -224,6 +236,12 @@ impl Worker {
                 Outcome::Retry { next_attempt_ms: now_ms() + wait, status, excerpt, error }
             }
         }
+    }
+}
+
+fn log_task(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "a webhook delivery task failed");
     }
 }
 

@@ -614,3 +614,40 @@ async fn a_stripe_that_hangs_gets_a_502_within_the_deadline_and_nothing_changes(
     assert!(r.text().await.unwrap().contains("did not answer"));
     assert_eq!(p.status(id).await, "pending");
 }
+
+#[tokio::test]
+async fn payments_and_their_status_changes_go_out_as_webhook_events() {
+    let p = setup_with("automatic", |c| {
+        c.webhooks.allow_http = true;
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+    })
+    .await;
+    let receiver = common::webhook_receiver::Receiver::start().await;
+    let input = flows::webhooks::EndpointInput {
+        url: receiver.url.clone(),
+        event_types: ["payment.succeeded", "payment.failed", "membership.activated", "membership.suspended"]
+            .map(String::from)
+            .to_vec(),
+        enabled: None,
+    };
+    flows::webhooks::create(&p.app.store, &p.app.config.webhooks, &Ctx::cli(), "space", &input)
+        .await
+        .unwrap();
+    let (c, id) = p.member("hooks@example.org").await;
+    let paid = p.pay(&c).await;
+    let sub = paid[0]["data"]["object"]["id"].as_str().unwrap().to_string();
+    let patch = flows::orgs::OrgPatch { past_due_grace_days: Some(0), ..Default::default() };
+    flows::orgs::update(&p.app.store, &Ctx::cli(), "space", &patch).await.unwrap();
+    p.fake.set_status(&sub, "past_due").await.unwrap();
+    let got = receiver.wait_for(3, Duration::from_secs(15)).await;
+    let types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_string()).collect();
+    // Paid: the completed checkout activates, its invoice is a payment; then the failed
+    // invoice. (The suspension follows from the scheduler's next sweep.)
+    assert_eq!(types[..3], ["membership.activated", "payment.succeeded", "payment.failed"], "{types:?}");
+    for r in &got[..3] {
+        let body = r.json();
+        assert_eq!(body["data"]["membership"]["id"], id);
+        assert!(body["data"]["details"]["cause"].as_str().unwrap().starts_with("stripe:evt_"), "{body}");
+    }
+}

@@ -313,3 +313,194 @@ async fn a_refused_change_emits_nothing_and_an_organisation_without_endpoints_st
     assert_eq!(s.app.count("SELECT COUNT(*) FROM webhook_events").await, 0);
     assert_eq!(s.receiver.count(), 0);
 }
+
+#[tokio::test]
+async fn staff_manage_endpoints_and_see_and_replay_deliveries_in_the_console() {
+    let s = setup().await;
+    let password = s.app.create_staff("console@portico.test", portico::domain::StaffRole::Admin).await;
+    let c = common::client();
+    s.app.login(&c, "console@portico.test", &password).await;
+    let page = "/staff/orgs/club/webhooks";
+    let form = [
+        ("url", s.receiver.url.as_str()),
+        ("event_types", "membership.created"),
+        ("event_types", "membership.banned"),
+    ];
+    let r = s.app.post_form(&c, page, page, &form).await;
+    assert_eq!(r.status(), 201);
+    let shown = r.text().await.unwrap();
+    let secret = shown.split("<code class=\"token\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{shown}");
+    let (_, listed) = s.app.get_page(&c, page).await;
+    assert!(listed.contains("membership.banned, membership.created") && !listed.contains(&secret));
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(s.app.store.pool()).await.unwrap();
+
+    // A test event goes to this endpoint whatever its types, signed with the secret shown.
+    let r = s.app.post_form(&c, page, &format!("{page}/{id}/test"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let got = s.receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].json()["type"], "webhook.test");
+    assert!(verifies(&secret, &got[0].id, &got[0].timestamp, &got[0].body, &got[0].signature));
+    let one = format!("{page}/{id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let delivered = loop {
+        let (status, body) = s.app.get_page(&c, &one).await;
+        assert_eq!(status, 200);
+        if body.contains("delivery-delivered") || std::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(delivered.contains("webhook.test") && delivered.contains("receiver says hi"), "{delivered}");
+
+    // Replay: the same webhook-id again.
+    let delivery: i64 =
+        sqlx::query_scalar("SELECT id FROM webhook_deliveries").fetch_one(s.app.store.pool()).await.unwrap();
+    let r = s.app.post_form(&c, &one, &format!("{one}/deliveries/{delivery}/replay"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let got = s.receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].id, got[0].id);
+
+    // Disable: nothing more is sent; delete: gone from the page.
+    assert_eq!(s.app.post_form(&c, page, &format!("{page}/{id}/disable"), &[]).await.status(), 303);
+    let (_, listed) = s.app.get_page(&c, page).await;
+    assert!(listed.contains(">Disabled<"), "{listed}");
+    assert_eq!(s.app.post_form(&c, page, &format!("{page}/{id}/delete"), &[]).await.status(), 303);
+    let (_, listed) = s.app.get_page(&c, page).await;
+    assert!(!listed.contains(&s.receiver.url));
+    // A bad URL re-renders the form with the reason.
+    let r = s
+        .app
+        .post_form(&c, page, page, &[("url", "ftp://x.example/"), ("event_types", "membership.created")])
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+/// The types the receiver got, in arrival order, once `n` arrived.
+async fn types_received(s: &Setup, n: usize) -> Vec<String> {
+    let got = s.receiver.wait_for(n, Duration::from_secs(15)).await;
+    got.iter().map(|r| r.json()["type"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn each_event_type_is_emitted_by_its_cause() {
+    let s = setup().await;
+    s.endpoint().await;
+    let id = s.app.join("club", "causes@example.org", None).await;
+    let base = format!("/api/v1/orgs/club/members/{id}");
+    let patch = |body: Value| s.call(reqwest::Method::PATCH, &base, Some(body));
+    assert_eq!(patch(json!({"status": "active", "reason": "paid"})).await.0, 200);
+    assert_eq!(patch(json!({"storage": "Shelf 4"})).await.0, 200);
+    let post = s
+        .call(reqwest::Method::POST, &format!("{base}/credentials"), Some(json!({"tag": "1234567890"})))
+        .await;
+    assert_eq!(post.0, 201);
+    assert_eq!(s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Laser", None).await.0, 200);
+    assert_eq!(s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Laser"), None).await.0, 200);
+    assert_eq!(patch(json!({"status": "suspended", "reason": "late"})).await.0, 200);
+    assert_eq!(patch(json!({"status": "active", "reason": "paid up"})).await.0, 200);
+    assert_eq!(patch(json!({"status": "banned", "reason": "conduct"})).await.0, 200);
+    // A note is staff's own: no event.
+    assert_eq!(
+        s.call(reqwest::Method::POST, &format!("{base}/notes"), Some(json!({"text": "hm"}))).await.0,
+        201
+    );
+    let expected = [
+        "membership.created",
+        "membership.activated",
+        "member.updated",
+        "credentials.changed",
+        "authorisations.changed",
+        "membership.suspended",
+        "membership.reinstated",
+        "membership.banned",
+    ];
+    assert_eq!(types_received(&s, expected.len()).await, expected);
+
+    // An invitation accepted: the membership is created, and the invitation is used.
+    let invite = json!({"email": "invited@example.org"});
+    assert_eq!(s.call(reqwest::Method::POST, "/api/v1/orgs/club/invitations", Some(invite)).await.0, 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mail = loop {
+        let mail = portico::store::outbox::dev_mails(s.app.store.pool(), 10).await.unwrap();
+        if !mail.is_empty() || std::time::Instant::now() > deadline {
+            break mail;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let link = portico::mail::links(&mail[0].body_text).into_iter().find(|l| l.contains("/invite/")).unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let how = portico::flows::invitations::Acceptance::NewPassword {
+        password: "a long enough password",
+        confirm: "a long enough password",
+    };
+    let origin = portico::store::audit::Origin::default();
+    portico::flows::invitations::accept(
+        &s.app.store,
+        &s.app.config,
+        &s.app.hasher,
+        &origin,
+        token,
+        how,
+        None,
+    )
+    .await
+    .unwrap();
+    let all = types_received(&s, expected.len() + 2).await;
+    assert_eq!(all[expected.len()..], ["membership.created", "invitation.accepted"]);
+    let got = s.receiver.received();
+    let (created, accepted) = (got[expected.len()].json(), got[expected.len() + 1].json());
+    assert_eq!(created["data"]["membership"]["status"], "active");
+    assert_eq!(accepted["data"]["membership"]["id"], created["data"]["membership"]["id"]);
+    assert_eq!(
+        (created["data"]["sequence"].as_i64(), accepted["data"]["sequence"].as_i64()),
+        (Some(1), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_in_time_is_a_failure_and_the_retry_delivers() {
+    let s = setup().await;
+    s.endpoint().await;
+    s.receiver.script([Answer::Hang, Answer::Slow(Duration::from_millis(300))]);
+    s.app.join("club", "slow@example.org", None).await;
+    let got = s.receiver.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, got[1].id, "the retry of the same event");
+    // The first attempt was given up at the 2 s deadline; the slow second one succeeded.
+    assert!(got[1].at - got[0].at >= Duration::from_millis(1900), "{:?}", got[1].at - got[0].at);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.app.count("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'delivered'").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "delivered after the slow answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let error: String = sqlx::query_scalar("SELECT last_error FROM webhook_deliveries")
+        .fetch_one(s.app.store.pool())
+        .await
+        .unwrap_or_default();
+    assert!(error.is_empty() || error.contains("timed out"), "{error}");
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_deliver_a_thousand_events_once_each() {
+    let s = setup().await;
+    s.endpoint().await;
+    let second = common::spawn_on(s.app.database_url.clone(), None, |c| {
+        c.webhooks.allow_http = true;
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+    })
+    .await;
+    let n = 1000;
+    for i in 0..n {
+        s.app.join("club", &format!("many{i}@example.org"), None).await;
+    }
+    let got = s.receiver.wait_for(n, Duration::from_secs(120)).await;
+    assert_eq!(got.len(), n);
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), n, "no webhook-id twice");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.receiver.count(), n, "nothing more");
+    drop(second);
+}

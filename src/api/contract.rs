@@ -169,6 +169,10 @@ pub fn apply(doc: &mut Value) {
     // Webhook endpoints: an http(s) URL with a host name or IPv4 address and an optional port
     // (what the server may still refuse — http, internal addresses — is a 409), and event
     // types from the catalogue.
+    // (the dots of the names are literal)
+    let escaped: Vec<String> =
+        crate::flows::webhooks::EVENT_TYPES.iter().map(|t| t.replace('.', "\\.")).collect();
+    let event_types: Vec<&str> = escaped.iter().map(String::as_str).collect();
     for schema in ["EndpointInput", "EndpointUpdate"] {
         let props = format!("{schemas}/{schema}/properties");
         set(
@@ -180,7 +184,7 @@ pub fn apply(doc: &mut Value) {
             doc,
             &format!("{props}/event_types"),
             json!({"type": "array", "minItems": 1, "maxItems": 20,
-                   "items": {"type": "string", "pattern": one_of(&crate::flows::webhooks::EVENT_TYPES, false)}}),
+                   "items": {"type": "string", "pattern": one_of(&event_types, false)}}),
         );
         set(doc, &format!("{props}/enabled"), json!({"type": "boolean"}));
     }

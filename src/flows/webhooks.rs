@@ -98,7 +98,7 @@ pub async fn emit(tx: &mut Tx, event_type: &str, membership_id: i64, details: Va
         event_type,
         body: &body,
     };
-    webhooks::insert_event(tx.conn(), &new, None, now_ms()).await?;
+    tx.webhooks_queued += webhooks::insert_event(tx.conn(), &new, None, now_ms()).await?;
     Ok(())
 }
 
@@ -324,7 +324,7 @@ pub async fn send_test(store: &Store, ctx: &Ctx, slug: &str, id: i64) -> FlowRes
         body: &body,
     };
     let mut tx = store.begin().await?;
-    webhooks::insert_event(tx.conn(), &new, Some(endpoint.id), now_ms()).await?;
+    tx.webhooks_queued += webhooks::insert_event(tx.conn(), &new, Some(endpoint.id), now_ms()).await?;
     audit_endpoint(&mut tx, ctx, endpoint.org_id, "webhook.test_sent", &endpoint).await?;
     tx.commit().await?;
     Ok(())

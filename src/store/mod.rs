@@ -107,6 +107,8 @@ pub struct Store {
     /// Woken when a transaction that enqueued email commits, so this process's outbox worker
     /// sends at once instead of at its next poll.
     outbox_wakeup: Arc<Notify>,
+    /// The same for webhook deliveries and this process's webhook worker.
+    webhook_wakeup: Arc<Notify>,
     /// Test hook: how many of the next commits fail (see [`Store::fail_next_commits`]).
     commit_faults: Arc<AtomicU32>,
     /// Runtime settings as this process last read them.
@@ -120,6 +122,9 @@ pub struct Tx {
     /// Messages this transaction put in the outbox.
     pub(crate) enqueued: u64,
     outbox_wakeup: Arc<Notify>,
+    /// Webhook deliveries this transaction queued.
+    pub(crate) webhooks_queued: u64,
+    webhook_wakeup: Arc<Notify>,
     commit_faults: Arc<AtomicU32>,
 }
 
@@ -143,6 +148,9 @@ impl Tx {
         if self.enqueued > 0 {
             crate::metrics::MAIL_QUEUED.add(self.enqueued);
             self.outbox_wakeup.notify_one();
+        }
+        if self.webhooks_queued > 0 {
+            self.webhook_wakeup.notify_one();
         }
         Ok(())
     }
@@ -208,6 +216,7 @@ impl Store {
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             outbox_wakeup: Arc::new(Notify::new()),
+            webhook_wakeup: Arc::new(Notify::new()),
             commit_faults: Arc::new(AtomicU32::new(0)),
             settings: Arc::default(),
         })
@@ -220,6 +229,11 @@ impl Store {
 
     pub fn outbox_wakeup(&self) -> Arc<Notify> {
         self.outbox_wakeup.clone()
+    }
+
+    /// Notified when a transaction of this process that queued webhook deliveries commits.
+    pub fn webhook_wakeup(&self) -> Arc<Notify> {
+        self.webhook_wakeup.clone()
     }
 
     pub fn backend(&self) -> Backend {
@@ -247,6 +261,8 @@ impl Store {
             _writer: writer,
             enqueued: 0,
             outbox_wakeup: self.outbox_wakeup.clone(),
+            webhooks_queued: 0,
+            webhook_wakeup: self.webhook_wakeup.clone(),
             commit_faults: self.commit_faults.clone(),
         })
     }

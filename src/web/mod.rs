@@ -16,6 +16,7 @@ mod staff;
 pub mod staff_devices;
 mod staff_members;
 pub mod staff_payments;
+pub mod staff_webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -52,6 +53,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/devices", get(staff_devices::show).post(staff_devices::create))
         .route("/staff/orgs/{slug}/devices/{id}/revoke", post(staff_devices::revoke))
         .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
+        .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
+        .route("/staff/orgs/{slug}/webhooks/{id}", get(staff_webhooks::deliveries))
+        .route("/staff/orgs/{slug}/webhooks/{id}/{action}", post(staff_webhooks::act))
+        .route(
+            "/staff/orgs/{slug}/webhooks/{id}/deliveries/{delivery_id}/replay",
+            post(staff_webhooks::replay),
+        )
         .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))

@@ -93,6 +93,41 @@ pub struct StaffDevices<'a> {
     pub now: i64,
 }
 
+#[derive(Template)]
+#[template(path = "staff_webhooks.html")]
+pub struct StaffWebhooks<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub endpoints: Vec<crate::store::webhooks::Endpoint>,
+    pub event_types: &'static [&'static str],
+    /// An endpoint just added or rotated: (URL, secret), shown once.
+    pub new_secret: Option<(String, String)>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_webhook.html")]
+pub struct StaffWebhook<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub endpoint: crate::store::webhooks::Endpoint,
+    pub deliveries: Vec<crate::store::webhooks::DeliveryRow>,
+    pub now_ms: i64,
+}
+
+/// An endpoint's row action: "toggle" is enable or disable, as it stands.
+pub fn webhook_action(
+    action: &'static str,
+    key: &'static str,
+    enabled: &bool,
+) -> (&'static str, &'static str) {
+    match (action, *enabled) {
+        ("toggle", true) => ("disable", "webhooks-disable"),
+        ("toggle", false) => ("enable", "webhooks-enable"),
+        _ => (action, key),
+    }
+}
+
 /// A number of seconds, however many references deep a template holds it.
 pub trait Seconds {
     fn seconds(&self) -> i64;
