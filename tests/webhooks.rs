@@ -504,3 +504,30 @@ async fn two_servers_on_one_database_deliver_a_thousand_events_once_each() {
     assert_eq!(s.receiver.count(), n, "nothing more");
     drop(second);
 }
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_retry_after_is_honoured_and_metrics_count_deliveries() {
+    let s = setup().await;
+    s.endpoint().await;
+    // A redirect is not followed and not a success; then the receiver asks for 1 s.
+    s.receiver.script([Answer::Status(302), Answer::StatusRetryAfter(503, 1)]);
+    s.app.join("club", "later@example.org", None).await;
+    let got = s.receiver.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 3);
+    assert!(got[0].id == got[1].id && got[1].id == got[2].id);
+    // The schedule says 300 ms; the receiver's Retry-After said a second.
+    assert!(got[2].at - got[1].at >= Duration::from_millis(950), "{:?}", got[2].at - got[1].at);
+    assert!(got[1].at - got[0].at < Duration::from_millis(950), "{:?}", got[1].at - got[0].at);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let body = reqwest::get(s.app.url("/metrics")).await.unwrap().text().await.unwrap();
+        if body.contains("portico_webhook_deliveries{state=\"delivered\"} 1")
+            || std::time::Instant::now() > deadline
+        {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(metrics.contains("portico_webhook_deliveries{state=\"delivered\"} 1"), "{metrics}");
+    assert!(metrics.contains("portico_webhook_oldest_due_seconds 0.000"), "{metrics}");
+}

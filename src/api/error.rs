@@ -98,6 +98,18 @@ impl From<PathRejection> for ApiError {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// A request's head and whole body. The body was already read within its size and time limits
+/// (`server::limit_body`).
+async fn read_body(
+    request: axum::extract::Request,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    Ok((parts, bytes))
+}
+
 /// A JSON body whose rejections (wrong content type, malformed, unknown fields, too large)
 /// answer with the API error body. Every body of this API is an object: serde would also read a
 /// struct from an array (`["Door"]`), so anything but an object is refused first.
@@ -111,11 +123,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
-        // The body was already read within its size and time limits (`server::limit_body`).
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+        let (parts, bytes) = read_body(request).await?;
         let says_json = parts
             .headers
             .get(axum::http::header::CONTENT_TYPE)
@@ -147,10 +155,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+        let (parts, bytes) = read_body(request).await?;
         if matches!(bytes.trim_ascii(), b"" | b"null") {
             return Ok(OptionalApiJson(None));
         }
