@@ -319,6 +319,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 FlowError::NotFound => {
                     format!("unknown setting {key:?}; see `portico settings list`")
                 }
+                // Say which setting and what it takes.
+                FlowError::Invalid(_) => match portico::domain::SettingDef::find(&key) {
+                    Ok(def) => format!(
+                        "{value:?} is not valid for {}: a whole number from {} to {} ({})",
+                        def.key, def.min, def.max, def.help
+                    ),
+                    Err(e) => e.to_string(),
+                },
                 other => describe(other),
             })?;
             println!("{key} = {value}");

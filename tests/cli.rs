@@ -112,6 +112,14 @@ async fn admin_commands_work_and_are_audited() {
     assert!(out.status.success(), "{}", stderr(&out));
     let bad = portico(&url, &["settings", "set", "security.login_attempts_per_ip_per_15min", "zero"], None);
     assert!(!bad.status.success());
+    // The error names the setting and its range.
+    assert!(
+        stderr(&bad).contains(
+            "not valid for security.login_attempts_per_ip_per_15min: a whole number from 1 to 10000"
+        ),
+        "{}",
+        stderr(&bad)
+    );
     let unknown = portico(&url, &["settings", "set", "no.such", "1"], None);
     assert!(stderr(&unknown).contains("unknown setting"));
 

@@ -457,3 +457,15 @@ flash-webhook-deleted = The endpoint is deleted; what it had not been sent is dr
 flash-webhook-test-queued = A test event is on its way.
 flash-webhook-replayed = Queued to be sent again.
 flash-webhook-not-finished = That delivery is still being attempted.
+
+# Runtime settings page
+nav-settings = Settings
+settings-title = Settings
+settings-intro = These apply to every server at once, within a second, without a restart. Each change is audited.
+settings-key = Setting
+settings-meaning = Meaning
+settings-value = Value
+settings-default = Default
+settings-range = Allowed
+settings-out-of-range = { $key }: a whole number in { $range } is allowed.
+flash-setting-saved = The setting is saved; every server uses it within a second.

@@ -459,3 +459,15 @@ flash-webhook-deleted = Endpoint-ul a fost șters; ce nu i se trimisese a fost a
 flash-webhook-test-queued = Un eveniment de test este pe drum.
 flash-webhook-replayed = Pus din nou la coadă pentru trimitere.
 flash-webhook-not-finished = Livrarea este încă în curs.
+
+# Runtime settings page
+nav-settings = Setări
+settings-title = Setări
+settings-intro = Se aplică tuturor serverelor deodată, într-o secundă, fără repornire. Fiecare schimbare este auditată.
+settings-key = Setare
+settings-meaning = Semnificație
+settings-value = Valoare
+settings-default = Implicit
+settings-range = Permis
+settings-out-of-range = { $key }: este permis un număr întreg din intervalul { $range }.
+flash-setting-saved = Setarea a fost salvată; fiecare server o folosește într-o secundă.

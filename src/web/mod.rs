@@ -16,6 +16,7 @@ mod staff;
 pub mod staff_devices;
 mod staff_members;
 pub mod staff_payments;
+pub mod staff_settings;
 pub mod staff_webhooks;
 
 use askama::Template;
@@ -53,6 +54,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/devices", get(staff_devices::show).post(staff_devices::create))
         .route("/staff/orgs/{slug}/devices/{id}/revoke", post(staff_devices::revoke))
         .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
+        .route("/staff/settings", get(staff_settings::show))
+        .route("/staff/settings/{key}", post(staff_settings::save))
         .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
         .route("/staff/orgs/{slug}/webhooks/{id}", get(staff_webhooks::deliveries))
         .route("/staff/orgs/{slug}/webhooks/{id}/{action}", post(staff_webhooks::act))

@@ -115,6 +115,20 @@ pub struct StaffWebhook<'a> {
     pub now_ms: i64,
 }
 
+/// A runtime setting and its current value.
+pub struct SettingRow {
+    pub def: &'static crate::domain::SettingDef,
+    pub value: i64,
+}
+
+#[derive(Template)]
+#[template(path = "staff_settings.html")]
+pub struct StaffSettings<'a> {
+    pub p: &'a WebCtx,
+    pub rows: Vec<SettingRow>,
+    pub error: Option<String>,
+}
+
 /// An endpoint's row action: "toggle" is enable or disable, as it stands.
 pub fn webhook_action(
     action: &'static str,
