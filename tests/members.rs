@@ -626,3 +626,44 @@ async fn a_member_change_is_checked_whole_before_anything_is_written() {
         (Some("active"), Some("Shelf 1"))
     );
 }
+
+#[tokio::test]
+async fn the_member_page_shows_the_whole_history_newest_first() {
+    let s = setup().await;
+    let (_, id) = s.member("life@example.org", "life", "").await;
+    let (_, other) = s.member("other@example.org", "other", "").await;
+    let base = format!("/api/v1/orgs/club/members/{id}");
+    assert_eq!(s.patch(id, json!({"status": "active", "reason": "paid"})).await.0, 200);
+    let key = s
+        .call(reqwest::Method::POST, &format!("{base}/credentials"), Some(json!({"tag": "5555555555"})))
+        .await;
+    assert_eq!(key.0, 201);
+    assert_eq!(s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Lathe", None).await.0, 200);
+    assert_eq!(s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Lathe"), None).await.0, 200);
+    assert_eq!(s.patch(id, json!({"status": "suspended", "reason": "late fees"})).await.0, 200);
+    let note =
+        s.call(reqwest::Method::POST, &format!("{base}/notes"), Some(json!({"text": "Called them"}))).await;
+    assert_eq!(note.0, 201);
+    assert_eq!(s.patch(other, json!({"status": "active", "reason": "someone else"})).await.0, 200);
+
+    let password = s.app.create_staff("history@portico.test", StaffRole::Support).await;
+    let c = client();
+    assert_eq!(s.app.login(&c, "history@portico.test", &password).await.status(), 303);
+    let (status, page) = s.app.get_page(&c, &format!("/staff/orgs/club/members/{id}")).await;
+    assert_eq!(status, 200);
+    let history = page.split("id=\"history\"").nth(1).unwrap();
+    let order: Vec<usize> = [
+        "member.note_added",
+        "late fees",
+        "member.authorisation_granted",
+        "member.credential_added",
+        "&#34;paid&#34;",
+        "member.signed_up",
+    ]
+    .iter()
+    .map(|needle| history.find(needle).unwrap_or_else(|| panic!("{needle} in {history}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first: {order:?}");
+    assert!(history.contains("admin@portico.test"), "who did it");
+    assert!(!history.contains("someone else"), "another member's events are not shown");
+}

@@ -469,3 +469,12 @@ settings-default = Default
 settings-range = Allowed
 settings-out-of-range = { $key }: a whole number in { $range } is allowed.
 flash-setting-saved = The setting is saved; every server uses it within a second.
+
+# A member's history (staff)
+member-history = History
+member-history-none = Nothing recorded yet.
+history-when = When
+history-who = Who
+history-what = What
+history-details = Details
+history-from = From

@@ -471,3 +471,12 @@ settings-default = Implicit
 settings-range = Permis
 settings-out-of-range = { $key }: este permis un număr întreg din intervalul { $range }.
 flash-setting-saved = Setarea a fost salvată; fiecare server o folosește într-o secundă.
+
+# A member's history (staff)
+member-history = Istoric
+member-history-none = Nimic înregistrat încă.
+history-when = Când
+history-who = Cine
+history-what = Ce
+history-details = Detalii
+history-from = De la

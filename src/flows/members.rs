@@ -110,6 +110,12 @@ async fn with_sections(store: &Store, org: Org, membership: Membership, s: Secti
     })
 }
 
+/// Everything audited about a membership, newest first (the latest 500), for staff: status
+/// changes with cause and reason, notes, keys, authorisations, payments, invitations, sign-ins.
+pub async fn history(store: &Store, record: &Record) -> FlowResult<Vec<audit::Event>> {
+    Ok(audit::about(store.pool(), record.org.id, &record.membership.email, 500).await?)
+}
+
 /// A member's record, for staff.
 pub async fn get(store: &Store, ctx: &Ctx, slug: &str, membership_id: i64) -> FlowResult<Record> {
     let org = super::orgs::get(store, ctx, slug).await?;

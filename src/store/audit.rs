@@ -69,6 +69,28 @@ pub async fn record(conn: &mut AnyConnection, event: NewEvent<'_>) -> Result<()>
     Ok(())
 }
 
+/// Every event about `target` (an address) in organisation `org_id`, and its own events outside
+/// any organisation (sign-ins), newest first.
+pub async fn about<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+    target: &str,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT id, at, actor, actor_user_id, action, target, org_id, client_ip, user_agent, details
+         FROM audit_events
+         WHERE target = $1 AND (org_id = $2 OR org_id IS NULL)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(target)
+    .bind(org_id)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(event).collect()
+}
+
 /// Newest first. `action` filters exactly; `org_id` to one organisation.
 pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
@@ -87,20 +109,20 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
     .bind(limit)
     .fetch_all(e)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Event {
-                id: r.try_get(0)?,
-                at: r.try_get(1)?,
-                actor: r.try_get(2)?,
-                actor_user_id: r.try_get(3)?,
-                action: r.try_get(4)?,
-                target: r.try_get(5)?,
-                org_id: r.try_get(6)?,
-                client_ip: r.try_get(7)?,
-                user_agent: r.try_get(8)?,
-                details: serde_json::from_str(&r.try_get::<String, _>(9)?).unwrap_or(serde_json::Value::Null),
-            })
-        })
-        .collect()
+    rows.iter().map(event).collect()
+}
+
+fn event(r: &sqlx::any::AnyRow) -> Result<Event> {
+    Ok(Event {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        actor_user_id: r.try_get(3)?,
+        action: r.try_get(4)?,
+        target: r.try_get(5)?,
+        org_id: r.try_get(6)?,
+        client_ip: r.try_get(7)?,
+        user_agent: r.try_get(8)?,
+        details: serde_json::from_str(&r.try_get::<String, _>(9)?).unwrap_or(serde_json::Value::Null),
+    })
 }

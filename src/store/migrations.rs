@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0013_webhooks.sql"),
         postgres: include_str!("../../migrations/postgres/0013_webhooks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "audit_target",
+        sqlite: include_str!("../../migrations/sqlite/0014_audit_target.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_audit_target.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -432,6 +432,8 @@ pub struct StaffMember<'a> {
     /// Activation gates the organisation requires that are not recorded yet.
     pub gates: Vec<&'static str>,
     pub error: Option<String>,
+    /// Everything audited about the membership, newest first.
+    pub history: Vec<crate::store::audit::Event>,
 }
 
 #[derive(Template)]

@@ -26,8 +26,13 @@ async fn page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    match members::get(&state.store, &ctx.flow_ctx(), slug, id).await {
-        Ok(record) => {
+    let loaded = async {
+        let record = members::get(&state.store, &ctx.flow_ctx(), slug, id).await?;
+        let history = members::history(&state.store, &record).await?;
+        Ok::<_, crate::flows::FlowError>((record, history))
+    };
+    match loaded.await {
+        Ok((record, history)) => {
             let transitions = MembershipStatus::ALL
                 .iter()
                 .copied()
@@ -45,7 +50,7 @@ async fn page(
                 .filter(|(kind, required)| *required && !has(kind))
                 .map(|(kind, _)| kind)
                 .collect();
-            render(status, &StaffMember { p: ctx, r: record, transitions, error, waiting, gates })
+            render(status, &StaffMember { p: ctx, r: record, transitions, error, waiting, gates, history })
         }
         Err(e) => error_page(ctx, classify(&e)),
     }
