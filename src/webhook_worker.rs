@@ -292,3 +292,17 @@ pub fn spawn(store: Store, config: &Config) -> Result<tokio::task::JoinHandle<()
     let worker = Arc::new(Worker::new(store, config)?);
     Ok(tokio::spawn(worker.run()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_only_to_internal_addresses_is_refused_at_connect_time() {
+        // `localhost` resolves (from /etc/hosts) to loopback only.
+        let refused = PublicOnly.resolve(Name::from_str("localhost").unwrap()).await;
+        assert!(refused.is_err(), "loopback must not be reached");
+    }
+}

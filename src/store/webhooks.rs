@@ -309,7 +309,7 @@ pub async fn claim(
         super::Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
         super::Backend::Sqlite => "",
     };
-    let ids = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE webhook_deliveries SET state = 'sending', attempts = attempts + 1, lease_until_ms = $1,
              claim_token = $2, updated_at = $3
          WHERE id IN (
@@ -321,38 +321,40 @@ pub async fn claim(
                                WHERE e.endpoint_id = d.endpoint_id AND e.membership_id = d.membership_id
                                  AND e.seq < d.seq AND e.state IN ('pending', 'sending', 'failed'))
              ORDER BY d.next_attempt_ms, d.id LIMIT $5{lock})
-         RETURNING id, attempts"
+"
     )))
     .bind(lease_until_ms)
     .bind(claim_token)
     .bind(now_ms / 1000)
     .bind(now_ms)
     .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    // What the claimed deliveries send, read at once: the claim token names them (and the lease
+    // end finds them through `webhook_deliveries_leased`).
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT d.id, d.attempts, ev.message_id, ev.body, {} FROM webhook_deliveries d
+         JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id
+         WHERE d.state = 'sending' AND d.lease_until_ms = $2 AND d.claim_token = $1 ORDER BY d.id",
+        ENDPOINT_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect::<Vec<_>>().join(", ")
+    )))
+    .bind(claim_token)
+    .bind(lease_until_ms)
     .fetch_all(&mut *conn)
     .await?;
-    let mut claimed = Vec::with_capacity(ids.len());
-    for row in &ids {
-        let (id, attempts): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT ev.message_id, ev.body, {} FROM webhook_deliveries d
-             JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id
-             WHERE d.id = $1",
-            ENDPOINT_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect::<Vec<_>>().join(", ")
-        )))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-        claimed.push(Claimed {
-            id,
-            attempts,
-            claim_token: claim_token.to_string(),
-            lease_until_ms,
-            message_id: r.try_get(0)?,
-            body: r.try_get(1)?,
-            endpoint: endpoint_at(&r, 2)?,
-        });
-    }
-    Ok(claimed)
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get(0)?,
+                attempts: r.try_get(1)?,
+                claim_token: claim_token.to_string(),
+                lease_until_ms,
+                message_id: r.try_get(2)?,
+                body: r.try_get(3)?,
+                endpoint: endpoint_at(r, 4)?,
+            })
+        })
+        .collect()
 }
 
 /// What one attempt came to.
