@@ -42,6 +42,8 @@ pub struct Config {
     /// How often `serve` runs its scheduled work: ending past-due grace periods and timed
     /// suspensions, recording expired authorisations, resuming cut-off Stripe event processing.
     pub scheduler_secs: u64,
+    /// How often `serve` deletes audit events past the retention setting (first run at start).
+    pub audit_prune_interval_secs: u64,
     pub webhooks: WebhookConfig,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
@@ -195,6 +197,7 @@ struct FileConfig {
     stripe_api_base: Option<String>,
     stripe_reconcile_interval_secs: Option<i64>,
     scheduler_secs: Option<i64>,
+    audit_prune_interval_secs: Option<i64>,
     webhook_allow_http: Option<bool>,
     webhook_allow_private: Option<bool>,
     webhook_timeout_secs: Option<i64>,
@@ -518,6 +521,14 @@ impl Config {
             30,
             1..=3_600,
         ) as u64;
+        let audit_prune_interval_secs = number(
+            &mut errors,
+            "PORTICO_AUDIT_PRUNE_INTERVAL_SECS",
+            "audit_prune_interval_secs",
+            file.audit_prune_interval_secs,
+            86_400,
+            1..=604_800,
+        ) as u64;
         let flag = |errors: &mut Vec<String>, env_key: &str, file_key: &str, value: Option<bool>| match pick(
             env_key,
             file_key,
@@ -602,6 +613,7 @@ impl Config {
                 db_acquire_timeout_ms,
                 stripe,
                 scheduler_secs,
+                audit_prune_interval_secs,
                 webhooks,
                 test_hooks: TestHooks::default(),
             }),

@@ -126,6 +126,7 @@ pub async fn serve(
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let scheduled = tokio::spawn(scheduler(state.clone()));
     let reconcile = tokio::spawn(payments_reconcile(state.clone()));
+    let retention = tokio::spawn(audit_retention(state.clone()));
     let access_watch = tokio::spawn(state.access_watch.clone().run(state.store.clone()));
     let limits = state.config.http.clone();
     let app = router(state);
@@ -176,6 +177,7 @@ pub async fn serve(
     housekeeping.abort();
     scheduled.abort();
     reconcile.abort();
+    retention.abort();
     access_watch.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
@@ -385,6 +387,21 @@ async fn scheduler(state: AppState) {
             Ok(swept) if swept != Default::default() => tracing::info!(?swept, "access sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "access sweep failed"),
+        }
+    }
+}
+
+/// Deletes audit events past the retention setting: at start, then every
+/// `audit_prune_interval_secs` (a day by default).
+async fn audit_retention(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(state.config.audit_prune_interval_secs));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match crate::flows::audit::prune(&state.store).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "audit retention"),
+            Err(e) => tracing::warn!(error = %e, "audit retention failed"),
         }
     }
 }

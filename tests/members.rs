@@ -657,7 +657,7 @@ async fn the_member_page_shows_the_whole_history_newest_first() {
         "late fees",
         "member.authorisation_granted",
         "member.credential_added",
-        "&#34;paid&#34;",
+        "<dd>paid</dd>",
         "member.signed_up",
     ]
     .iter()

@@ -32,6 +32,12 @@ fn one_of_within(ws: &str, values: &[&str], blank_allowed: bool) -> String {
     format!("^[{ws}]*(?:{}){optional}[{ws}]*$", values.join("|"))
 }
 
+/// Free text in a query string: at most `max` characters once trimmed, no control characters.
+fn query_text(url_ws: &str, max: usize) -> String {
+    let cc = "\\u0000-\\u001f\\u007f-\\u009f";
+    format!("^[{url_ws}]*(?:[^{url_ws}{cc}](?:[^{cc}]{{0,{}}}[^{url_ws}{cc}])?)?[{url_ws}]*$", max - 2)
+}
+
 fn string(pattern: String) -> Value {
     json!({"type": "string", "pattern": pattern})
 }
@@ -257,12 +263,27 @@ pub fn apply(doc: &mut Value) {
                     }
                     // A search: at most 100 characters once trimmed (control characters are
                     // refused for every URL).
-                    (Some("query"), Some("q")) => {
-                        let cc = "\\u0000-\\u001f\\u007f-\\u009f";
-                        string(format!(
-                            "^[{url_ws}]*(?:[^{url_ws}{cc}](?:[^{cc}]{{0,98}}[^{url_ws}{cc}])?)?[{url_ws}]*$"
-                        ))
+                    (Some("query"), Some("q")) => string(query_text(&url_ws, 100)),
+                    // Audit log filters (`flows::audit`).
+                    (Some("query"), Some("org")) => string(format!(
+                        "^[{url_ws}]*(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?[{url_ws}]*$"
+                    )),
+                    (Some("query"), Some("actor")) => {
+                        string(query_text(&url_ws, crate::flows::audit::MAX_ACTORS_LEN))
                     }
+                    (Some("query"), Some("target")) => {
+                        string(query_text(&url_ws, crate::flows::audit::MAX_TARGET_LEN))
+                    }
+                    (Some("query"), Some("action")) => string(format!(
+                        "^[{url_ws}]*(?:[A-Za-z0-9._]{{1,{}}})?[{url_ws}]*$",
+                        crate::flows::audit::MAX_ACTION_LEN
+                    )),
+                    (Some("query"), Some("from" | "to")) => json!({"type": "string", "format": "date-time"}),
+                    (Some("query"), Some("cursor")) => {
+                        string(format!("^[{url_ws}]*(?:[0-9]{{1,18}}-[0-9]{{1,18}})?[{url_ws}]*$"))
+                    }
+                    (Some("query"), Some("limit")) => json!({"type": "integer", "minimum": 1,
+                        "maximum": crate::flows::audit::MAX_PAGE}),
                     _ => continue,
                 };
                 parameter["schema"] = schema;

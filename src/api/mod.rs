@@ -2,6 +2,7 @@
 //! at `/api/openapi.json` (generated from these handlers).
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod contract;
 pub mod error;
@@ -66,6 +67,7 @@ use error::ApiError;
         webhooks::replay,
         webhooks::replay_dead,
         webhooks::send_test,
+        audit::list,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
@@ -82,7 +84,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, audit::AuditPage, audit::AuditEventJson, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -178,6 +180,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/invitations/{id}/resend", post(invitations::resend))
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/settings/{key}", put(settings::put))
+        .route("/audit", get(audit::list))
         .route("/stripe/events", get(payments::ledger))
         .route("/orgs/{slug}/access-list", get(access::access_list))
         .route("/orgs/{slug}/devices", get(access::list_devices).post(access::create_device))

@@ -1,6 +1,7 @@
 //! Pure types with invariants. Each `parse` either returns a value that is valid by construction
 //! or says why not; nothing here does I/O.
 
+pub mod csv;
 pub mod destination;
 mod email;
 pub mod member;
@@ -21,8 +22,8 @@ pub use password::{NewPassword, PasswordError};
 pub use roles::{InvitationState, MembershipRole, MembershipStatus, StaffRole, UnknownValue};
 pub use secret_token::SecretToken;
 pub use settings::{
-    ALL_SETTINGS, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT, LOGIN_ATTEMPTS_PER_IP,
-    SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SettingDef, SettingError,
+    ALL_SETTINGS, AUDIT_RETENTION_DAYS, INVITE_CREATES_PER_CLIENT, INVITE_LIMIT_PER_RECIPIENT,
+    LOGIN_ATTEMPTS_PER_IP, SIGNUP_EMAILS_PER_RECIPIENT, SIGNUP_REQUESTS_PER_IP, SettingDef, SettingError,
 };
 
 /// A point in time as people and tools write it: RFC 3339, `YYYY-MM-DD` (midnight UTC) or

@@ -50,12 +50,21 @@ pub const SIGNUP_REQUESTS_PER_IP: SettingDef = SettingDef {
     help: "signup email requests one client IP may make in 15 minutes",
 };
 
+pub const AUDIT_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "audit.retention_days",
+    default: 0,
+    min: 0,
+    max: 36_500,
+    help: "days audit events are kept (0 keeps them forever); older ones are deleted once a day",
+};
+
 pub const ALL_SETTINGS: &[SettingDef] = &[
     LOGIN_ATTEMPTS_PER_IP,
     INVITE_LIMIT_PER_RECIPIENT,
     INVITE_CREATES_PER_CLIENT,
     SIGNUP_EMAILS_PER_RECIPIENT,
     SIGNUP_REQUESTS_PER_IP,
+    AUDIT_RETENTION_DAYS,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

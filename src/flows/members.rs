@@ -3,7 +3,7 @@ use serde_json::json;
 use super::{Ctx, FieldError, FlowError, FlowResult, invalid};
 use crate::domain::member::{phone, text};
 use crate::domain::text::{Lines, clean};
-use crate::domain::{MembershipRole, MembershipStatus};
+use crate::domain::{MembershipRole, MembershipStatus, csv};
 use crate::store::audit;
 use crate::store::memberships::{self, Membership};
 use crate::store::orgs::{MemberFilter, MemberRow, Org};
@@ -533,7 +533,7 @@ pub async fn add_to_catalogue(
 /// formula are prefixed with `'`).
 pub async fn export_csv(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<String> {
     let members = list(store, ctx, slug, None, None).await?;
-    let mut out = String::from("membership_id,email,username,role,status,member_since\r\n");
+    let mut out = csv::row(&["membership_id", "email", "username", "role", "status", "member_since"]);
     for m in members {
         let since = m.member_since.map(crate::domain::rfc3339).unwrap_or_default();
         let cells = [
@@ -544,19 +544,9 @@ pub async fn export_csv(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Stri
             m.status.to_string(),
             since,
         ];
-        out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        out.push_str(&csv::row(&cells));
     }
     Ok(out)
-}
-
-fn csv_cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
 // ---- The member's own side (dashboard) ----
@@ -751,18 +741,4 @@ pub async fn set_staff_fields(
     .await?;
     tx.commit().await?;
     load(store, record.org, membership_id).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_cell;
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "'+1");
-    }
 }

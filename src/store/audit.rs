@@ -77,18 +77,151 @@ pub async fn about<'c, E: Executor<'c, Database = sqlx::Any>>(
     target: &str,
     limit: i64,
 ) -> Result<Vec<Event>> {
-    let rows = sqlx::query(
-        "SELECT id, at, actor, actor_user_id, action, target, org_id, client_ip, user_agent, details
-         FROM audit_events
-         WHERE target = $1 AND (org_id = $2 OR org_id IS NULL)
-         ORDER BY id DESC LIMIT $3",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_events e
+         WHERE e.target = $1 AND (e.org_id = $2 OR e.org_id IS NULL)
+         ORDER BY e.at DESC, e.id DESC LIMIT $3"
+    )))
     .bind(target)
     .bind(org_id)
     .bind(limit)
     .fetch_all(e)
     .await?;
     rows.iter().map(event).collect()
+}
+
+/// Which events a page of the audit log holds. Empty lists and `None` filter nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub org_id: Option<i64>,
+    /// Actors: users by id, and anyone else by the label the event was written with.
+    pub actor_user_ids: Vec<i64>,
+    pub actor_labels: Vec<String>,
+    /// Actions starting with this (ASCII letters, digits, `.` and `_` only: see [`prefix_end`]).
+    pub action_prefix: Option<String>,
+    pub target: Option<String>,
+    /// `at >= from` and `at < to`, Unix seconds.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// A position in the log: the (time, id) of the last event seen. Events are ordered by
+/// (`at`, `id`) descending; new events sort before any cursor, so paging on is stable while
+/// events are being written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: i64,
+    pub id: i64,
+}
+
+/// An event as the log shows it: with the actor's current address and the organisation's slug.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    pub event: Event,
+    pub actor_email: Option<String>,
+    pub org_slug: Option<String>,
+}
+
+/// The first string after every string that starts with `prefix`, in byte order; `None` when
+/// the prefix is empty. Only for ASCII prefixes whose last byte is not 0x7f.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    let last = bytes.pop()?;
+    bytes.push(last + 1);
+    String::from_utf8(bytes).ok()
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// One page of the log under `filter`, newest first, after `cursor`.
+pub async fn page<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    filter: &Filter,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<LogEntry>> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    let placeholder = |binds: &mut Vec<Bind>, value: Bind| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    if let Some(org_id) = filter.org_id {
+        clauses.push(format!("e.org_id = {}", placeholder(&mut binds, Bind::Int(org_id))));
+    }
+    let mut actors = Vec::new();
+    if !filter.actor_user_ids.is_empty() {
+        let ids: Vec<String> =
+            filter.actor_user_ids.iter().map(|id| placeholder(&mut binds, Bind::Int(*id))).collect();
+        actors.push(format!("e.actor_user_id IN ({})", ids.join(", ")));
+    }
+    if !filter.actor_labels.is_empty() {
+        let labels: Vec<String> =
+            filter.actor_labels.iter().map(|l| placeholder(&mut binds, Bind::Text(l.clone()))).collect();
+        actors.push(format!("e.actor IN ({})", labels.join(", ")));
+    }
+    if !actors.is_empty() {
+        clauses.push(format!("({})", actors.join(" OR ")));
+    }
+    if let Some(prefix) = filter.action_prefix.as_deref()
+        && let Some(end) = prefix_end(prefix)
+    {
+        let lo = placeholder(&mut binds, Bind::Text(prefix.to_string()));
+        let hi = placeholder(&mut binds, Bind::Text(end));
+        clauses.push(format!("e.action >= {lo} AND e.action < {hi}"));
+    }
+    if let Some(target) = &filter.target {
+        clauses.push(format!("e.target = {}", placeholder(&mut binds, Bind::Text(target.clone()))));
+    }
+    if let Some(from) = filter.from {
+        clauses.push(format!("e.at >= {}", placeholder(&mut binds, Bind::Int(from))));
+    }
+    if let Some(to) = filter.to {
+        clauses.push(format!("e.at < {}", placeholder(&mut binds, Bind::Int(to))));
+    }
+    if let Some(c) = cursor {
+        let at = placeholder(&mut binds, Bind::Int(c.at));
+        let id = placeholder(&mut binds, Bind::Int(c.id));
+        clauses.push(format!("(e.at, e.id) < ({at}, {id})"));
+    }
+    let limit = placeholder(&mut binds, Bind::Int(limit));
+    let filter_sql =
+        if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let sql = format!(
+        "SELECT {COLUMNS}, u.email, o.slug FROM audit_events e
+         LEFT JOIN users u ON u.id = e.actor_user_id
+         LEFT JOIN organisations o ON o.id = e.org_id
+         {filter_sql}
+         ORDER BY e.at DESC, e.id DESC LIMIT {limit}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for bind in binds {
+        query = match bind {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(e).await?;
+    rows.iter()
+        .map(|r| Ok(LogEntry { event: event(r)?, actor_email: r.try_get(10)?, org_slug: r.try_get(11)? }))
+        .collect()
+}
+
+/// Deletes up to `batch` events older than `before` (Unix seconds), oldest first; how many went.
+/// Small batches keep each statement short next to the writers.
+pub async fn prune<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, before: i64, batch: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM audit_events WHERE id IN (
+             SELECT id FROM audit_events WHERE at < $1 ORDER BY at, id LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(e)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Newest first. `action` filters exactly; `org_id` to one organisation.
@@ -98,12 +231,11 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
     action: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Event>> {
-    let rows = sqlx::query(
-        "SELECT id, at, actor, actor_user_id, action, target, org_id, client_ip, user_agent, details
-         FROM audit_events
-         WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR action = $2)
-         ORDER BY id DESC LIMIT $3",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_events e
+         WHERE ($1 IS NULL OR e.org_id = $1) AND ($2 IS NULL OR e.action = $2)
+         ORDER BY e.at DESC, e.id DESC LIMIT $3"
+    )))
     .bind(org_id)
     .bind(action)
     .bind(limit)
@@ -111,6 +243,8 @@ pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
     .await?;
     rows.iter().map(event).collect()
 }
+
+const COLUMNS: &str = "e.id, e.at, e.actor, e.actor_user_id, e.action, e.target, e.org_id, e.client_ip, e.user_agent, e.details";
 
 fn event(r: &sqlx::any::AnyRow) -> Result<Event> {
     Ok(Event {

@@ -98,6 +98,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0014_audit_target.sql"),
         postgres: include_str!("../../migrations/postgres/0014_audit_target.sql"),
     },
+    Migration {
+        version: 15,
+        name: "audit_log",
+        sqlite: include_str!("../../migrations/sqlite/0015_audit_log.sql"),
+        postgres: include_str!("../../migrations/postgres/0015_audit_log.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -128,6 +128,12 @@ pub struct OrgSummary {
     pub members: i64,
 }
 
+/// Every organisation's slug, in order.
+pub async fn slugs<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT slug FROM organisations ORDER BY slug").fetch_all(e).await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
 pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<OrgSummary>> {
     let rows = sqlx::query(concat!(
         "SELECT ",

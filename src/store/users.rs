@@ -49,6 +49,25 @@ pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The ids of the users with these addresses, as (address, id); unknown addresses are absent.
+pub async fn ids_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    emails: &[Email],
+) -> Result<Vec<(String, i64)>> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=emails.len()).map(|i| format!("${i}")).collect();
+    let sql =
+        format!("SELECT lower(email), id FROM users WHERE lower(email) IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for email in emails {
+        query = query.bind(email.as_str());
+    }
+    let rows = query.fetch_all(e).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
 /// The user with this email, if any, and whether they are a member of `org_id`: one query.
 pub async fn find_by_email_in_org<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,

@@ -13,6 +13,7 @@ mod password;
 pub mod payment;
 mod signup;
 mod staff;
+mod staff_audit;
 pub mod staff_devices;
 mod staff_members;
 pub mod staff_payments;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/devices/{id}/revoke", post(staff_devices::revoke))
         .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
         .route("/staff/settings", get(staff_settings::show))
+        .route("/staff/audit", get(staff_audit::show))
+        .route("/staff/audit.csv", get(staff_audit::csv))
         .route("/staff/settings/{key}", post(staff_settings::save))
         .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
         .route("/staff/orgs/{slug}/webhooks/{id}", get(staff_webhooks::deliveries))

@@ -433,7 +433,82 @@ pub struct StaffMember<'a> {
     pub gates: Vec<&'static str>,
     pub error: Option<String>,
     /// Everything audited about the membership, newest first.
-    pub history: Vec<crate::store::audit::Event>,
+    pub audit_rows: Vec<AuditRow>,
+    pub audit_show_org: bool,
+}
+
+/// An audit event as a table row: people by address, details as "name: value" pairs.
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    /// The acting user's address now, when it differs from the one the event was written with.
+    pub actor_now: Option<String>,
+    pub action: String,
+    pub org: Option<String>,
+    pub target: Option<String>,
+    pub details: Vec<(String, String)>,
+    pub client_ip: Option<String>,
+}
+
+impl AuditRow {
+    pub fn from_event(e: crate::store::audit::Event) -> AuditRow {
+        AuditRow::new(e, None, None)
+    }
+
+    pub fn from_entry(entry: crate::store::audit::LogEntry) -> AuditRow {
+        AuditRow::new(entry.event, entry.actor_email, entry.org_slug)
+    }
+
+    fn new(e: crate::store::audit::Event, actor_email: Option<String>, org: Option<String>) -> AuditRow {
+        let show = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let details = match &e.details {
+            serde_json::Value::Object(map) => {
+                map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), show(v))).collect()
+            }
+            serde_json::Value::Null => Vec::new(),
+            other => vec![(String::new(), show(other))],
+        };
+        AuditRow {
+            id: e.id,
+            at: e.at,
+            actor_now: actor_email.filter(|now| now != &e.actor),
+            actor: e.actor,
+            action: e.action,
+            org,
+            target: e.target,
+            details,
+            client_ip: e.client_ip,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_audit.html")]
+pub struct StaffAudit<'a> {
+    pub p: &'a WebCtx,
+    pub query: crate::flows::audit::LogQuery,
+    /// Every organisation's slug, offered as the organisation filter's choices.
+    pub orgs: Vec<String>,
+    pub audit_rows: Vec<AuditRow>,
+    pub audit_show_org: bool,
+    /// The next (older) page with the same filters.
+    pub next_url: Option<String>,
+    pub csv_url: String,
+    /// A message per refused filter field.
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl StaffAudit<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
+    pub fn value<'v>(&self, v: &'v Option<String>) -> &'v str {
+        v.as_deref().unwrap_or_default()
+    }
 }
 
 #[derive(Template)]

@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::StaffMember;
+use super::pages::{AuditRow, StaffMember};
 use super::{
     FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, explain, flash_redirect,
     not_found_page, render,
@@ -50,7 +50,18 @@ async fn page(
                 .filter(|(kind, required)| *required && !has(kind))
                 .map(|(kind, _)| kind)
                 .collect();
-            render(status, &StaffMember { p: ctx, r: record, transitions, error, waiting, gates, history })
+            let audit_rows = history.into_iter().map(AuditRow::from_event).collect();
+            let m = StaffMember {
+                p: ctx,
+                r: record,
+                transitions,
+                error,
+                waiting,
+                gates,
+                audit_rows,
+                audit_show_org: false,
+            };
+            render(status, &m)
         }
         Err(e) => error_page(ctx, classify(&e)),
     }
