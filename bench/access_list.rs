@@ -24,15 +24,8 @@ use support::{Server, env_or, quantile, rss_kib};
 async fn prepare(url: &str, members: usize, devices: usize) -> (Vec<String>, String) {
     let store = Store::connect(url).await.expect("connect");
     store.migrate().await.expect("migrate");
+    let (org, api) = support::org_with_admin(&store, "bench", "closed").await;
     let ctx = Ctx::cli();
-    let input = flows::orgs::OrgInput {
-        slug: "bench".into(),
-        name: "Bench Space".into(),
-        kind: "nonprofit".into(),
-        company_name: None,
-        signup: Some("closed".into()),
-    };
-    let org = flows::orgs::create(&store, &ctx, &input).await.expect("org");
     support::active_members(
         &store,
         org.id,
@@ -49,20 +42,8 @@ async fn prepare(url: &str, members: usize, devices: usize) -> (Vec<String>, Str
             .expect("device");
         tokens.push(created.token);
     }
-    let hasher = flows::password::Hasher::new(1, 1);
-    flows::staff::create_staff(
-        &store,
-        &hasher,
-        &ctx,
-        "staff@bench.test",
-        portico::domain::StaffRole::Admin,
-        "bench password 2026",
-    )
-    .await
-    .expect("staff");
-    let api = flows::staff::create_api_token(&store, &ctx, "staff@bench.test", "bench").await.expect("token");
     store.close().await;
-    (tokens, api.expose().to_string())
+    (tokens, api)
 }
 
 struct Phase {

@@ -163,3 +163,35 @@ pub async fn active_members(
     }
     tx.commit().await.expect("commit");
 }
+
+/// An organisation `slug` and an admin staff member `staff@bench.test` with an API token (its
+/// secret returned).
+pub async fn org_with_admin(
+    store: &portico::store::Store,
+    slug: &str,
+    signup: &str,
+) -> (portico::store::orgs::Org, String) {
+    use portico::flows::{self, Ctx};
+    let ctx = Ctx::cli();
+    let input = flows::orgs::OrgInput {
+        slug: slug.into(),
+        name: "Bench Space".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some(signup.into()),
+    };
+    let org = flows::orgs::create(store, &ctx, &input).await.expect("org");
+    let hasher = flows::password::Hasher::new(1, 1);
+    flows::staff::create_staff(
+        store,
+        &hasher,
+        &ctx,
+        "staff@bench.test",
+        portico::domain::StaffRole::Admin,
+        "bench password 2026",
+    )
+    .await
+    .expect("staff");
+    let token = flows::staff::create_api_token(store, &ctx, "staff@bench.test", "bench").await.expect("token");
+    (org, token.expose().to_string())
+}

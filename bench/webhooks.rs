@@ -14,8 +14,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::webhook_receiver::Receiver;
-use portico::domain::{Email, MembershipRole, MembershipStatus, StaffRole};
-use portico::flows::{self, Ctx};
+use portico::domain::{Email, MembershipRole, MembershipStatus};
+use portico::flows;
 use portico::store::{Store, memberships, now, users};
 use serde_json::json;
 use support::{Server, env_or, quantile, rss_kib};
@@ -54,28 +54,7 @@ async fn main() {
     let (url, _dir) = common::fresh_database().await;
     let store = Store::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let ctx = Ctx::cli();
-    let input = flows::orgs::OrgInput {
-        slug: "bench".into(),
-        name: "Bench Space".into(),
-        kind: "nonprofit".into(),
-        company_name: None,
-        signup: Some("open".into()),
-    };
-    let org = flows::orgs::create(&store, &ctx, &input).await.expect("org");
-    let hasher = flows::password::Hasher::new(1, 1);
-    flows::staff::create_staff(
-        &store,
-        &hasher,
-        &ctx,
-        "staff@bench.test",
-        StaffRole::Admin,
-        "bench password 2026",
-    )
-    .await
-    .expect("staff");
-    let token =
-        flows::staff::create_api_token(&store, &ctx, "staff@bench.test", "bench").await.expect("token");
+    let (org, token) = support::org_with_admin(&store, "bench", "open").await;
     let receiver = Receiver::start().await;
     let server = Server::start(
         &url,
@@ -89,7 +68,7 @@ async fn main() {
     let api = reqwest::Client::new();
     let created = api
         .post(format!("{}/api/v1/orgs/bench/webhooks", server.base))
-        .bearer_auth(token.expose())
+        .bearer_auth(&token)
         .json(&json!({"url": receiver.url, "event_types": flows::webhooks::EVENT_TYPES}))
         .send()
         .await
@@ -118,7 +97,7 @@ async fn main() {
         let sent = Instant::now();
         let r = api
             .patch(format!("{}/api/v1/orgs/bench/members/{id}", server.base))
-            .bearer_auth(token.expose())
+            .bearer_auth(&token)
             .json(&json!({"status": "active", "reason": "bench"}))
             .send()
             .await

@@ -505,3 +505,36 @@ async fn retention_deletes_events_older_than_the_setting_and_keeps_everything_by
     // Out of range is refused.
     assert!(flows::settings::set(&app.store, &Ctx::cli(), "audit.retention_days", "-1").await.is_err());
 }
+
+#[tokio::test]
+async fn a_prefix_over_many_actions_reads_them_as_one_range_in_the_same_order() {
+    let log = seeded_log().await;
+    // More distinct actions under one prefix than the page merges one by one (40).
+    let actions: Vec<&'static str> =
+        (0..45).map(|i| &*Box::leak(format!("bulk.action_{i:02}").into_boxed_str())).collect();
+    let mut seeded = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        for k in 0..3 {
+            let e = Seeded {
+                at: log.base + (i as i64 * 7 + k * 11) % 50,
+                actor_user: None,
+                actor: "cli".into(),
+                action,
+                target: format!("t{i}-{k}"),
+                org: None,
+            };
+            insert(&log.app, &e, None).await;
+            seeded.push(e);
+        }
+    }
+    let mut want = seeded.clone();
+    want.reverse();
+    want.sort_by_key(|e| std::cmp::Reverse(e.at));
+    for prefix in ["bulk.", "bulk.action_1"] {
+        let got = log.read_all(&Query { action: Some(prefix), ..Default::default() }, 8).await;
+        let got: Vec<String> = got.iter().map(|e| e["target"].as_str().unwrap().to_string()).collect();
+        let expected: Vec<String> =
+            want.iter().filter(|e| e.action.starts_with(prefix)).map(|e| e.target.clone()).collect();
+        assert_eq!(got, expected, "{prefix}");
+    }
+}

@@ -136,13 +136,36 @@ enum Bind {
     Text(String),
 }
 
+/// The distinct actions in `[prefix, end)`, at most `max + 1` of them: a loose index scan (one
+/// index seek per action found), however many events each action has.
+async fn actions_between(pool: &sqlx::AnyPool, prefix: &str, end: &str, max: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE found(action, n) AS (
+             SELECT (SELECT min(action) FROM audit_events WHERE action >= $1 AND action < $2), 1
+             UNION ALL
+             SELECT (SELECT min(action) FROM audit_events WHERE action > found.action AND action < $2), n + 1
+             FROM found WHERE found.action IS NOT NULL AND n <= $3)
+         SELECT action FROM found WHERE action IS NOT NULL",
+    )
+    .bind(prefix)
+    .bind(end)
+    .bind(max)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// More actions under one prefix than this and the page reads them as one range instead of one
+/// index range per action.
+const MAX_ACTION_ARMS: i64 = 40;
+
 /// One page of the log under `filter`, newest first, after `cursor`.
-pub async fn page<'c, E: Executor<'c, Database = sqlx::Any>>(
-    e: E,
-    filter: &Filter,
-    cursor: Option<Cursor>,
-    limit: i64,
-) -> Result<Vec<LogEntry>> {
+///
+/// Each filter has an index ending in (at, id), so a page is an ordered index range that stops
+/// after `limit` rows. An action prefix covers several actions, and a range over several
+/// actions is not in time order: the page reads each action's own ordered range (the actions
+/// found by a loose index scan) and merges them, so a common prefix does not sort half the log.
+pub async fn page(pool: &sqlx::AnyPool, filter: &Filter, cursor: Option<Cursor>, limit: i64) -> Result<Vec<LogEntry>> {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
     let placeholder = |binds: &mut Vec<Bind>, value: Bind| {
@@ -166,12 +189,24 @@ pub async fn page<'c, E: Executor<'c, Database = sqlx::Any>>(
     if !actors.is_empty() {
         clauses.push(format!("({})", actors.join(" OR ")));
     }
+    // Each action of the prefix, or (too many of them) the whole range at once.
+    let mut arms: Vec<String> = Vec::new();
     if let Some(prefix) = filter.action_prefix.as_deref()
         && let Some(end) = prefix_end(prefix)
     {
-        let lo = placeholder(&mut binds, Bind::Text(prefix.to_string()));
-        let hi = placeholder(&mut binds, Bind::Text(end));
-        clauses.push(format!("e.action >= {lo} AND e.action < {hi}"));
+        let actions = actions_between(pool, prefix, &end, MAX_ACTION_ARMS).await?;
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        if actions.len() as i64 > MAX_ACTION_ARMS {
+            let lo = placeholder(&mut binds, Bind::Text(prefix.to_string()));
+            let hi = placeholder(&mut binds, Bind::Text(end));
+            clauses.push(format!("e.action >= {lo} AND e.action < {hi}"));
+        } else {
+            for action in actions {
+                arms.push(format!("e.action = {}", placeholder(&mut binds, Bind::Text(action))));
+            }
+        }
     }
     if let Some(target) = &filter.target {
         clauses.push(format!("e.target = {}", placeholder(&mut binds, Bind::Text(target.clone()))));
@@ -188,13 +223,26 @@ pub async fn page<'c, E: Executor<'c, Database = sqlx::Any>>(
         clauses.push(format!("(e.at, e.id) < ({at}, {id})"));
     }
     let limit = placeholder(&mut binds, Bind::Int(limit));
-    let filter_sql =
-        if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let select = |extra: Option<&String>| {
+        let all: Vec<&String> = extra.into_iter().chain(clauses.iter()).collect();
+        let filter_sql = if all.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", all.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" AND "))
+        };
+        format!("SELECT {COLUMNS} FROM audit_events e {filter_sql} ORDER BY e.at DESC, e.id DESC LIMIT {limit}")
+    };
+    let source = if arms.is_empty() {
+        format!("({})", select(None))
+    } else {
+        let parts: Vec<String> =
+            arms.iter().enumerate().map(|(i, arm)| format!("SELECT * FROM ({}) arm{i}", select(Some(arm)))).collect();
+        format!("({})", parts.join(" UNION ALL "))
+    };
     let sql = format!(
-        "SELECT {COLUMNS}, u.email, o.slug FROM audit_events e
+        "SELECT {COLUMNS}, u.email, o.slug FROM {source} e
          LEFT JOIN users u ON u.id = e.actor_user_id
          LEFT JOIN organisations o ON o.id = e.org_id
-         {filter_sql}
          ORDER BY e.at DESC, e.id DESC LIMIT {limit}"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -204,7 +252,7 @@ pub async fn page<'c, E: Executor<'c, Database = sqlx::Any>>(
             Bind::Text(v) => query.bind(v),
         };
     }
-    let rows = query.fetch_all(e).await?;
+    let rows = query.fetch_all(pool).await?;
     rows.iter()
         .map(|r| Ok(LogEntry { event: event(r)?, actor_email: r.try_get(10)?, org_slug: r.try_get(11)? }))
         .collect()
