@@ -101,8 +101,14 @@ fn queries() -> Vec<Query> {
             name: "actors (two addresses + stripe)",
             params: Box::new(move |i| vec![("actor", format!("{},{},stripe", staff(i), staff(i + 1)))]),
         },
-        Query { name: "action prefix, common (member.)", params: Box::new(|_| vec![("action", "member.".into())]) },
-        Query { name: "action prefix, rare (setting.)", params: Box::new(|_| vec![("action", "setting.".into())]) },
+        Query {
+            name: "action prefix, common (member.)",
+            params: Box::new(|_| vec![("action", "member.".into())]),
+        },
+        Query {
+            name: "action prefix, rare (setting.)",
+            params: Box::new(|_| vec![("action", "setting.".into())]),
+        },
         Query {
             name: "target (one member)",
             params: Box::new(|i| vec![("target", format!("member{}@bench.test", (i * 37) % MEMBERS))]),
@@ -119,7 +125,9 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "org + actor + rare action",
-            params: Box::new(move |i| vec![("org", org(i)), ("actor", staff(i)), ("action", "setting.".into())]),
+            params: Box::new(move |i| {
+                vec![("org", org(i)), ("actor", staff(i)), ("action", "setting.".into())]
+            }),
         },
         Query {
             name: "actor + time range, old (50–40 days ago)",

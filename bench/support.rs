@@ -192,6 +192,7 @@ pub async fn org_with_admin(
     )
     .await
     .expect("staff");
-    let token = flows::staff::create_api_token(store, &ctx, "staff@bench.test", "bench").await.expect("token");
+    let token =
+        flows::staff::create_api_token(store, &ctx, "staff@bench.test", "bench").await.expect("token");
     (org, token.expose().to_string())
 }

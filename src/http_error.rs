@@ -117,6 +117,9 @@ fn conflict_key(code: &str) -> &'static str {
         "credential_taken" => "error-credential-taken",
         "not_in_catalogue" => "field-not-in-catalogue",
         "self_prerequisite" => "error-self-prerequisite",
+        "last_admin" => "error-last-admin",
+        "own_account" => "error-own-account",
+        "email_taken" => "error-email-taken",
         _ => "error-conflict",
     }
 }

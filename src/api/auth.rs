@@ -37,6 +37,13 @@ impl FromRequestParts<AppState> for ApiCaller {
             .await
             .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?
             .ok_or_else(unauthorized)?;
+        // Last use, recorded at most once a minute per token.
+        let now = crate::store::now();
+        if owner.last_used_at.is_none_or(|at| now - at >= 60) {
+            api_tokens::touch(state.store.pool(), owner.token_id, now)
+                .await
+                .map_err(|e: StoreError| ApiError::from(crate::flows::FlowError::from(e)))?;
+        }
         let Ok(RequestOrigin(origin)) = RequestOrigin::from_request_parts(parts, state).await;
         Ok(ApiCaller(Ctx {
             actor: Actor::user(owner.user_id, &owner.email),

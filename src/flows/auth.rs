@@ -41,7 +41,8 @@ pub async fn sign_in(
     let password_ok = hasher.verify(password_input, stored_hash).await?;
 
     let mut tx = store.begin().await?;
-    let Some(user) = user.filter(|_| password_ok) else {
+    // A disabled account fails as a wrong password does.
+    let Some(user) = user.filter(|u| password_ok && u.disabled_at.is_none()) else {
         let attempted: String =
             email.map(|e| e.to_string()).unwrap_or_else(|| email_input.trim().chars().take(254).collect());
         audit::record(
@@ -60,7 +61,7 @@ pub async fn sign_in(
         return Err(FlowError::InvalidCredentials);
     };
 
-    let token = open_session(&mut tx, user.id, previous_session, session_hours).await?;
+    let token = open_session(&mut tx, user.id, previous_session, session_hours, origin).await?;
     let action = if user.staff_role.is_some() { "staff.signed_in" } else { "user.signed_in" };
     audit::record(
         tx.conn(),
@@ -85,13 +86,14 @@ pub async fn open_session(
     user_id: i64,
     previous_session: Option<&str>,
     session_hours: i64,
+    origin: &Origin,
 ) -> FlowResult<SecretToken> {
     if let Some(previous) = previous_session {
         sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
     }
     let token = SecretToken::generate("");
     let now = now();
-    sessions::insert(tx.conn(), &token.hash(), user_id, now, now + session_hours * 3600).await?;
+    sessions::insert(tx.conn(), &token.hash(), user_id, now, now + session_hours * 3600, origin).await?;
     Ok(token)
 }
 
@@ -123,9 +125,22 @@ pub async fn sign_out(store: &Store, ctx: &Ctx, session_token: &str) -> FlowResu
     Ok(())
 }
 
-/// The user behind a session cookie, if the session exists and has not expired.
+/// How stale a session's "last seen" may get before a request records it again: one write per
+/// session every few minutes, not one per request.
+const SESSION_SEEN_EVERY_SECS: i64 = 300;
+
+/// The user behind a session cookie, if the session exists, has not expired and its account is
+/// not disabled.
 pub async fn session_user(store: &Store, session_token: &str) -> FlowResult<Option<SessionUser>> {
-    Ok(sessions::find_user(store.pool(), &SecretToken::hash_presented(session_token), now()).await?)
+    let id_hash = SecretToken::hash_presented(session_token);
+    let now = now();
+    let user = sessions::find_user(store.pool(), &id_hash, now).await?;
+    if let Some(u) = &user
+        && now - u.last_seen_at >= SESSION_SEEN_EVERY_SECS
+    {
+        sessions::touch(store.pool(), &id_hash, now).await?;
+    }
+    Ok(user)
 }
 
 /// Removes expired sessions and old rate-limit windows; run periodically by the server.

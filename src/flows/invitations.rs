@@ -426,7 +426,9 @@ pub async fn accept(
         };
     let session = match how {
         Acceptance::SignedIn { .. } => None,
-        _ => Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours).await?),
+        _ => {
+            Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours, origin).await?)
+        }
     };
     super::members::audit_membership(
         &mut tx,

@@ -38,7 +38,9 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
         let email = Email::from_trusted(r.email.clone());
         // No account: no email. The allowance stays used, or the limit would answer known and
         // unknown addresses differently.
-        let Some(user) = users::find_by_email(tx.conn(), &email).await? else { continue };
+        // (A disabled account gets none either.)
+        let user = users::find_by_email(tx.conn(), &email).await?.filter(|u| u.disabled_at.is_none());
+        let Some(user) = user else { continue };
         let token = tokens::issue(
             tx.conn(),
             Purpose::PasswordReset,
@@ -53,9 +55,14 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
             .join(&format!("password/reset/{}", token.expose()))
             .map_err(|e| FlowError::Internal(e.to_string()))?;
         let locale = Locale::parse(&r.locale).unwrap_or(config.default_locale);
-        let rendered = templates::PasswordReset { link: link.to_string(), expires_in_hours: RESET_HOURS }
-            .render(locale, &config.brand)
-            .map_err(|e| FlowError::Internal(e.to_string()))?;
+        let rendered = templates::AccountLink {
+            kind: templates::AccountMail::PasswordReset,
+            link: Some(link.to_string()),
+            expires_in_hours: RESET_HOURS,
+            address: None,
+        }
+        .render(locale, &config.brand)
+        .map_err(|e| FlowError::Internal(e.to_string()))?;
         let charged = r.charged.as_ref().map(|(b, w)| (b.as_str(), *w));
         mail::enqueue(&mut tx, config, &email, &rendered, Some(("user", user.id)), charged).await?;
     }
@@ -95,12 +102,15 @@ pub async fn reset(
     let subject = tokens::consume(tx.conn(), Purpose::PasswordReset, presented, now)
         .await?
         .ok_or(FlowError::NotFound)?;
-    let user = users::find_by_id(tx.conn(), subject.subject_id).await?.ok_or(FlowError::NotFound)?;
+    let user = users::find_by_id(tx.conn(), subject.subject_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or(FlowError::NotFound)?;
     users::set_password(tx.conn(), user.id, &hash).await?;
     tokens::revoke_after_password_set(tx.conn(), user.email.as_str(), now).await?;
     // A new password ends every session, wherever it was signed in.
     sessions::delete_for_user(tx.conn(), user.id).await?;
-    let session = auth::open_session(&mut tx, user.id, None, config.session_hours).await?;
+    let session = auth::open_session(&mut tx, user.id, None, config.session_hours, origin).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

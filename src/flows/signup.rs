@@ -219,7 +219,8 @@ async fn create_account(
     for kind in ["terms", "waiver"] {
         records::add_agreement(tx.conn(), membership_id, kind, TERMS_VERSION, email.as_str(), now).await?;
     }
-    let session = auth::open_session(&mut tx, user_id, visitor.session, config.session_hours).await?;
+    let session =
+        auth::open_session(&mut tx, user_id, visitor.session, config.session_hours, visitor.origin).await?;
     super::members::audit_membership(
         &mut tx,
         &Actor::user(user_id, email.as_str()),

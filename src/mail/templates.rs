@@ -139,36 +139,108 @@ impl SignupExists {
     }
 }
 
-/// A link to choose a new password.
-pub struct PasswordReset {
-    pub link: String,
+/// What an account email is for: each has its own subject and text, and all but the notice
+/// carry a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountMail {
+    /// Choose a new password (asked for on `/password/forgot`).
+    PasswordReset,
+    /// An admin made a staff account: choose a password.
+    StaffWelcome,
+    /// Confirm a new address for the account (sent to the new address).
+    EmailChange,
+    /// The account's address is being changed (sent to the old address, no link).
+    EmailChangeNotice,
+}
+
+impl AccountMail {
+    fn keys(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+        // (template name, subject, intro, action, closing)
+        match self {
+            AccountMail::PasswordReset => (
+                "password_reset",
+                "email-reset-subject",
+                "email-reset-intro",
+                "email-reset-action",
+                "email-reset-ignore",
+            ),
+            AccountMail::StaffWelcome => (
+                "staff_welcome",
+                "email-staff-subject",
+                "email-staff-intro",
+                "email-staff-action",
+                "email-staff-ignore",
+            ),
+            AccountMail::EmailChange => (
+                "email_change",
+                "email-change-subject",
+                "email-change-intro",
+                "email-change-action",
+                "email-change-ignore",
+            ),
+            AccountMail::EmailChangeNotice => (
+                "email_change_notice",
+                "email-notice-subject",
+                "email-notice-intro",
+                "email-notice-action",
+                "email-notice-ignore",
+            ),
+        }
+    }
+}
+
+/// An account email: a link (to choose a password, to confirm an address) or a notice.
+pub struct AccountLink {
+    pub kind: AccountMail,
+    /// Absent for a notice.
+    pub link: Option<String>,
     pub expires_in_hours: i64,
+    /// The new address, for the email change emails.
+    pub address: Option<String>,
 }
 
 #[derive(Template)]
-#[template(path = "email/password_reset.html")]
-struct PasswordResetHtml<'a> {
+#[template(path = "email/account_link.html")]
+struct AccountLinkHtml<'a> {
     c: &'a Common,
-    e: &'a PasswordReset,
+    e: &'a AccountLink,
+    intro: String,
+    action: String,
+    closing: String,
 }
 
 #[derive(Template)]
-#[template(path = "email/password_reset.txt")]
-struct PasswordResetText<'a> {
+#[template(path = "email/account_link.txt")]
+struct AccountLinkText<'a> {
     c: &'a Common,
-    e: &'a PasswordReset,
+    e: &'a AccountLink,
+    intro: String,
+    action: String,
+    closing: String,
 }
 
-impl PasswordReset {
+impl AccountLink {
     pub fn render(&self, locale: Locale, brand: &str) -> Result<RenderedEmail, askama::Error> {
         let t = locale.tr();
-        let c = Common { t, brand: brand.to_string(), subject: t.t1("email-reset-subject", "brand", brand) };
+        let (template, subject, intro, action, closing) = self.kind.keys();
+        let address = self.address.clone().unwrap_or_default();
+        let with = |key: &str| t.t2(key, ("brand", brand.to_string()), ("address", address.clone()));
+        let c = Common { t, brand: brand.to_string(), subject: with(subject) };
+        let (intro, action, closing) = (with(intro), with(action), with(closing));
+        let html = AccountLinkHtml {
+            c: &c,
+            e: self,
+            intro: intro.clone(),
+            action: action.clone(),
+            closing: closing.clone(),
+        };
+        let text = AccountLinkText { c: &c, e: self, intro, action, closing };
         Ok(RenderedEmail {
-            template: "password_reset",
+            template,
             locale,
-            html: PasswordResetHtml { c: &c, e: self }.render()?,
-            text: PasswordResetText { c: &c, e: self }.render()?,
-            subject: c.subject,
+            html: html.render()?,
+            text: text.render()?,
+            subject: c.subject.clone(),
         })
     }
 }

@@ -165,7 +165,12 @@ const MAX_ACTION_ARMS: i64 = 40;
 /// after `limit` rows. An action prefix covers several actions, and a range over several
 /// actions is not in time order: the page reads each action's own ordered range (the actions
 /// found by a loose index scan) and merges them, so a common prefix does not sort half the log.
-pub async fn page(pool: &sqlx::AnyPool, filter: &Filter, cursor: Option<Cursor>, limit: i64) -> Result<Vec<LogEntry>> {
+pub async fn page(
+    pool: &sqlx::AnyPool,
+    filter: &Filter,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<LogEntry>> {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
     let placeholder = |binds: &mut Vec<Bind>, value: Bind| {
@@ -230,13 +235,18 @@ pub async fn page(pool: &sqlx::AnyPool, filter: &Filter, cursor: Option<Cursor>,
         } else {
             format!("WHERE {}", all.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" AND "))
         };
-        format!("SELECT {COLUMNS} FROM audit_events e {filter_sql} ORDER BY e.at DESC, e.id DESC LIMIT {limit}")
+        format!(
+            "SELECT {COLUMNS} FROM audit_events e {filter_sql} ORDER BY e.at DESC, e.id DESC LIMIT {limit}"
+        )
     };
     let source = if arms.is_empty() {
         format!("({})", select(None))
     } else {
-        let parts: Vec<String> =
-            arms.iter().enumerate().map(|(i, arm)| format!("SELECT * FROM ({}) arm{i}", select(Some(arm)))).collect();
+        let parts: Vec<String> = arms
+            .iter()
+            .enumerate()
+            .map(|(i, arm)| format!("SELECT * FROM ({}) arm{i}", select(Some(arm))))
+            .collect();
         format!("({})", parts.join(" UNION ALL "))
     };
     let sql = format!(

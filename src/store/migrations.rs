@@ -104,6 +104,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0015_audit_log.sql"),
         postgres: include_str!("../../migrations/postgres/0015_audit_log.sql"),
     },
+    Migration {
+        version: 16,
+        name: "accounts",
+        sqlite: include_str!("../../migrations/sqlite/0016_accounts.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_accounts.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -10,6 +10,20 @@ pub struct SessionUser {
     pub email: String,
     pub staff_role: Option<StaffRole>,
     pub locale: Option<String>,
+    /// When the session was last seen (recorded at most every few minutes).
+    pub last_seen_at: i64,
+}
+
+/// One of a user's sessions, as their account page lists it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The stored hash of the session's cookie: names the session without revealing it.
+    pub id_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 pub async fn insert(
@@ -18,15 +32,79 @@ pub async fn insert(
     user_id: i64,
     now: i64,
     expires_at: i64,
+    origin: &super::audit::Origin,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(id_hash)
-        .bind(user_id)
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent)
+         VALUES ($1, $2, $3, $4, $3, $5, $6)",
+    )
+    .bind(id_hash)
+    .bind(user_id)
+    .bind(now)
+    .bind(expires_at)
+    .bind(origin.client_ip.as_deref())
+    .bind(origin.user_agent.as_deref().map(|ua| ua.chars().take(300).collect::<String>()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that a session was used now.
+pub async fn touch<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id_hash: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
         .bind(now)
-        .bind(expires_at)
-        .execute(conn)
+        .bind(id_hash)
+        .execute(e)
         .await?;
     Ok(())
+}
+
+/// A user's live sessions, most recently used first.
+pub async fn list_for_user<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<SessionInfo>> {
+    let rows = sqlx::query(
+        "SELECT id_hash, created_at, expires_at, COALESCE(last_seen_at, created_at), client_ip, user_agent
+         FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY 4 DESC, 2 DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionInfo {
+                id_hash: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                expires_at: r.try_get(2)?,
+                last_seen_at: r.try_get(3)?,
+                client_ip: r.try_get(4)?,
+                user_agent: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Ends one of a user's sessions (named by its hash); whether it was theirs and still there.
+pub async fn delete_of_user(conn: &mut AnyConnection, user_id: i64, id_hash: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
+        .bind(id_hash)
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Ends every session of a user but one.
+pub async fn delete_others(conn: &mut AnyConnection, user_id: i64, keep_hash: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(user_id)
+        .bind(keep_hash)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 pub async fn delete(conn: &mut AnyConnection, id_hash: &str) -> Result<u64> {
@@ -43,8 +121,9 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     now: i64,
 ) -> Result<Option<SessionUser>> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.staff_role, u.locale FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = $1 AND s.expires_at > $2",
+        "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at)
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
     )
     .bind(id_hash)
     .bind(now)
@@ -56,6 +135,7 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             email: r.try_get(1)?,
             staff_role: super::users::staff_role_column(&r, "staff_role")?,
             locale: r.try_get(3)?,
+            last_seen_at: r.try_get(4)?,
         })
     })
     .transpose()

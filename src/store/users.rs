@@ -12,14 +12,16 @@ pub struct User {
     pub password_hash: Option<String>,
     pub locale: Option<String>,
     pub staff_role: Option<StaffRole>,
+    /// When an admin disabled the account: it cannot sign in and has no sessions or tokens.
+    pub disabled_at: Option<i64>,
 }
 
 macro_rules! columns {
     () => {
-        "id, email, username, password_hash, locale, staff_role"
+        "id, email, username, password_hash, locale, staff_role, disabled_at"
     };
 }
-const COLUMN_COUNT: usize = 6;
+const COLUMN_COUNT: usize = 7;
 
 pub(crate) fn staff_role_column(row: &AnyRow, column: &str) -> Result<Option<StaffRole>> {
     row.try_get::<Option<String>, _>(column)?
@@ -35,6 +37,7 @@ fn from_row(row: &AnyRow) -> Result<User> {
         password_hash: row.try_get("password_hash")?,
         locale: row.try_get("locale")?,
         staff_role: staff_role_column(row, "staff_role")?,
+        disabled_at: row.try_get("disabled_at")?,
     })
 }
 
@@ -117,6 +120,55 @@ pub async fn set_staff_role_and_password(
         .bind(role.as_str())
         .bind(password_hash)
         .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every staff account with when it was created, by address.
+pub async fn staff<'c, E: Executor<'c, Database = sqlx::Any>>(e: E) -> Result<Vec<(User, i64)>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ", created_at FROM users WHERE staff_role IS NOT NULL ORDER BY email"
+    ))
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(|r| Ok((from_row(r)?, r.try_get(COLUMN_COUNT)?))).collect()
+}
+
+/// "Some other enabled admin exists" as SQL, for a change to `$1` that would remove an admin.
+const ANOTHER_ADMIN: &str =
+    "EXISTS (SELECT 1 FROM users o WHERE o.staff_role = 'admin' AND o.disabled_at IS NULL AND o.id <> $1)";
+
+/// Sets a staff role unless that would leave no enabled admin; whether it was set.
+pub async fn set_staff_role_keeping_an_admin(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    role: StaffRole,
+) -> Result<bool> {
+    let sql = format!(
+        "UPDATE users SET staff_role = $2 WHERE id = $1 AND staff_role IS NOT NULL
+         AND ($2 = 'admin' OR {ANOTHER_ADMIN})"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(role.as_str()).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Disables an account unless it is the last enabled admin; whether it was disabled.
+pub async fn disable_keeping_an_admin(conn: &mut AnyConnection, user_id: i64, now: i64) -> Result<bool> {
+    let sql = format!(
+        "UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL
+         AND (staff_role IS NULL OR staff_role <> 'admin' OR {ANOTHER_ADMIN})"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(now).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_disabled(conn: &mut AnyConnection, user_id: i64, at: Option<i64>) -> Result<()> {
+    sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(at)
         .execute(conn)
         .await?;
     Ok(())

@@ -17,6 +17,7 @@ mod staff_audit;
 pub mod staff_devices;
 mod staff_members;
 pub mod staff_payments;
+mod staff_people;
 pub mod staff_settings;
 pub mod staff_webhooks;
 
@@ -57,6 +58,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
         .route("/staff/settings", get(staff_settings::show))
         .route("/staff/audit", get(staff_audit::show))
+        .route("/staff/people", get(staff_people::show).post(staff_people::create))
+        .route("/staff/people/{id}/{action}", post(staff_people::act))
+        .route("/staff/tokens/{id}/revoke", post(staff_people::revoke_token))
         .route("/staff/audit.csv", get(staff_audit::csv))
         .route("/staff/settings/{key}", post(staff_settings::save))
         .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
@@ -203,6 +207,14 @@ pub fn deny_unless_staff(ctx: &WebCtx) -> Option<Response> {
         }
         Some(_) => None,
     }
+}
+
+/// Staff pages only admins see (settings, staff accounts): others get 403.
+pub fn deny_unless_admin(ctx: &WebCtx) -> Option<Response> {
+    deny_unless_staff(ctx).or_else(|| {
+        (!ctx.is_admin())
+            .then(|| error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
+    })
 }
 
 /// 303 See Other: the answer to a successful form POST.

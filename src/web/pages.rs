@@ -201,6 +201,14 @@ pub struct StaffOutbox<'a> {
 }
 
 /// Unix seconds for display (UTC, minutes).
+/// The Fluent key naming a staff role.
+pub fn staff_role_key(role: crate::domain::StaffRole) -> &'static str {
+    match role {
+        crate::domain::StaffRole::Admin => "staff-role-admin",
+        crate::domain::StaffRole::Support => "staff-role-support",
+    }
+}
+
 pub fn when(secs: &i64) -> String {
     crate::domain::rfc3339(*secs).replace('T', " ").trim_end_matches('Z').chars().take(16).collect()
 }
@@ -484,6 +492,16 @@ impl AuditRow {
             client_ip: e.client_ip,
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "staff_people.html")]
+pub struct StaffPeople<'a> {
+    pub p: &'a WebCtx,
+    pub accounts: Vec<crate::flows::staff::StaffAccount>,
+    /// A password just generated: (address, password), shown this once.
+    pub new_password: Option<(String, String)>,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

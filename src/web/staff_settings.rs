@@ -11,21 +11,13 @@ use serde::Deserialize;
 
 use super::pages::{SettingRow, StaffSettings};
 use super::{
-    FlashKind, WebCtx, bad_request_page, deny_unless_staff, error_page, flash_redirect, not_found_page,
+    FlashKind, WebCtx, bad_request_page, deny_unless_admin, error_page, flash_redirect, not_found_page,
     render,
 };
 use crate::domain::{ALL_SETTINGS, SettingDef};
 use crate::flows::{self, FlowError};
-use crate::http_error::{ErrorInfo, classify};
+use crate::http_error::classify;
 use crate::server::AppState;
-
-/// Only admins see and change settings.
-fn deny_unless_admin(ctx: &WebCtx) -> Option<Response> {
-    deny_unless_staff(ctx).or_else(|| {
-        (!ctx.is_admin())
-            .then(|| error_page(ctx, ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", "error-forbidden")))
-    })
-}
 
 /// The page; `error` is the setting whose value was refused.
 async fn page(state: &AppState, ctx: &WebCtx, error: Option<&'static SettingDef>) -> Response {
