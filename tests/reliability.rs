@@ -197,10 +197,14 @@ async fn interactive_mail_overtakes_a_backlog_of_invitations() {
         enqueue_invitation(&app, &format!("bulk{i}@example.org")).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let reset =
-        templates::PasswordReset { link: "https://example.org/password/reset/x".into(), expires_in_hours: 1 }
-            .render(Locale::En, "Portico")
-            .unwrap();
+    let reset = templates::AccountLink {
+        kind: templates::AccountMail::PasswordReset,
+        link: Some("https://example.org/password/reset/x".into()),
+        expires_in_hours: 1,
+        address: None,
+    }
+    .render(Locale::En, "Portico")
+    .unwrap();
     let urgent = enqueue(&app, "waiting@example.org", &reset).await;
     let (state, _, _) = wait_state(&app, urgent, "sent", Duration::from_secs(6)).await;
     assert_eq!(state, "sent", "the password reset did not wait for the invitations");
