@@ -120,6 +120,7 @@ fn conflict_key(code: &str) -> &'static str {
         "last_admin" => "error-last-admin",
         "own_account" => "error-own-account",
         "email_taken" => "error-email-taken",
+        "email_in_use" => "error-email-in-use",
         _ => "error-conflict",
     }
 }

@@ -112,8 +112,12 @@ async fn with_sections(store: &Store, org: Org, membership: Membership, s: Secti
 
 /// Everything audited about a membership, newest first (the latest 500), for staff: status
 /// changes with cause and reason, notes, keys, authorisations, payments, invitations, sign-ins.
+/// Events name the address the person had then: the history follows them across address
+/// changes (each `account.email_changed` names the one before).
 pub async fn history(store: &Store, record: &Record) -> FlowResult<Vec<audit::Event>> {
-    Ok(audit::about(store.pool(), record.org.id, &record.membership.email, 500).await?)
+    let mut addresses = audit::previous_addresses(store.pool(), record.membership.user_id).await?;
+    addresses.push(record.membership.email.clone());
+    Ok(audit::about(store.pool(), record.org.id, &addresses, 500).await?)
 }
 
 /// A member's record, for staff.

@@ -3,6 +3,7 @@
 //! (`crate::http_error`).
 
 pub mod access;
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod invitations;

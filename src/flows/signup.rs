@@ -99,6 +99,8 @@ pub async fn verified_email(store: &Store, slug: &str, presented: &str) -> FlowR
     let org = open_org(store, slug).await?;
     let subject = tokens::peek(store.pool(), Purpose::EmailVerification, presented, now())
         .await?
+        // (an address-change link is an email verification too, but not a signup's)
+        .filter(|s| s.subject_kind == "signup_request")
         .ok_or(FlowError::NotFound)?;
     Ok((org, Email::from_trusted(subject.email)))
 }

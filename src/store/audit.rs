@@ -69,25 +69,38 @@ pub async fn record(conn: &mut AnyConnection, event: NewEvent<'_>) -> Result<()>
     Ok(())
 }
 
-/// Every event about `target` (an address) in organisation `org_id`, and its own events outside
-/// any organisation (sign-ins), newest first.
-pub async fn about<'c, E: Executor<'c, Database = sqlx::Any>>(
-    e: E,
-    org_id: i64,
-    target: &str,
-    limit: i64,
-) -> Result<Vec<Event>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// Every event about one of `targets` (a person's addresses) in organisation `org_id`, and
+/// their own events outside any organisation (sign-ins), newest first.
+pub async fn about(pool: &sqlx::AnyPool, org_id: i64, targets: &[String], limit: i64) -> Result<Vec<Event>> {
+    let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
         "SELECT {COLUMNS} FROM audit_events e
-         WHERE e.target = $1 AND (e.org_id = $2 OR e.org_id IS NULL)
-         ORDER BY e.at DESC, e.id DESC LIMIT $3"
-    )))
-    .bind(target)
-    .bind(org_id)
-    .bind(limit)
-    .fetch_all(e)
-    .await?;
+         WHERE e.target IN ({}) AND (e.org_id = $1 OR e.org_id IS NULL)
+         ORDER BY e.at DESC, e.id DESC LIMIT $2",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(limit);
+    for target in targets {
+        query = query.bind(target);
+    }
+    let rows = query.fetch_all(pool).await?;
     rows.iter().map(event).collect()
+}
+
+/// The addresses a user had before their address changes (from `account.email_changed`).
+pub async fn previous_addresses(pool: &sqlx::AnyPool, user_id: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT details FROM audit_events WHERE actor_user_id = $1 AND action = 'account.email_changed'",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .filter_map(|d| d["from"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Which events a page of the audit log holds. Empty lists and `None` filter nothing.

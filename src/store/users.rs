@@ -182,6 +182,26 @@ pub async fn find_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64
     row.as_ref().map(from_row).transpose()
 }
 
+/// Changes a user's address; `Conflict("email")` when another account has it.
+pub async fn set_email(conn: &mut AnyConnection, user_id: i64, email: &Email) -> Result<()> {
+    sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        .bind(email.as_str())
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map_err(|e| StoreError::conflict_as(e, "email"))?;
+    Ok(())
+}
+
+pub async fn set_locale(conn: &mut AnyConnection, user_id: i64, locale: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
+        .bind(locale)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_password(conn: &mut AnyConnection, user_id: i64, password_hash: &str) -> Result<()> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(password_hash)

@@ -1,6 +1,7 @@
 //! Server-rendered HTML pages. Handlers are thin over `flows`; all output goes through askama
 //! templates, which escape every value.
 
+mod account;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
@@ -42,6 +43,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/account/email", post(account::change_email))
+        .route("/account/email/{token}", get(account::show_email_link).post(account::confirm_email))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/account/locale", post(account::set_locale))
         .route("/password/forgot", get(password::forgot).post(password::request))
         .route("/password/reset/{token}", get(password::show).post(password::reset))
         .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
@@ -174,6 +182,7 @@ pub enum Link<'a> {
     /// A signup verification link of this organisation.
     Verification(&'a str),
     PasswordReset,
+    EmailChange,
 }
 
 /// The page for an emailed link that cannot be used (410): worded for its kind of link, never
@@ -192,6 +201,11 @@ pub fn link_gone_page(ctx: &WebCtx, link: Link<'_>) -> Response {
             "reset-invalid-title",
             "reset-invalid-body",
             Some(("/password/forgot".to_string(), "reset-invalid-action")),
+        ),
+        Link::EmailChange => (
+            "email-change-invalid-title",
+            "email-change-invalid-body",
+            Some(("/account".to_string(), "email-change-invalid-action")),
         ),
     };
     render(StatusCode::GONE, &pages::LinkInvalid { p: ctx, title_key, body_key, action })

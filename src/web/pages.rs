@@ -495,6 +495,29 @@ impl AuditRow {
 }
 
 #[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub p: &'a WebCtx,
+    pub overview: crate::flows::account::Overview,
+    /// The section a refused form came from, and why.
+    pub error: Option<(&'static str, String)>,
+}
+
+impl AccountPage<'_> {
+    pub fn error_in(&self, section: &str) -> Option<&str> {
+        self.error.as_ref().filter(|(s, _)| *s == section).map(|(_, m)| m.as_str())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account_email_confirm.html")]
+pub struct EmailChangeConfirm<'a> {
+    pub p: &'a WebCtx,
+    pub token: String,
+    pub address: String,
+}
+
+#[derive(Template)]
 #[template(path = "staff_people.html")]
 pub struct StaffPeople<'a> {
     pub p: &'a WebCtx,
