@@ -666,4 +666,40 @@ async fn the_member_page_shows_the_whole_history_newest_first() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first: {order:?}");
     assert!(history.contains("admin@portico.test"), "who did it");
     assert!(!history.contains("someone else"), "another member's events are not shown");
+
+    // The member changes their address (as `/account` does it: the link's confirmation writes
+    // the change and an `account.email_changed` naming the old address): the history keeps
+    // the events written under the old one.
+    let user_id: i64 = sqlx::query_scalar("SELECT user_id FROM memberships WHERE id = $1")
+        .bind(id)
+        .fetch_one(s.app.store.pool())
+        .await
+        .unwrap();
+    let old: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(s.app.store.pool())
+        .await
+        .unwrap();
+    let mut tx = s.app.store.begin().await.unwrap();
+    let renamed = portico::domain::Email::parse("renamed@example.org").unwrap();
+    portico::store::users::set_email(tx.conn(), user_id, &renamed).await.unwrap();
+    portico::store::audit::record(
+        tx.conn(),
+        portico::store::audit::NewEvent {
+            actor: &portico::store::audit::Actor::user(user_id, "renamed@example.org"),
+            origin: &Default::default(),
+            action: "account.email_changed",
+            target: Some("renamed@example.org"),
+            org_id: None,
+            details: json!({"from": old, "to": "renamed@example.org"}),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (_, page) = s.app.get_page(&c, &format!("/staff/orgs/club/members/{id}")).await;
+    let history = page.split("id=\"history\"").nth(1).unwrap();
+    for needle in ["account.email_changed", "late fees", "member.signed_up"] {
+        assert!(history.contains(needle), "{needle} after the address change");
+    }
 }
