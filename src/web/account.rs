@@ -21,11 +21,11 @@ use crate::server::AppState;
 
 const PAGE: &str = "/account";
 
-/// The signed-in user and their session, or the way to the sign-in page.
-fn me(ctx: &WebCtx) -> Result<Me<'_>, Response> {
+/// The signed-in user and their session (`None`: send them to sign in).
+fn me(ctx: &WebCtx) -> Option<Me<'_>> {
     match (&ctx.user, &ctx.session_token) {
-        (Some(user), Some(session)) => Ok(Me { user_id: user.user_id, origin: &ctx.origin, session }),
-        _ => Err(see_other("/login")),
+        (Some(user), Some(session)) => Some(Me { user_id: user.user_id, origin: &ctx.origin, session }),
+        _ => None,
     }
 }
 
@@ -36,10 +36,7 @@ async fn page(
     error: Option<(&'static str, String)>,
     status: StatusCode,
 ) -> Response {
-    let me = match me(ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(ctx) else { return see_other("/login") };
     match account::overview(&state.store, &me).await {
         Ok(overview) => render(status, &AccountPage { p: ctx, overview, error }),
         Err(e) => error_page(ctx, classify(&e)),
@@ -76,10 +73,7 @@ pub async fn change_password(
     ctx: WebCtx,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
-    let me = match me(&ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
     let changed = account::change_password(
         &state.store,
@@ -113,10 +107,7 @@ pub async fn change_email(
     ctx: WebCtx,
     form: Result<Form<EmailForm>, FormRejection>,
 ) -> Response {
-    let me = match me(&ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
     let asked = account::request_email_change(
         &state.store,
@@ -186,10 +177,7 @@ pub async fn end_session(
     ctx: WebCtx,
     form: Result<Form<SessionForm>, FormRejection>,
 ) -> Response {
-    let me = match me(&ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
     let this_one = f.session == crate::domain::SecretToken::hash_presented(me.session);
     match account::end_session(&state.store, &me, f.session.trim()).await {
@@ -200,10 +188,7 @@ pub async fn end_session(
 }
 
 pub async fn end_all_sessions(State(state): State<AppState>, ctx: WebCtx) -> Response {
-    let me = match me(&ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     match account::end_all_sessions(&state.store, &me).await {
         Ok(_) => signed_out(&ctx, "flash-signed-out-everywhere"),
         Err(e) => error_page(&ctx, classify(&e)),
@@ -221,10 +206,7 @@ pub async fn set_locale(
     ctx: WebCtx,
     form: Result<Form<LocaleForm>, FormRejection>,
 ) -> Response {
-    let me = match me(&ctx) {
-        Ok(me) => me,
-        Err(to_login) => return to_login,
-    };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
     match account::set_locale(&state.store, &me, &f.locale).await {
         Ok(()) => flash_redirect(&ctx, FlashKind::Success, "flash-locale-changed", PAGE),
