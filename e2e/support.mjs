@@ -149,4 +149,17 @@ export async function staffPage(browser, base, email, password) {
   return page;
 }
 
+const axeSource = resolve(here, 'node_modules', 'axe-core', 'axe.min.js');
+
+/** Runs axe-core in the page against WCAG 2.1 A and AA; fails listing every violation. */
+export async function assertAccessible(page, what) {
+  await page.addScriptTag({ path: axeSource });
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
+  const found = result.violations.map((v) =>
+    `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join('; ')}`);
+  assert.deepEqual(found, [], `accessibility of ${what}`);
+}
+
 export { assert };
