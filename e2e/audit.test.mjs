@@ -38,7 +38,7 @@ test('an operator finds who banned a member and why, from the member page and th
 
   // The operator, from the member's page: the history says who and why.
   await operator.goto(memberPage);
-  const history = operator.locator('#history + table tbody tr', { hasText: 'membership.status_changed' }).first();
+  const history = operator.locator('#history + table tbody tr', { hasText: 'member.status_changed' }).first();
   const row = await history.textContent();
   assert.ok(row.includes('moderator@e2e.example'), row);
   assert.ok(row.includes(REASON), row);
@@ -49,9 +49,9 @@ test('an operator finds who banned a member and why, from the member page and th
   // From the audit log: filtered by what happened and to whom.
   await operator.click('text=This history in the audit log');
   await operator.waitForURL(/\/staff\/audit\?/);
-  await operator.fill('#action', 'membership.');
-  await Promise.all([operator.waitForURL(/action=membership\./), operator.click('form.filters button[type=submit]')]);
-  const logRow = operator.locator('table.history tbody tr', { hasText: 'membership.status_changed' }).first();
+  await operator.fill('#action', 'member.');
+  await Promise.all([operator.waitForURL(/action=member\./), operator.click('form.filters button[type=submit]')]);
+  const logRow = operator.locator('table.history tbody tr', { hasText: 'member.status_changed' }).first();
   const logText = await logRow.textContent();
   assert.ok(logText.includes('moderator@e2e.example') && logText.includes(REASON), logText);
   assert.ok(logText.includes('maker@e2e.example') && logText.includes('space'), logText);

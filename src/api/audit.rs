@@ -21,7 +21,7 @@ pub struct AuditQuery {
     /// user ids, or system actors (`cli`, `stripe`, `schedule`, `webhooks`, `retention`,
     /// `anonymous`).
     pub actor: Option<String>,
-    /// Actions starting with this, e.g. `membership.` or `membership.status_changed`.
+    /// Actions starting with this, e.g. `member.` or `member.status_changed`.
     pub action: Option<String>,
     /// What the event is about: an address, a setting key, an id.
     pub target: Option<String>,

@@ -18,7 +18,7 @@ pub struct LogQuery {
     /// Actors, comma-separated: email addresses, user ids, or system actors (`cli`, `stripe`, …).
     #[serde(default)]
     pub actor: Option<String>,
-    /// Actions starting with this (`membership.` for every membership change).
+    /// Actions starting with this (`member.` for every change to a member).
     #[serde(default)]
     pub action: Option<String>,
     /// What an event is about: an address, a setting, a device id, …
