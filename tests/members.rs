@@ -703,3 +703,68 @@ async fn the_member_page_shows_the_whole_history_newest_first() {
         assert!(history.contains(needle), "{needle} after the address change");
     }
 }
+
+#[tokio::test]
+async fn an_invited_members_history_holds_their_whole_life() {
+    let s = setup().await;
+    let (code, invitation) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/orgs/club/invitations",
+            Some(json!({"email": "invited@example.org"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{invitation}");
+    // The link as the email carries it (no SMTP server here: the outbox holds the message).
+    let text: String =
+        sqlx::query_scalar("SELECT body_text FROM outbox WHERE recipient = 'invited@example.org'")
+            .fetch_one(s.app.store.pool())
+            .await
+            .unwrap();
+    let link = portico::mail::links(&text).into_iter().find(|l| l.contains("/invite/")).unwrap();
+    let link = &link[s.app.base.len()..];
+    let invitee = client();
+    let fields = [
+        ("mode", "new"),
+        ("password", "an invited passphrase"),
+        ("password_confirm", "an invited passphrase"),
+    ];
+    assert_eq!(s.app.post_form(&invitee, link, link, &fields).await.status(), 303);
+    let (_, members) = s.call(reqwest::Method::GET, "/api/v1/orgs/club/members?q=invited", None).await;
+    let id = members["items"][0]["id"].as_i64().unwrap();
+    let base = format!("/api/v1/orgs/club/members/{id}");
+    // (an accepted invitation is an active membership)
+    let key = s
+        .call(reqwest::Method::POST, &format!("{base}/credentials"), Some(json!({"tag": "7777777777"})))
+        .await;
+    assert_eq!(key.0, 201);
+    assert_eq!(s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Laser", None).await.0, 200);
+    assert_eq!(s.call(reqwest::Method::PUT, &format!("{base}/authorisations/Laser"), None).await.0, 200);
+    assert_eq!(s.patch(id, json!({"status": "suspended", "reason": "unpaid storage"})).await.0, 200);
+    let note = s
+        .call(reqwest::Method::POST, &format!("{base}/notes"), Some(json!({"text": "Spoke at the door"})))
+        .await;
+    assert_eq!(note.0, 201);
+
+    let password = s.app.create_staff("reader@portico.test", StaffRole::Support).await;
+    let c = client();
+    s.app.login(&c, "reader@portico.test", &password).await;
+    let (status, page) = s.app.get_page(&c, &format!("/staff/orgs/club/members/{id}")).await;
+    assert_eq!(status, 200);
+    let history = page.split("id=\"history\"").nth(1).unwrap();
+    // Newest first: the note, the suspension with its reason, the authorisation, the key, the
+    // acceptance, the invitation.
+    let order: Vec<usize> = [
+        "member.note_added",
+        "unpaid storage",
+        "member.authorisation_granted",
+        "member.credential_added",
+        "invitation.accepted",
+        "invitation.created",
+    ]
+    .iter()
+    .map(|needle| history.find(needle).unwrap_or_else(|| panic!("{needle} in {history}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first: {order:?}");
+    assert!(history.contains("<dt>reason</dt><dd>unpaid storage</dd>"), "the reason reads as text");
+}

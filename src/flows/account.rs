@@ -139,33 +139,21 @@ pub async fn request_email_change(
     let mut tx = store.begin().await?;
     // One live link per account: a new request replaces the previous one.
     tokens::revoke_subject(tx.conn(), (EMAIL_CHANGE, user.id), now).await?;
-    let token = tokens::issue(
-        tx.conn(),
-        Purpose::EmailVerification,
-        (EMAIL_CHANGE, user.id),
-        new_email.as_str(),
-        now + EMAIL_CHANGE_HOURS * 3600,
-        now,
-    )
-    .await?;
-    let link = config
-        .base_url
-        .join(&format!("account/email/{}", token.expose()))
-        .map_err(|e| FlowError::Internal(e.to_string()))?;
     let address = Some(new_email.as_str().to_string());
-    let confirm = AccountLink {
+    let spec = super::mail::AccountLinkSpec {
+        purpose: Purpose::EmailVerification,
+        subject: (EMAIL_CHANGE, user.id),
+        to: &new_email,
+        path: "account/email/",
+        hours: EMAIL_CHANGE_HOURS,
         kind: AccountMail::EmailChange,
-        link: Some(link.to_string()),
-        expires_in_hours: EMAIL_CHANGE_HOURS,
         address: address.clone(),
-    }
-    .render(locale, &config.brand)
-    .map_err(|e| FlowError::Internal(e.to_string()))?;
+    };
+    super::mail::queue_account_link(&mut tx, config, spec, locale, None).await?;
     let notice =
         AccountLink { kind: AccountMail::EmailChangeNotice, link: None, expires_in_hours: 0, address }
             .render(locale, &config.brand)
             .map_err(|e| FlowError::Internal(e.to_string()))?;
-    crate::mail::enqueue(&mut tx, config, &new_email, &confirm, Some(("user", user.id)), None).await?;
     crate::mail::enqueue(&mut tx, config, &user.email, &notice, Some(("user", user.id)), None).await?;
     record(&mut tx, &user, me.origin, "account.email_change_requested", json!({ "to": new_email.as_str() }))
         .await?;

@@ -24,7 +24,7 @@ pub struct LogQuery {
     /// What an event is about: an address, a setting, a device id, …
     #[serde(default)]
     pub target: Option<String>,
-    /// From this time on (RFC 3339, `YYYY-MM-DD` or Unix seconds).
+    /// From this time on (RFC 3339 or `YYYY-MM-DD`).
     #[serde(default)]
     pub from: Option<String>,
     /// Before this time; a bare date includes that whole day.
@@ -99,13 +99,13 @@ pub async fn filter(store: &Store, query: &LogQuery) -> FlowResult<(Filter, Opti
         }
     }
     if let Some(from) = given(&query.from) {
-        match crate::domain::parse_instant(from) {
+        match time_filter(from) {
             Some(t) => filter.from = Some(t),
             None => problems.push(("from", "invalid_time")),
         }
     }
     if let Some(to) = given(&query.to) {
-        match crate::domain::parse_instant(to) {
+        match time_filter(to) {
             // A bare date means up to the end of that day.
             Some(t) if is_bare_date(to) => filter.to = Some(t + 86_400),
             Some(t) => filter.to = Some(t),
@@ -154,6 +154,15 @@ pub async fn filter(store: &Store, query: &LogQuery) -> FlowResult<(Filter, Opti
     filter.actor_labels.sort();
     filter.actor_labels.dedup();
     Ok((filter, cursor))
+}
+
+/// A time as the filters take it: RFC 3339, or a date (`YYYY-MM-DD`, as a date field sends
+/// it) — not bare Unix seconds, which the API document does not offer.
+fn time_filter(value: &str) -> Option<i64> {
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    crate::domain::parse_instant(value)
 }
 
 fn is_bare_date(value: &str) -> bool {

@@ -37,3 +37,50 @@ pub async fn queue_test_message(
     tx.commit().await?;
     Ok(id)
 }
+
+/// What an account email's link is: a token of `purpose` for `subject`, sent to `to`, opening
+/// `{base_url}{path}{token}`, live for `hours`.
+pub struct AccountLinkSpec<'a> {
+    pub purpose: crate::store::tokens::Purpose,
+    pub subject: (&'a str, i64),
+    pub to: &'a Email,
+    pub path: &'a str,
+    pub hours: i64,
+    pub kind: mail::templates::AccountMail,
+    /// The address the email names (an address change's new one).
+    pub address: Option<String>,
+}
+
+/// Issues the link's token and queues the email that carries it, in `tx`.
+pub async fn queue_account_link(
+    tx: &mut crate::store::Tx,
+    config: &Config,
+    spec: AccountLinkSpec<'_>,
+    locale: Locale,
+    charged: Option<(&str, i64)>,
+) -> FlowResult<()> {
+    let now = crate::store::now();
+    let token = crate::store::tokens::issue(
+        tx.conn(),
+        spec.purpose,
+        spec.subject,
+        spec.to.as_str(),
+        now + spec.hours * 3600,
+        now,
+    )
+    .await?;
+    let link = config
+        .base_url
+        .join(&format!("{}{}", spec.path, token.expose()))
+        .map_err(|e| FlowError::Internal(e.to_string()))?;
+    let rendered = mail::templates::AccountLink {
+        kind: spec.kind,
+        link: Some(link.to_string()),
+        expires_in_hours: spec.hours,
+        address: spec.address,
+    }
+    .render(locale, &config.brand)
+    .map_err(|e| FlowError::Internal(e.to_string()))?;
+    mail::enqueue(tx, config, spec.to, &rendered, Some(("user", spec.subject.1)), charged).await?;
+    Ok(())
+}

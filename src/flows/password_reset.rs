@@ -9,7 +9,7 @@ use super::{FlowError, FlowResult, auth, invalid, throttle};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword, SecretToken};
 use crate::i18n::Locale;
-use crate::mail::{self, templates};
+use crate::mail::templates;
 use crate::store::audit::{self, Actor, Origin};
 use crate::store::tokens::{self, Purpose};
 use crate::store::{Store, now, sessions, signups, users};
@@ -41,30 +41,18 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
         // (A disabled account gets none either.)
         let user = users::find_by_email(tx.conn(), &email).await?.filter(|u| u.disabled_at.is_none());
         let Some(user) = user else { continue };
-        let token = tokens::issue(
-            tx.conn(),
-            Purpose::PasswordReset,
-            ("user", user.id),
-            email.as_str(),
-            now + RESET_HOURS * 3600,
-            now,
-        )
-        .await?;
-        let link = config
-            .base_url
-            .join(&format!("password/reset/{}", token.expose()))
-            .map_err(|e| FlowError::Internal(e.to_string()))?;
         let locale = Locale::parse(&r.locale).unwrap_or(config.default_locale);
-        let rendered = templates::AccountLink {
-            kind: templates::AccountMail::PasswordReset,
-            link: Some(link.to_string()),
-            expires_in_hours: RESET_HOURS,
-            address: None,
-        }
-        .render(locale, &config.brand)
-        .map_err(|e| FlowError::Internal(e.to_string()))?;
         let charged = r.charged.as_ref().map(|(b, w)| (b.as_str(), *w));
-        mail::enqueue(&mut tx, config, &email, &rendered, Some(("user", user.id)), charged).await?;
+        let spec = super::mail::AccountLinkSpec {
+            purpose: Purpose::PasswordReset,
+            subject: ("user", user.id),
+            to: &email,
+            path: "password/reset/",
+            hours: RESET_HOURS,
+            kind: templates::AccountMail::PasswordReset,
+            address: None,
+        };
+        super::mail::queue_account_link(&mut tx, config, spec, locale, charged).await?;
     }
     tx.commit().await?;
     Ok(requests.len())

@@ -160,29 +160,16 @@ pub async fn create_from_console(
         Err(e) => return Err(e.into()),
     };
     if password.is_none() {
-        let hours = config.invitation_hours;
-        let token = store::tokens::issue(
-            tx.conn(),
-            store::tokens::Purpose::PasswordReset,
-            ("user", user_id),
-            email.as_str(),
-            now + hours * 3600,
-            now,
-        )
-        .await?;
-        let link = config
-            .base_url
-            .join(&format!("password/reset/{}", token.expose()))
-            .map_err(|e| FlowError::Internal(e.to_string()))?;
-        let rendered = crate::mail::templates::AccountLink {
+        let spec = super::mail::AccountLinkSpec {
+            purpose: store::tokens::Purpose::PasswordReset,
+            subject: ("user", user_id),
+            to: &email,
+            path: "password/reset/",
+            hours: config.invitation_hours,
             kind: crate::mail::templates::AccountMail::StaffWelcome,
-            link: Some(link.to_string()),
-            expires_in_hours: hours,
             address: None,
-        }
-        .render(config.default_locale, &config.brand)
-        .map_err(|e| FlowError::Internal(e.to_string()))?;
-        crate::mail::enqueue(&mut tx, config, &email, &rendered, Some(("user", user_id)), None).await?;
+        };
+        super::mail::queue_account_link(&mut tx, config, spec, config.default_locale, None).await?;
     }
     record(&mut tx, ctx, "staff.created", email.as_str(), json!({ "role": role, "first_password": if password.is_some() { "shown_once" } else { "emailed_link" } })).await?;
     tx.commit().await?;
