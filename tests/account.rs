@@ -118,7 +118,9 @@ async fn wrong_current_passwords_are_throttled_per_client() {
     )
     .await
     .unwrap();
-    // The sign-in already used one attempt of this client's allowance.
+    common::clear_of_window_edge(15 * 60, 20).await;
+    // The sign-in already used one attempt of this client's allowance (unless a window began
+    // since, which the checks below allow for).
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let r = post(
@@ -134,7 +136,8 @@ async fn wrong_current_passwords_are_throttled_per_client() {
         .await;
         statuses.push(r.status().as_u16());
     }
-    assert_eq!(statuses, [400, 400, 429, 429]);
+    let allowed = statuses.iter().take_while(|s| **s == 400).count();
+    assert!((2..=3).contains(&allowed) && statuses[allowed..].iter().all(|s| *s == 429), "{statuses:?}");
 }
 
 #[tokio::test]

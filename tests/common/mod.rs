@@ -302,3 +302,14 @@ impl Drop for ServeProcess {
         self.kill_9();
     }
 }
+
+/// Waits, if need be, until at least `margin_secs` remain of the current fixed rate-limit window
+/// of `window_secs` (windows are aligned to the clock), so a test that counts attempts does not
+/// straddle a window's end and see its counter reset.
+pub async fn clear_of_window_edge(window_secs: i64, margin_secs: i64) {
+    let now = portico::store::now();
+    let left = window_secs - now.rem_euclid(window_secs);
+    if left < margin_secs {
+        tokio::time::sleep(std::time::Duration::from_secs((left + 1) as u64)).await;
+    }
+}
