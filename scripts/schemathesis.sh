@@ -9,6 +9,7 @@
 #   scripts/schemathesis.sh                  # both backends (PostgreSQL skipped if unreachable, except under CI)
 #   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh
 #   ST_CHECKS=not_a_server_error scripts/schemathesis.sh
+#   ST_INCLUDE_PATH=/api/v1/audit scripts/schemathesis.sh        # one operation's path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -59,7 +60,8 @@ run_against() {
     "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/openapi.json" \
         --checks "$CHECKS" --suppress-health-check filter_too_much \
         -H "Authorization: Bearer $token" --seed 1 --workers 1 \
-        --generation-allow-x00 true --max-examples "${ST_MAX_EXAMPLES:-150}" || status=$?
+        --generation-allow-x00 true --max-examples "${ST_MAX_EXAMPLES:-150}" \
+        ${ST_INCLUDE_PATH:+--include-path "$ST_INCLUDE_PATH"} || status=$?
     kill "$pid"; wait "$pid" 2>/dev/null || true
     return $status
 }

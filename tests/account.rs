@@ -290,3 +290,44 @@ async fn the_chosen_language_applies_to_every_page() {
     let changed = app.audit("account.locale_changed").await;
     assert_eq!(changed[0].details["to"], "ro");
 }
+
+#[tokio::test]
+async fn a_signup_verification_link_is_no_address_change_link() {
+    let (app, _sink, _me) = setup().await;
+    let me: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'me@portico.test'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    // A signup link for someone's address whose signup request has the same id as my account:
+    // taken as an address-change link, it would move my account to that address.
+    let now = portico::store::now();
+    let mut tx = app.store.begin().await.unwrap();
+    let token = portico::store::tokens::issue(
+        tx.conn(),
+        portico::store::tokens::Purpose::EmailVerification,
+        ("signup_request", me),
+        "someone@portico.test",
+        now + 3600,
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let link = format!("/account/email/{}", token.expose());
+    let c = client();
+    assert_eq!(app.get_page(&c, &link).await.0, 410);
+    let (_, page) = app.get_page(&c, "/login").await;
+    let r = c
+        .post(app.url(&link))
+        .form(&[("csrf_token", common::csrf_token(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    assert_eq!(
+        app.login(&client(), "me@portico.test", PASSWORD).await.status(),
+        303,
+        "my address is unchanged"
+    );
+    assert_eq!(app.audit("account.email_changed").await.len(), 0);
+}

@@ -310,6 +310,8 @@ async fn bad_filters_are_refused_with_the_field_named_and_unknown_organisations_
         (vec![("action", "membership.*".to_string())], "invalid_action"),
         (vec![("from", "yesterday".to_string())], "invalid_time"),
         (vec![("to", "0".to_string())], "invalid_time"),
+        (vec![("to", String::new())], "invalid_time"),
+        (vec![("from", "2026-01-01".to_string())], "invalid_time"),
         (vec![("limit", "0".to_string())], "invalid_limit"),
         (vec![("limit", "201".to_string())], "invalid_limit"),
         (vec![("target", "x".repeat(255))], "invalid_target"),

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -96,10 +96,23 @@ pub struct AuditPage {
 pub async fn list(
     State(state): State<AppState>,
     ApiCaller(ctx): ApiCaller,
+    RawQuery(raw): RawQuery,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(q) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    // The API takes times exactly as RFC 3339 date-times (the console's date fields go through
+    // the same filter with its own, looser rules: a bare date, blank for none). Read from the
+    // raw query: `to=` deserialises as absent.
+    let raw = raw.unwrap_or_default();
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if (name == "from" || name == "to")
+            && time::OffsetDateTime::parse(&value, &time::format_description::well_known::Rfc3339).is_err()
+        {
+            let message = format!("{name} is not an RFC 3339 date-time");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_time", message));
+        }
+    }
     let log_query = LogQuery {
         org: q.org,
         actor: q.actor,
