@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub const FRESH_FOR: Duration = Duration::from_secs(1);
 pub struct SettingsCache {
     /// When the table was read, and what it held.
     read: Mutex<Option<(Instant, Values)>>,
+    /// Bumped by every [`SettingsCache::forget`]: a read that began before a change in this
+    /// process may finish after it, and must not put what it read back in the cache.
+    generation: AtomicU64,
 }
 
 type Values = Arc<HashMap<String, String>>;
@@ -49,11 +53,15 @@ impl SettingsCache {
         let values = match self.fresh() {
             Some(values) => values,
             None => {
+                let generation = self.generation.load(Ordering::Acquire);
                 let rows = sqlx::query("SELECT key, value FROM settings").fetch_all(e).await?;
                 let values: HashMap<String, String> =
                     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
                 let values = Arc::new(values);
-                *self.read.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), values.clone()));
+                let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+                if self.generation.load(Ordering::Acquire) == generation {
+                    *read = Some((Instant::now(), values.clone()));
+                }
                 values
             }
         };
@@ -62,6 +70,8 @@ impl SettingsCache {
 
     /// After a change in this process: the next read goes to the database.
     pub fn forget(&self) {
-        *self.read.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *read = None;
     }
 }
