@@ -115,7 +115,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "time range (one day, 30 days ago)",
-            params: Box::new(|_| vec![("from", day(31)), ("to", day(30))]),
+            params: Box::new(|_| vec![("since", day(31)), ("until", day(30))]),
         },
         Query {
             name: "org + action + time range",
@@ -123,8 +123,8 @@ fn queries() -> Vec<Query> {
                 vec![
                     ("org", org(i)),
                     ("action", "member.status_changed".into()),
-                    ("from", day(45)),
-                    ("to", day(15)),
+                    ("since", day(45)),
+                    ("until", day(15)),
                 ]
             }),
         },
@@ -136,7 +136,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "actor + time range, old (50–40 days ago)",
-            params: Box::new(move |i| vec![("actor", staff(i)), ("from", day(50)), ("to", day(40))]),
+            params: Box::new(move |i| vec![("actor", staff(i)), ("since", day(50)), ("until", day(40))]),
         },
     ]
 }
@@ -194,7 +194,7 @@ async fn main() {
         let mut found = 0;
         for i in 0..pages {
             let (ms, body) = get((query.params)(i)).await;
-            found += body["events"].as_array().map_or(0, Vec::len);
+            found += body["items"].as_array().map_or(0, Vec::len);
             times.push(ms);
         }
         times.sort_by(f64::total_cmp);

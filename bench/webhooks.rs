@@ -58,18 +58,14 @@ async fn main() {
     let receiver = Receiver::start().await;
     let server = Server::start(
         &url,
-        &[
-            ("PORTICO_WEBHOOK_ALLOW_HTTP", "true"),
-            ("PORTICO_WEBHOOK_ALLOW_PRIVATE", "true"),
-            ("PORTICO_WEBHOOK_POLL_MS", "50"),
-        ],
+        &[("PORTICO_WEBHOOKS_ALLOW_PRIVATE", "true"), ("PORTICO_WEBHOOKS_POLL_MS", "50")],
     )
     .await;
     let api = reqwest::Client::new();
     let created = api
         .post(format!("{}/api/v1/orgs/bench/webhooks", server.base))
         .bearer_auth(&token)
-        .json(&json!({"url": receiver.url, "event_types": flows::webhooks::EVENT_TYPES}))
+        .json(&json!({"url": receiver.url, "events": flows::webhooks::EVENT_TYPES}))
         .send()
         .await
         .expect("endpoint");

@@ -23,7 +23,7 @@ test('an admin adds a webhook endpoint, sends a test event and sees it delivered
   const { base, browser, shot } = await startPortico(t, (run) => {
     run(['staff', 'create', '--email', 'admin@e2e.example', '--password-stdin'], 'e2e admin password\n');
     run(['org', 'create', '--slug', 'hooks', '--name', 'Hook Club', '--kind', 'nonprofit']);
-  }, 'serve', { PORTICO_WEBHOOK_ALLOW_HTTP: 'true', PORTICO_WEBHOOK_ALLOW_PRIVATE: 'true', PORTICO_WEBHOOK_POLL_MS: '100' });
+  }, 'serve', { PORTICO_WEBHOOKS_ALLOW_PRIVATE: 'true', PORTICO_WEBHOOKS_POLL_MS: '100' });
 
   const staff = await staffPage(browser, base, 'admin@e2e.example', 'e2e admin password');
   await staff.goto(`${base}/staff/orgs/hooks`);

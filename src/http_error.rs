@@ -109,8 +109,12 @@ pub fn classify(error: &FlowError) -> ErrorInfo {
     }
 }
 
-fn conflict_key(code: &str) -> &'static str {
-    match code {
+/// The Fluent key of the message for an error code whose message is not a field's own
+/// (`field-{code}`). Every code the server answers has one that says what went wrong and what
+/// to do; `tests/error_messages` walks the codes of the OpenAPI document and of the flows.
+pub fn code_key(code: &str) -> Option<&'static str> {
+    Some(match code {
+        // Conflicts.
         "slug_taken" => "field-slug-taken",
         "already_member" => "error-already-member",
         "not_pending" => "error-invitation-not-pending",
@@ -121,8 +125,52 @@ fn conflict_key(code: &str) -> &'static str {
         "own_account" => "error-own-account",
         "email_taken" => "error-email-taken",
         "email_in_use" => "error-email-in-use",
-        _ => "error-conflict",
+        "insecure_destination" => "error-insecure-destination",
+        "private_destination" => "error-private-destination",
+        "not_finished" => "error-not-finished",
+        "status_changed" => "error-status-changed",
+        "price_taken" => "error-price-taken",
+        "account_exists" => "error-account-exists",
+        "link_in_use" => "error-link-in-use",
+        "account_changed" => "error-account-changed",
+        "nothing_to_pay" => "error-nothing-to-pay",
+        "no_customer" => "error-no-customer",
+        "invitation_pending" => "error-invitation-pending",
+        "missing_prerequisites" => "error-missing-prerequisites",
+        // Other refusals.
+        "not_found" => "error-not-found",
+        "forbidden" => "error-forbidden",
+        "rate_limited" => "error-rate-limited",
+        "transition_not_allowed" => "error-transition-not-allowed",
+        "invalid_credentials" => "login-failed",
+        "busy" => "error-busy",
+        "payment_provider_unavailable" => "error-payment-provider",
+        "database_unavailable" => "error-database-unavailable",
+        "internal_error" => "error-internal",
+        "unauthorized" => "error-unauthorized",
+        "payload_too_large" => "error-too-large",
+        "unsupported_media_type" => "error-unsupported-media-type",
+        "malformed_json" => "error-malformed-json",
+        "invalid_request" => "error-invalid-request",
+        "method_not_allowed" => "error-method-not-allowed",
+        "request_timeout" => "error-request-timeout",
+        _ => return None,
+    })
+}
+
+/// The message of a code in one locale: its own (see [`code_key`]) or its field's.
+pub fn code_message(code: &str, t: &Tr) -> Option<String> {
+    match code_key(code) {
+        Some(key) => Some(t.t(key)),
+        None => {
+            let key = field_key(code);
+            t.has(&key).then(|| t.t(&key))
+        }
     }
+}
+
+fn conflict_key(code: &str) -> &'static str {
+    code_key(code).unwrap_or("error-conflict")
 }
 
 /// The message of an error in one locale, with every field error spelled out.

@@ -259,8 +259,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             require_writable(&store, &config).await?;
             let login = demo_setup(&store).await.map_err(describe)?;
             demo_stripe(&mut config).await?;
-            // A demo sends its webhooks to receivers on this machine.
-            config.webhooks.allow_http = true;
+            // A demo sends its webhooks to receivers on this machine (plain http included).
             config.webhooks.allow_private = true;
             serve(config, store, Some(login)).await
         }

@@ -383,3 +383,62 @@ async fn admins_change_an_organisations_name_signup_activation_gates_and_grace()
     let (_, org) = patch(json!({"past_due_grace_days": 0}), token).await;
     assert_eq!(org["requires_waiver"], true, "unchanged by refused attempts");
 }
+
+/// Every error code a client can meet has a message of its own, in every locale: the codes the
+/// OpenAPI document lists (in backticks in its responses) and those the flows answer with (their
+/// literals in the source).
+#[tokio::test]
+async fn every_error_code_has_a_message_that_says_what_went_wrong() {
+    use portico::http_error::code_message;
+    use portico::i18n::Locale;
+    use std::collections::BTreeSet;
+    let app = spawn().await;
+    let doc: Value = reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+    let mut codes = BTreeSet::new();
+    let backticked = |text: &str, into: &mut BTreeSet<String>| {
+        for (i, part) in text.split('`').enumerate() {
+            if i % 2 == 1 && !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                into.insert(part.to_string());
+            }
+        }
+    };
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().into_iter().flat_map(|r| r.values()) {
+                backticked(response["description"].as_str().unwrap_or(""), &mut codes);
+            }
+        }
+    }
+    assert!(codes.len() > 30, "the document lists its codes: {codes:?}");
+    let documented = codes.len();
+    // The flows' own codes: `invalid("field", "code")` and `Conflict { code: "…" }`.
+    let mut sources = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(path) = sources.pop() {
+        if path.is_dir() {
+            sources.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (marker, skip) in [("invalid(\"", 1), ("Conflict { code: \"", 0)] {
+            for rest in text.split(marker).skip(1) {
+                let literals: Vec<&str> = rest.split('"').step_by(2).take(skip + 1).collect();
+                if let Some(code) = literals.get(skip)
+                    && !code.is_empty()
+                    && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                {
+                    codes.insert(code.to_string());
+                }
+            }
+        }
+    }
+    assert!(codes.len() > documented, "the source's codes were read");
+    for locale in [Locale::En, Locale::Ro] {
+        let t = locale.tr();
+        let generic = [t.t("error-conflict"), t.t("error-invalid-input"), t.t("error-internal")];
+        for code in &codes {
+            let message = code_message(code, &t).unwrap_or_else(|| panic!("{code} has no message"));
+            assert!(!generic.contains(&message), "{code}: generic message {message:?} ({locale:?})");
+            assert!(!message.starts_with("error-") && !message.starts_with("field-"), "{code}: {message}");
+        }
+    }
+}

@@ -140,10 +140,10 @@ impl Query {
             p.push(("target", v.to_string()));
         }
         if let Some(v) = self.from {
-            p.push(("from", portico::domain::rfc3339(v)));
+            p.push(("since", portico::domain::rfc3339(v)));
         }
         if let Some(v) = self.to {
-            p.push(("to", portico::domain::rfc3339(v)));
+            p.push(("until", portico::domain::rfc3339(v)));
         }
         p
     }
@@ -169,7 +169,7 @@ impl Log {
                 .unwrap();
             assert_eq!(r.status(), 200, "{q:?}");
             let body: Value = r.json().await.unwrap();
-            let events = body["events"].as_array().unwrap();
+            let events = body["items"].as_array().unwrap();
             assert!(events.len() <= limit);
             out.extend(events.iter().cloned());
             match body["next_cursor"].as_str() {
@@ -308,10 +308,10 @@ async fn bad_filters_are_refused_with_the_field_named_and_unknown_organisations_
         (vec![("cursor", "abc".to_string())], "invalid_cursor"),
         (vec![("cursor", "12-".to_string())], "invalid_cursor"),
         (vec![("action", "membership.*".to_string())], "invalid_action"),
-        (vec![("from", "yesterday".to_string())], "invalid_time"),
-        (vec![("to", "0".to_string())], "invalid_time"),
-        (vec![("to", String::new())], "invalid_time"),
-        (vec![("from", "2026-01-01".to_string())], "invalid_time"),
+        (vec![("since", "yesterday".to_string())], "invalid_time"),
+        (vec![("until", "0".to_string())], "invalid_time"),
+        (vec![("until", String::new())], "invalid_time"),
+        (vec![("since", "2026-01-01".to_string())], "invalid_time"),
         (vec![("limit", "0".to_string())], "invalid_limit"),
         (vec![("limit", "201".to_string())], "invalid_limit"),
         (vec![("target", "x".repeat(255))], "invalid_target"),
@@ -402,7 +402,7 @@ async fn a_cursor_stays_stable_while_events_are_being_written() {
             .json()
             .await
             .unwrap();
-        let ids = body["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap());
+        let ids = body["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap());
         read.extend(ids);
         tokio::task::yield_now().await;
         match body["next_cursor"].as_str() {

@@ -575,3 +575,268 @@ async fn kill_9_during_a_batch_resends_only_what_was_in_flight() {
     assert_eq!(seen.len(), 10);
     assert!(seen.values().all(|n| *n == 1), "the nine confirmed before the kill were sent again: {seen:?}");
 }
+
+/// `chattr` on a path; false when this machine cannot (not root, no e2fsprogs, a filesystem
+/// without attributes).
+fn chattr(flag: &str, path: &std::path::Path) -> bool {
+    std::process::Command::new("chattr").arg(flag).arg(path).status().is_ok_and(|s| s.success())
+}
+
+/// Makes a file immutable until dropped (also when the test fails half-way, so its directory
+/// can be removed).
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: std::path::PathBuf) -> Option<Immutable> {
+        chattr("+i", &path).then_some(Immutable(path))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        chattr("-i", &self.0);
+    }
+}
+
+/// A change through the API that writes: a new organisation per call.
+async fn write_once(app: &TestApp, token: &str, n: usize) -> (u16, Option<String>, serde_json::Value) {
+    create_org(app, token, &format!("w-{n}")).await
+}
+
+/// Calls `write_once` until it answers 201; how long that took.
+async fn until_writes_work(app: &TestApp, token: &str, from: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    for n in from.. {
+        let (status, retry, body) = write_once(app, token, n).await;
+        if status == 201 {
+            return started.elapsed();
+        }
+        assert_eq!(status, 503, "while healing, a write answers 503: {body}");
+        assert!(retry.is_some(), "503 carries Retry-After");
+        assert!(started.elapsed() < limit, "writes did not recover within {limit:?}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+/// Twenty writes in a row all succeed (every pooled connection is used), and `/readyz` says so.
+async fn every_connection_writes(app: &TestApp, token: &str) {
+    for n in 0..20 {
+        let (status, _, body) = write_once(app, token, 2000 + n).await;
+        assert_eq!(status, 201, "write {n} after healing: {body}");
+        assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200, "readyz {n}");
+    }
+}
+
+/// An organisation "club" with one pending member, and a webhook endpoint for every event at
+/// `receiver`; the membership id.
+async fn club_with_endpoint(
+    app: &TestApp,
+    token: &str,
+    receiver: &common::webhook_receiver::Receiver,
+) -> i64 {
+    let (status, _, body) = create_org(app, token, "club").await;
+    assert_eq!(status, 201, "{body}");
+    sqlx::query("UPDATE organisations SET signup = 'open' WHERE slug = 'club'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/orgs/club/webhooks"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    app.join("club", "member@example.org", None).await
+}
+
+async fn activate(app: &TestApp, token: &str, membership: i64) -> u16 {
+    reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/orgs/club/members/{membership}")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"status": "active", "reason": "healed"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// SQLite only: the write-ahead log made immutable (`chattr +i`, as root) for three seconds.
+/// Connections that met the fault opened the log read-only and stayed so; the pool must retire
+/// them, so that writes, `/readyz`, the outbox and the webhook worker recover by themselves.
+#[tokio::test]
+async fn a_read_only_write_ahead_log_heals_by_itself_once_writable_again() {
+    if common::backend() != Backend::Sqlite {
+        eprintln!("SKIPPED: a SQLite file fault; this run is on PostgreSQL");
+        return;
+    }
+    let sink = SmtpSink::start().await;
+    let receiver = common::webhook_receiver::Receiver::start().await;
+    let app = spawn_with(|c| {
+        quick_mail(c, &sink);
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let membership = club_with_endpoint(&app, &token, &receiver).await;
+    let path = app.database_url.strip_prefix("sqlite://").unwrap().to_string();
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
+    assert!(wal.exists(), "the database runs in WAL mode");
+
+    // An email whose SMTP answer is held, so its outcome is recorded during the fault.
+    sink.set_mode(Mode::HoldAfterData(Duration::from_millis(1000)));
+    let held = enqueue_invitation(&app, "held@example.org").await;
+    sink.wait_for(1, Duration::from_secs(5)).await;
+
+    let Some(fault) = Immutable::set(wal.clone()) else {
+        eprintln!("SKIPPED: chattr +i is not possible here (needs root and e2fsprogs)");
+        return;
+    };
+    let mut refused = 0;
+    for n in 0..10 {
+        let (status, retry, body) = write_once(&app, &token, 1000 + n).await;
+        assert_eq!(status, 503, "a write during the fault: {body}");
+        assert_eq!(retry.as_deref(), Some("5"));
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 503);
+    assert_eq!(refused, 10);
+    drop(fault);
+
+    let took = until_writes_work(&app, &token, 0, Duration::from_secs(10)).await;
+    eprintln!("writes recovered {} ms after the log became writable", took.as_millis());
+    every_connection_writes(&app, &token).await;
+    sink.set_mode(Mode::Accept);
+    // The outbox records the held message once (not sent again when its lease runs out) …
+    assert_eq!(wait_state(&app, held, "sent", Duration::from_secs(10)).await.0, "sent");
+    // … and sends new mail; the webhook worker claims and delivers again.
+    enqueue_invitation(&app, "after@example.org").await;
+    assert!(sink.take_for("after@example.org", Duration::from_secs(10)).await.is_some());
+    assert_eq!(activate(&app, &token, membership).await, 200);
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(got.iter().any(|r| r.json()["type"] == "membership.activated"), "{got:?}");
+    tokio::time::sleep(Duration::from_secs(9)).await; // past the lease of the held message
+    assert!(copies(&sink).values().all(|n| *n == 1), "an email was sent twice: {:?}", copies(&sink));
+}
+
+/// A small tmpfs mounted for one test (as root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = std::env::temp_dir().join(format!("portico-full-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+
+    /// Writes to a file until the disk is full (again); its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SQLite only, as root: the database on a filesystem that fills up. During the fault every
+/// request is answered (no dropped connection, no 500), writes with 503 and `Retry-After`; when
+/// space returns everything heals by itself, and no email is lost or sent twice.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_heals_without_losing_or_repeating_mail() {
+    if common::backend() != Backend::Sqlite {
+        eprintln!("SKIPPED: a SQLite file fault; this run is on PostgreSQL");
+        return;
+    }
+    let Some(disk) = SmallDisk::mount(16) else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; this test runs only where it can");
+        return;
+    };
+    let sink = SmtpSink::start().await;
+    let receiver = common::webhook_receiver::Receiver::start().await;
+    let url = format!("sqlite://{}", disk.0.join("portico.db").display());
+    let app = spawn_on(url, None, |c| {
+        quick_mail(c, &sink);
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let membership = club_with_endpoint(&app, &token, &receiver).await;
+    // An empty log, so that the next write needs new space.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(app.store.pool()).await.unwrap();
+    sink.set_mode(Mode::HoldAfterData(Duration::from_millis(1000)));
+    let held = enqueue_invitation(&app, "held@example.org").await;
+    sink.wait_for(1, Duration::from_secs(5)).await;
+
+    let filler = disk.fill();
+    let client = client();
+    let started = Instant::now();
+    let (mut refused, mut n) = (0, 0);
+    while started.elapsed() < Duration::from_secs(3) {
+        // A write that fails leaves its log frames allocated, and SQLite writes the next
+        // transaction over them: a small write may fit there, so not every write is refused.
+        // What must hold: every answer comes, none is a 500, a refusal is 503 with Retry-After.
+        disk.fill();
+        let (status, retry, body) = write_once(&app, &token, n).await;
+        n += 1;
+        match status {
+            201 => {}
+            503 => {
+                assert_eq!(retry.as_deref(), Some("5"), "{body}");
+                refused += 1;
+            }
+            _ => panic!("a write on a full disk: {status} {body}"),
+        }
+        for path in ["/readyz", "/login", "/healthz", "/api/v1/orgs/club", "/api/v1/orgs/club/members"] {
+            let r =
+                client.get(app.url(path)).bearer_auth(&token).send().await.expect("answered, not dropped");
+            let status = r.status().as_u16();
+            assert!(status < 500 || status == 503, "{path}: {status}");
+            if status == 503 {
+                assert!(r.headers().contains_key("retry-after"), "{path}: 503 without Retry-After");
+            }
+        }
+    }
+    assert!(refused > 0, "the full disk refused writes ({n} tried)");
+    eprintln!("{refused} of {n} writes refused with 503 while the disk was full");
+    std::fs::remove_file(filler).unwrap();
+
+    let took = until_writes_work(&app, &token, 100, Duration::from_secs(10)).await;
+    eprintln!("writes recovered {} ms after space returned", took.as_millis());
+    every_connection_writes(&app, &token).await;
+    sink.set_mode(Mode::Accept);
+    assert_eq!(wait_state(&app, held, "sent", Duration::from_secs(10)).await.0, "sent");
+    enqueue_invitation(&app, "after@example.org").await;
+    assert!(sink.take_for("after@example.org", Duration::from_secs(10)).await.is_some());
+    assert_eq!(activate(&app, &token, membership).await, 200);
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(got.iter().any(|r| r.json()["type"] == "membership.activated"), "{got:?}");
+    tokio::time::sleep(Duration::from_secs(9)).await; // past the lease of the held message
+    assert!(copies(&sink).values().all(|n| *n == 1), "an email was sent twice: {:?}", copies(&sink));
+    assert_eq!(copies(&sink).len(), 1, "the held email arrived (the later one was taken above)");
+    drop(app);
+}

@@ -385,7 +385,7 @@ async fn a_failure_at_the_last_write_leaves_nothing_behind() {
     .await;
     // An endpoint that takes the event the signup emits before its failure.
     let admin = s.app.admin_token().await;
-    let endpoint = json!({"url": "http://127.0.0.1:9/hook", "event_types": ["membership.created"]});
+    let endpoint = json!({"url": "http://127.0.0.1:9/hook", "events": ["membership.created"]});
     let r = reqwest::Client::new()
         .post(s.app.url("/api/v1/orgs/club/webhooks"))
         .bearer_auth(admin)

@@ -626,9 +626,11 @@ async fn payments_and_their_status_changes_go_out_as_webhook_events() {
     let receiver = common::webhook_receiver::Receiver::start().await;
     let input = flows::webhooks::EndpointInput {
         url: receiver.url.clone(),
-        event_types: ["payment.succeeded", "payment.failed", "membership.activated", "membership.suspended"]
-            .map(String::from)
-            .to_vec(),
+        events: Some(
+            ["payment.succeeded", "payment.failed", "membership.activated", "membership.suspended"]
+                .map(String::from)
+                .to_vec(),
+        ),
         enabled: None,
     };
     flows::webhooks::create(&p.app.store, &p.app.config.webhooks, &Ctx::cli(), "space", &input)

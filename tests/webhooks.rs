@@ -24,7 +24,6 @@ struct Setup {
 /// schedule (three retries, 300 ms apart), with an organisation "club".
 async fn setup() -> Setup {
     let app = spawn_with(|c| {
-        c.webhooks.allow_http = true;
         c.webhooks.allow_private = true;
         c.webhooks.poll_ms = 50;
         c.webhooks.timeout_secs = 2;
@@ -60,7 +59,7 @@ impl Setup {
             .call(
                 reqwest::Method::POST,
                 "/api/v1/orgs/club/webhooks",
-                Some(json!({"url": self.receiver.url, "event_types": types})),
+                Some(json!({"url": self.receiver.url, "events": types})),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -105,15 +104,11 @@ async fn endpoints_are_managed_over_the_api_and_a_secret_is_shown_only_once() {
     assert!(!list.to_string().contains(&secret), "the secret is never listed");
     let path = format!("/api/v1/orgs/club/webhooks/{id}");
     let (status, changed) = s
-        .call(
-            reqwest::Method::PATCH,
-            &path,
-            Some(json!({"event_types": ["membership.banned"], "enabled": false})),
-        )
+        .call(reqwest::Method::PATCH, &path, Some(json!({"events": ["membership.banned"], "enabled": false})))
         .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(
-        (changed["event_types"].clone(), changed["enabled"].clone()),
+        (changed["events"].clone(), changed["enabled"].clone()),
         (json!(["membership.banned"]), json!(false))
     );
     let (status, rotated) = s.call(reqwest::Method::POST, &format!("{path}/rotate"), None).await;
@@ -163,31 +158,47 @@ async fn bad_destinations_and_types_are_refused_and_change_nothing() {
         ("https://10.0.0.8/", "private_destination"),
         ("https://localhost/", "private_destination"),
     ] {
-        let r = post(&strict, &strict_token, json!({"url": url, "event_types": ["membership.created"]}))
+        let r = post(&strict, &strict_token, json!({"url": url, "events": ["membership.created"]}))
             .await
             .unwrap();
         assert_eq!(r.status(), 409, "{url}");
-        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], code, "{url}");
+        let body = r.json::<Value>().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{url}");
+        // The message says what is wrong and what to do, not a conflict's "already exists".
+        let message = body["error"]["message"].as_str().unwrap();
+        let hint = if code == "insecure_destination" { "https://" } else { "PORTICO_WEBHOOKS_ALLOW_PRIVATE" };
+        assert!(message.contains(hint) && !message.contains("already exists"), "{url}: {message}");
     }
     let ok = post(
         &strict,
         &strict_token,
-        json!({"url": "https://hooks.example.org/x", "event_types": ["membership.created"]}),
+        json!({"url": "https://hooks.example.org/x", "events": ["membership.created"]}),
     )
     .await
     .unwrap();
     assert_eq!(ok.status(), 201);
     for body in [
-        json!({"url": "ftp://hooks.example.org/", "event_types": ["membership.created"]}),
-        json!({"url": "https://0x7f.1/", "event_types": ["membership.created"]}),
-        json!({"url": s.receiver.url, "event_types": []}),
-        json!({"url": s.receiver.url, "event_types": ["membership.exploded"]}),
-        json!({"url": s.receiver.url}),
+        json!({"url": "ftp://hooks.example.org/", "events": ["membership.created"]}),
+        json!({"url": "https://0x7f.1/", "events": ["membership.created"]}),
+        json!({"url": s.receiver.url, "events": []}),
+        json!({"url": s.receiver.url, "events": ["membership.exploded"]}),
+        json!({"url": s.receiver.url, "events": null}),
     ] {
         let r = post(&s.app, &s.token, body.clone()).await.unwrap();
         assert!(r.status() == 400 || r.status() == 422, "{body}: {}", r.status());
     }
     assert_eq!(s.app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    // SPEC §6: `{url}` alone subscribes to every event type; with PORTICO_WEBHOOKS_ALLOW_PRIVATE
+    // (and nothing else), a plain-http receiver on loopback is accepted.
+    assert!(s.receiver.url.starts_with("http://127.0.0.1:"));
+    let r = post(&s.app, &s.token, json!({"url": s.receiver.url})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let created = r.json::<Value>().await.unwrap();
+    let events: Vec<&str> =
+        created["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let mut every = portico::flows::webhooks::EVENT_TYPES.to_vec();
+    every.sort();
+    assert_eq!(events, every);
 }
 
 #[tokio::test]
@@ -321,11 +332,8 @@ async fn staff_manage_endpoints_and_see_and_replay_deliveries_in_the_console() {
     let c = common::client();
     s.app.login(&c, "console@portico.test", &password).await;
     let page = "/staff/orgs/club/webhooks";
-    let form = [
-        ("url", s.receiver.url.as_str()),
-        ("event_types", "membership.created"),
-        ("event_types", "membership.banned"),
-    ];
+    let form =
+        [("url", s.receiver.url.as_str()), ("events", "membership.created"), ("events", "membership.banned")];
     let r = s.app.post_form(&c, page, page, &form).await;
     assert_eq!(r.status(), 201);
     let shown = r.text().await.unwrap();
@@ -372,7 +380,7 @@ async fn staff_manage_endpoints_and_see_and_replay_deliveries_in_the_console() {
     // A bad URL re-renders the form with the reason.
     let r = s
         .app
-        .post_form(&c, page, page, &[("url", "ftp://x.example/"), ("event_types", "membership.created")])
+        .post_form(&c, page, page, &[("url", "ftp://x.example/"), ("events", "membership.created")])
         .await;
     assert_eq!(r.status(), 400);
 }

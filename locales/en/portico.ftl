@@ -589,3 +589,23 @@ flash-locale-changed = The language is saved.
 field-wrong-password = The current password is not right.
 field-same-email = This is already your address.
 error-email-in-use = This address already has an account, so it cannot be used for yours. Nothing was changed.
+
+## Error codes whose message is their own (src/http_error.rs, code_key)
+error-insecure-destination = This address uses plain http to a public host. Use an https:// address (plain http reaches only addresses on your own network, when the server allows private destinations).
+error-private-destination = This address is on a loopback or private network, and this server does not send there. Use a public https:// address, or start the server with PORTICO_WEBHOOKS_ALLOW_PRIVATE=true.
+error-not-finished = This delivery is still being attempted. Replay it once it has succeeded or failed.
+error-status-changed = The membership's status changed while you were looking at it. Reload the page and decide again.
+error-price-taken = This organisation already has a plan with this Stripe price. Use the existing plan, or another price.
+error-account-exists = An account with this address exists already. Sign in, or reset its password if you forgot it.
+error-link-in-use = This link is being used in another window right now. Wait a moment, then open it again.
+error-account-changed = The account changed while this page was open. Review the page and submit it again.
+error-nothing-to-pay = There is nothing to pay for this membership now.
+error-no-customer = This membership has no billing account yet. Pay once to create it.
+error-unauthorized = This needs a valid API token: send it as "Authorization: Bearer TOKEN" (portico token create).
+error-unsupported-media-type = Send the body as JSON, with "Content-Type: application/json".
+error-malformed-json = The body is not valid JSON. Check its syntax.
+error-invalid-request = The request is malformed: check the address, its parameters and the body against /api/openapi.json.
+error-request-timeout = The request took too long to arrive, so it was not read. Please send it again.
+error-bad-request = The browser sent a request this server cannot read. Go back and try again.
+field-invalid-event-types = Choose at least one of the event types listed (at most 20).
+field-invalid-url = Enter an http:// or https:// address with a host name or IPv4 address, an optional port and a path of letters, digits and ._~/?=&%- only.

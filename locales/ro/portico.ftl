@@ -591,3 +591,23 @@ flash-locale-changed = Limba este salvată.
 field-wrong-password = Parola actuală nu este corectă.
 field-same-email = Aceasta este deja adresa dumneavoastră.
 error-email-in-use = Această adresă are deja un cont, deci nu poate fi folosită pentru al dumneavoastră. Nu s-a schimbat nimic.
+
+## Error codes whose message is their own (src/http_error.rs, code_key)
+error-insecure-destination = Această adresă folosește http simplu către un server public. Folosiți o adresă https:// (http simplu ajunge doar la adrese din rețeaua proprie, când serverul permite destinații private).
+error-private-destination = Această adresă este într-o rețea locală sau privată, iar acest server nu trimite acolo. Folosiți o adresă publică https:// sau porniți serverul cu PORTICO_WEBHOOKS_ALLOW_PRIVATE=true.
+error-not-finished = Această livrare este încă în curs. Retrimiteți-o după ce a reușit sau a eșuat.
+error-status-changed = Starea calității de membru s-a schimbat între timp. Reîncărcați pagina și decideți din nou.
+error-price-taken = Această organizație are deja un plan cu acest preț Stripe. Folosiți planul existent sau alt preț.
+error-account-exists = Există deja un cont cu această adresă. Autentificați-vă sau resetați-i parola dacă ați uitat-o.
+error-link-in-use = Acest link este folosit chiar acum în altă fereastră. Așteptați puțin, apoi deschideți-l din nou.
+error-account-changed = Contul s-a schimbat cât timp pagina a fost deschisă. Verificați pagina și trimiteți-o din nou.
+error-nothing-to-pay = Nu este nimic de plătit acum pentru această calitate de membru.
+error-no-customer = Această calitate de membru nu are încă un cont de facturare. Plătiți o dată pentru a-l crea.
+error-unauthorized = Este nevoie de un token API valid: trimiteți-l ca "Authorization: Bearer TOKEN" (portico token create).
+error-unsupported-media-type = Trimiteți corpul cererii ca JSON, cu "Content-Type: application/json".
+error-malformed-json = Corpul cererii nu este JSON valid. Verificați-i sintaxa.
+error-invalid-request = Cererea este greșit formată: verificați adresa, parametrii și corpul față de /api/openapi.json.
+error-request-timeout = Cererea a sosit prea încet, așa că nu a fost citită. Vă rugăm să o trimiteți din nou.
+error-bad-request = Browserul a trimis o cerere pe care acest server nu o poate citi. Reveniți și încercați din nou.
+field-invalid-event-types = Alegeți cel puțin unul dintre tipurile de evenimente din listă (cel mult 20).
+field-invalid-url = Introduceți o adresă http:// sau https:// cu un nume de gazdă sau o adresă IPv4, un port opțional și o cale doar din litere, cifre și ._~/?=&%-.

@@ -26,9 +26,9 @@ pub struct AuditQuery {
     /// What the event is about: an address, a setting key, an id.
     pub target: Option<String>,
     /// Events at or after this time (RFC 3339).
-    pub from: Option<String>,
+    pub since: Option<String>,
     /// Events before this time (RFC 3339).
-    pub to: Option<String>,
+    pub until: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Events per page, 1–200 (default 50).
@@ -76,7 +76,7 @@ impl From<LogEntry> for AuditEventJson {
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
-    pub events: Vec<AuditEventJson>,
+    pub items: Vec<AuditEventJson>,
     /// Pass as `cursor` for the next (older) page; `null` on the last page. Stable while events
     /// are being written: new events never shift a page.
     pub next_cursor: Option<String>,
@@ -103,10 +103,10 @@ pub async fn list(
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
     // The API takes times exactly as RFC 3339 date-times (the console's date fields go through
     // the same filter with its own, looser rules: a bare date, blank for none). Read from the
-    // raw query: `to=` deserialises as absent.
+    // raw query: `until=` deserialises as absent.
     let raw = raw.unwrap_or_default();
     for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-        if (name == "from" || name == "to")
+        if (name == "since" || name == "until")
             && time::OffsetDateTime::parse(&value, &time::format_description::well_known::Rfc3339).is_err()
         {
             let message = format!("{name} is not an RFC 3339 date-time");
@@ -118,13 +118,13 @@ pub async fn list(
         actor: q.actor,
         action: q.action,
         target: q.target,
-        from: q.from,
-        to: q.to,
+        from: q.since,
+        to: q.until,
         cursor: q.cursor,
     };
     let page = flows::audit::page(&state.store, &ctx, &log_query, q.limit).await?;
     Ok(Json(AuditPage {
-        events: page.entries.into_iter().map(AuditEventJson::from).collect(),
+        items: page.entries.into_iter().map(AuditEventJson::from).collect(),
         next_cursor: page.next.map(flows::audit::cursor_text),
     }))
 }

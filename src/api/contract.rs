@@ -188,7 +188,7 @@ pub fn apply(doc: &mut Value) {
         );
         set(
             doc,
-            &format!("{props}/event_types"),
+            &format!("{props}/events"),
             json!({"type": "array", "minItems": 1, "maxItems": 20,
                    "items": {"type": "string", "pattern": one_of(&event_types, false)}}),
         );

@@ -18,7 +18,7 @@ use crate::store::webhooks::Endpoint;
 pub struct EndpointJson {
     pub id: i64,
     pub url: String,
-    pub event_types: Vec<String>,
+    pub events: Vec<String>,
     pub enabled: bool,
     /// Why Portico disabled it (its receiver answered 410 Gone); cleared when enabled again.
     pub disabled_reason: Option<String>,
@@ -34,7 +34,7 @@ impl From<Endpoint> for EndpointJson {
         EndpointJson {
             id: e.id,
             url: e.url,
-            event_types: e.event_types,
+            events: e.event_types,
             enabled: e.enabled,
             disabled_reason: e.disabled_reason,
             previous_secret_until: until,

@@ -52,22 +52,23 @@ pub fn parse_url(text: &str, allow_http: bool, allow_private: bool) -> Result<Ur
         return Err(DestinationError::Malformed);
     }
     let url = Url::parse(text).map_err(|_| DestinationError::Malformed)?;
-    if scheme == "http" && !allow_http {
-        return Err(DestinationError::Insecure);
-    }
-    if !allow_private {
-        let internal = match url.host() {
-            Some(Host::Ipv4(ip)) => is_internal(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => is_internal(IpAddr::V6(ip)),
-            Some(Host::Domain(name)) => {
-                let name = name.to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost") || name.ends_with(".internal")
-            }
-            None => true,
-        };
-        if internal {
-            return Err(DestinationError::Internal);
+    let internal = match url.host() {
+        Some(Host::Ipv4(ip)) => is_internal(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => is_internal(IpAddr::V6(ip)),
+        Some(Host::Domain(name)) => {
+            let name = name.to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost") || name.ends_with(".internal")
         }
+        None => true,
+    };
+    if internal && !allow_private {
+        return Err(DestinationError::Internal);
+    }
+    // A receiver on the operator's own network is allowed plain http with the private
+    // destinations (what a local receiver needs); a public one needs https unless http is
+    // allowed as well.
+    if scheme == "http" && !allow_http && !(internal && allow_private) {
+        return Err(DestinationError::Insecure);
     }
     Ok(url)
 }
@@ -179,6 +180,12 @@ mod tests {
     fn only_https_unless_http_is_allowed_and_never_credentials_or_other_schemes() {
         assert_eq!(parse_url("http://hooks.example.org/", false, false), Err(DestinationError::Insecure));
         assert!(parse_url("http://hooks.example.org/", true, false).is_ok());
+        // Private destinations, once allowed, may be plain http (a receiver on the operator's
+        // own network); public ones still need https or the http setting.
+        assert!(parse_url("http://127.0.0.1:9000/hook", false, true).is_ok());
+        assert!(parse_url("http://192.168.1.5/", false, true).is_ok());
+        assert_eq!(parse_url("http://127.0.0.1:9000/hook", false, false), Err(DestinationError::Internal));
+        assert_eq!(parse_url("http://hooks.example.org/", false, true), Err(DestinationError::Insecure));
         for bad in [
             "ftp://hooks.example.org/",
             "https://user:pw@hooks.example.org/",

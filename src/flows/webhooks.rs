@@ -108,8 +108,10 @@ pub async fn emit(tx: &mut Tx, event_type: &str, membership_id: i64, details: Va
 pub struct EndpointInput {
     /// `https://…` (or `http://` where the configuration allows it).
     pub url: String,
-    /// The event types to send (at least one; see the catalogue in the README).
-    pub event_types: Vec<String>,
+    /// The event types to send (at least one); absent: every type Portico sends, stored as
+    /// that list so the endpoint shows what it receives.
+    #[serde(default, deserialize_with = "super::present")]
+    pub events: Option<Vec<String>>,
     /// Default true.
     #[serde(default, deserialize_with = "super::present")]
     pub enabled: Option<bool>,
@@ -122,7 +124,7 @@ pub struct EndpointUpdate {
     #[serde(default, deserialize_with = "super::present")]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "super::present")]
-    pub event_types: Option<Vec<String>>,
+    pub events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "super::present")]
     pub enabled: Option<bool>,
 }
@@ -140,7 +142,7 @@ fn checked_url(config: &WebhookConfig, url: &str) -> FlowResult<String> {
 fn checked_types(types: &[String]) -> FlowResult<Vec<String>> {
     let mut out: Vec<String> = types.iter().map(|t| t.trim().to_string()).collect();
     if out.is_empty() || out.len() > 20 || out.iter().any(|t| !EVENT_TYPES.contains(&t.as_str())) {
-        return Err(invalid("event_types", "invalid_event_types"));
+        return Err(invalid("events", "invalid_event_types"));
     }
     out.sort();
     out.dedup();
@@ -174,7 +176,10 @@ pub async fn create(
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
     let url = checked_url(config, &input.url)?;
-    let event_types = checked_types(&input.event_types)?;
+    let event_types = match &input.events {
+        Some(types) => checked_types(types)?,
+        None => EVENT_TYPES.iter().map(|t| t.to_string()).collect(),
+    };
     let secret = SigningSecret::generate();
     let new = webhooks::NewEndpoint {
         org_id: org.id,
@@ -219,7 +224,7 @@ pub async fn update(
         Some(url) => checked_url(config, url)?,
         None => current.url.clone(),
     };
-    let event_types = match &change.event_types {
+    let event_types = match &change.events {
         Some(types) => checked_types(types)?,
         None => current.event_types.clone(),
     };

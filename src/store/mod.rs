@@ -16,6 +16,7 @@ pub mod records;
 pub mod sessions;
 pub mod settings;
 pub mod signups;
+pub mod sqlite_faults;
 pub mod stripe_events;
 pub mod tokens;
 pub mod users;
@@ -40,11 +41,19 @@ pub enum StoreError {
     #[error("a record with this {0} already exists")]
     Conflict(&'static str),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database URL: {0}")]
     BadUrl(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Every database error passes here, so a storage fault is noticed wherever it happens.
+    fn from(e: sqlx::Error) -> StoreError {
+        sqlite_faults::note(&e);
+        StoreError::Database(e)
+    }
 }
 
 impl StoreError {
@@ -90,7 +99,7 @@ impl StoreError {
             sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
                 StoreError::Conflict(what)
             }
-            _ => StoreError::Database(e),
+            _ => StoreError::from(e),
         }
     }
 }
@@ -185,8 +194,12 @@ impl Store {
             // A connection whose transaction did not end (its COMMIT or ROLLBACK failed) must
             // never serve another request: flush the pending rollback, and if the driver still
             // counts a transaction, close the connection instead of pooling it.
-            .after_release(|conn, _meta| {
+            .after_release(move |conn, meta| {
                 Box::pin(async move {
+                    if backend == Backend::Sqlite && sqlite_faults::opened_before_last_fault(meta.age) {
+                        tracing::warn!("closing a database connection opened before a storage fault");
+                        return Ok(false);
+                    }
                     if conn.is_in_transaction() {
                         conn.ping().await?;
                     }
@@ -195,6 +208,13 @@ impl Store {
                         tracing::warn!("closing a database connection left inside a failed transaction");
                     }
                     Ok(clean)
+                })
+            })
+            // The error that marks a fault may be converted after its connection went back to
+            // the pool: look again before handing one out (an atomic read, no I/O).
+            .before_acquire(move |_conn, meta| {
+                Box::pin(async move {
+                    Ok(!(backend == Backend::Sqlite && sqlite_faults::opened_before_last_fault(meta.age)))
                 })
             })
             .after_connect(move |conn, _meta| {

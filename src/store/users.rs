@@ -234,7 +234,7 @@ pub async fn insert_with_username(
     .map_err(|e| match StoreError::unique_violation(&e) {
         Some(which) if which.contains("username") => StoreError::Conflict("username"),
         Some(_) => StoreError::Conflict("email"),
-        None => StoreError::Database(e),
+        None => StoreError::from(e),
     })?;
     Ok(row.try_get(0)?)
 }

@@ -41,7 +41,7 @@ async fn page(
     }
 }
 
-/// The form's fields, repeated ones (`event_types`) kept in order.
+/// The form's fields, repeated ones (`events`) kept in order.
 fn fields(form: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(form).into_owned().collect()
 }
@@ -75,7 +75,7 @@ pub async fn create(
     let fields = fields(&form);
     let input = EndpointInput {
         url: field(&fields, "url").unwrap_or_default(),
-        event_types: fields.iter().filter(|(k, _)| k == "event_types").map(|(_, v)| v.clone()).collect(),
+        events: Some(fields.iter().filter(|(k, _)| k == "events").map(|(_, v)| v.clone()).collect()),
         enabled: Some(true),
     };
     match webhooks::create(&state.store, &state.config.webhooks, &ctx.flow_ctx(), &slug, &input).await {
