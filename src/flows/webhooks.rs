@@ -178,7 +178,7 @@ pub async fn create(
     let url = checked_url(config, &input.url)?;
     let event_types = match &input.events {
         Some(types) => checked_types(types)?,
-        None => EVENT_TYPES.iter().map(|t| t.to_string()).collect(),
+        None => checked_types(&EVENT_TYPES.map(String::from))?,
     };
     let secret = SigningSecret::generate();
     let new = webhooks::NewEndpoint {
