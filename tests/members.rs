@@ -778,3 +778,47 @@ async fn an_invited_members_history_holds_their_whole_life() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first: {order:?}");
     assert!(history.contains("<dt>reason</dt><dd>unpaid storage</dd>"), "the reason reads as text");
 }
+
+/// Authorisation names have a grammar (what a door or a tool is called), the same over the API,
+/// the console and the OpenAPI document: nothing that could not be addressed as one path segment
+/// gets into the catalogue, and every name that does can be granted and revoked by its path.
+#[tokio::test]
+async fn authorisation_names_that_cannot_be_addressed_are_refused_everywhere() {
+    let s = setup().await;
+    for bad in ["..%2F..%2Fx", "a%2Fb", ".hidden", "-dash", "a%5Cb", "x%3Fy"] {
+        let (code, body) =
+            s.call(reqwest::Method::PUT, &format!("/api/v1/orgs/club/authorisations/{bad}"), None).await;
+        assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_authorisation_name")), "{bad}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("no slashes"), "{body}");
+    }
+    let (code, body) = s
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/orgs/club/authorisations/Lathe",
+            Some(json!({"requires": ["../x"]})),
+        )
+        .await;
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_prerequisites")), "{body}");
+    // The console's catalogue form takes the same rule.
+    let password = s.app.create_staff("desk@example.org", StaffRole::Admin).await;
+    let c = client();
+    s.app.login(&c, "desk@example.org", &password).await;
+    let r = s
+        .app
+        .post_form(&c, "/staff/orgs/club", "/staff/orgs/club/catalogue", &[("name", "tools/saw")])
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("no slashes"));
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM org_authorisations").await, 0);
+
+    // A name with spaces and accents is addressed by its path, percent-encoded.
+    let (code, _) =
+        s.call(reqwest::Method::PUT, "/api/v1/orgs/club/authorisations/Sudur%C4%83%202", None).await;
+    assert_eq!(code, 200);
+    let (_, id) = s.member("weld@example.org", "weld", "").await;
+    let path = format!("/api/v1/orgs/club/members/{id}/authorisations/Sudur%C4%83%202");
+    let (code, body) = s.call(reqwest::Method::PUT, &path, None).await;
+    assert_eq!((code, body["authorisations"][0]["name"].as_str()), (200, Some("Sudură 2")), "{body}");
+    let (code, body) = s.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!((code, body["authorisations"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
+}

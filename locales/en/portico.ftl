@@ -609,3 +609,4 @@ error-request-timeout = The request took too long to arrive, so it was not read.
 error-bad-request = The browser sent a request this server cannot read. Go back and try again.
 field-invalid-event-types = Choose at least one of the event types listed (at most 20).
 field-invalid-url = Enter an http:// or https:// address with a host name or IPv4 address, an optional port and a path of letters, digits and ._~/?=&%- only.
+field-invalid-authorisation-name = Name the authorisation with letters, digits, spaces, -, _ or . (at most 60), starting with a letter or digit; no slashes.

@@ -611,3 +611,4 @@ error-request-timeout = Cererea a sosit prea încet, așa că nu a fost citită.
 error-bad-request = Browserul a trimis o cerere pe care acest server nu o poate citi. Reveniți și încercați din nou.
 field-invalid-event-types = Alegeți cel puțin unul dintre tipurile de evenimente din listă (cel mult 20).
 field-invalid-url = Introduceți o adresă http:// sau https:// cu un nume de gazdă sau o adresă IPv4, un port opțional și o cale doar din litere, cifre și ._~/?=&%-.
+field-invalid-authorisation-name = Denumiți autorizarea cu litere, cifre, spații, -, _ sau . (cel mult 60), începând cu o literă sau o cifră; fără bare oblice.

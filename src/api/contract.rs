@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::text::{Lines, forbidden_class, url_whitespace_class, whitespace_class};
-use crate::domain::{ALL_SETTINGS, InvitationState, MembershipRole, MembershipStatus, OrgKind, SignupMode};
+use crate::domain::{ALL_SETTINGS, AuthorisationName, InvitationState, MembershipRole, MembershipStatus, OrgKind, SignupMode};
 
 /// Free text under `domain::text`'s rule: up to `max` characters once trimmed, none of the
 /// forbidden characters; `required` refuses blank text.
@@ -162,15 +162,18 @@ pub fn apply(doc: &mut Value) {
 
     let device = format!("{schemas}/DeviceInput/properties");
     set(doc, &format!("{device}/name"), string(text(100, Lines::Single, true)));
-    set(doc, &format!("{device}/requires"), string(text(60, Lines::Single, false)));
-    set(doc, &format!("{schemas}/DeviceUpdate/properties/requires"), string(text(60, Lines::Single, false)));
+    // A requirement names an authorisation (blank: none).
+    let ws = whitespace_class();
+    let requirement = format!("(?:{})|^[{ws}]*$", AuthorisationName::pattern(&ws));
+    set(doc, &format!("{device}/requires"), string(requirement.clone()));
+    set(doc, &format!("{schemas}/DeviceUpdate/properties/requires"), string(requirement));
     let rules = format!("{schemas}/CatalogueRules/properties");
     set(doc, &format!("{rules}/valid_days"), json!({"type": "integer", "minimum": 1, "maximum": 3650}));
     set(
         doc,
         &format!("{rules}/requires"),
         json!({"type": "array", "maxItems": crate::flows::members::MAX_PREREQUISITES,
-               "items": {"type": "string", "pattern": text(60, Lines::Single, true)}}),
+               "items": {"type": "string", "pattern": AuthorisationName::pattern(&ws)}}),
     );
     // Webhook endpoints: an http(s) URL with a host name or IPv4 address and an optional port
     // (what the server may still refuse — http, internal addresses — is a 409), and event
@@ -254,7 +257,7 @@ pub fn apply(doc: &mut Value) {
             for parameter in parameters {
                 let schema = match (parameter["in"].as_str(), parameter["name"].as_str()) {
                     (Some("path"), Some("slug")) => string(PATH_SLUG.to_string()),
-                    (Some("path"), Some("name")) => string(text_within(&url_ws, 60, Lines::Single, true)),
+                    (Some("path"), Some("name")) => string(AuthorisationName::pattern(&url_ws)),
                     (Some("query"), Some("status")) => string(one_of_within(&url_ws, &statuses, true)),
                     (Some("query"), Some("state")) => string(one_of_within(&url_ws, &states, true)),
                     // Ledger filters: an event type or an outcome.
@@ -278,7 +281,7 @@ pub fn apply(doc: &mut Value) {
                         "^[{url_ws}]*(?:[A-Za-z0-9._]{{1,{}}})?[{url_ws}]*$",
                         crate::flows::audit::MAX_ACTION_LEN
                     )),
-                    (Some("query"), Some("from" | "to")) => json!({"type": "string", "format": "date-time"}),
+                    (Some("query"), Some("since" | "until")) => json!({"type": "string", "format": "date-time"}),
                     (Some("query"), Some("cursor")) => {
                         string(format!("^[{url_ws}]*(?:[0-9]{{1,18}}-[0-9]{{1,18}})?[{url_ws}]*$"))
                     }

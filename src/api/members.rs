@@ -365,6 +365,7 @@ pub struct Catalogue {
     request_body(content = Option<CatalogueRules>, content_type = "application/json"),
     responses(
         (status = 200, description = "The catalogue", body = Catalogue),
+        (status = 400, description = "`invalid_authorisation_name` (letters, digits, spaces and - _ . only; starting with a letter or digit; at most 60), `invalid_valid_days`, `invalid_prerequisites`", body = ErrorBody),
         (status = 409, description = "`self_prerequisite`: it names itself as a prerequisite", body = ErrorBody),
         (status = 404, description = "`not_in_catalogue`: a prerequisite is not in the catalogue", body = ErrorBody),
     ),

@@ -16,7 +16,7 @@ pub mod text;
 pub mod webhook_signature;
 
 pub use email::{Email, EmailError};
-pub use names::{NameError, Slug, Username};
+pub use names::{AuthorisationName, NameError, Slug, Username};
 pub use org::{OrgKind, SignupMode, display_name};
 pub use password::{NewPassword, PasswordError};
 pub use roles::{InvitationState, MembershipRole, MembershipStatus, StaffRole, UnknownValue};

@@ -115,3 +115,69 @@ mod tests {
         }
     }
 }
+
+/// The name of an authorisation in an organisation's catalogue: what a door or a tool is called
+/// ("Woodshop", "Laser cutter 2", "Strung CNC"). 1 to 60 characters of letters (ASCII and the
+/// accented Latin ones), digits, spaces, `-`, `_` and `.`, starting with a letter or digit, so
+/// there are no path separators and no leading dots: every name can be addressed as one URL path
+/// segment. Surrounding whitespace is trimmed; case is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AuthorisationName(String);
+
+impl AuthorisationName {
+    pub const MAX_CHARS: usize = 60;
+
+    pub fn parse(input: &str) -> Result<AuthorisationName, NameError> {
+        let s = input.trim();
+        let mut chars = s.chars();
+        let Some(first) = chars.next() else { return Err(NameError::Empty) };
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(NameError::TooLong);
+        }
+        let letter_or_digit = |c: char| c.is_ascii_alphanumeric() || is_latin_letter(c);
+        if !letter_or_digit(first) || !chars.all(|c| letter_or_digit(c) || " -_.".contains(c)) {
+            return Err(NameError::BadCharacters);
+        }
+        Ok(AuthorisationName(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The rule as a regular expression (ECMA 262 and Python agree on it), surrounding
+    /// whitespace of class `ws` allowed, for the OpenAPI document.
+    pub fn pattern(ws: &str) -> String {
+        let letters = "A-Za-z0-9\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u024F";
+        format!("^[{ws}]*[{letters}][{letters} ._-]{{0,{}}}[{ws}]*$", Self::MAX_CHARS - 1)
+    }
+}
+
+/// À–ɏ without × and ÷: Latin-1 letters and Latin Extended-A/B (Romanian ă â î ș ț among them).
+fn is_latin_letter(c: char) -> bool {
+    matches!(c, '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{24F}')
+}
+
+impl fmt::Display for AuthorisationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod authorisation_name_tests {
+    use super::*;
+
+    #[test]
+    fn authorisation_names_are_what_a_door_or_tool_is_called_and_fit_a_path_segment() {
+        for good in ["Woodshop", "Laser cutter 2", "  lathe  ", "Strung CNC", "Sudură", "3D-printer_v1.2", "ț"] {
+            assert!(AuthorisationName::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(AuthorisationName::parse("  lathe ").unwrap().as_str(), "lathe");
+        for bad in ["../../x", "a/b", "a\\b", ".hidden", "-x", " ", "", "tab\tname", "é×2", "a%2Fb", "x?y", "x#y"] {
+            assert!(AuthorisationName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(AuthorisationName::parse(&"a".repeat(60)).is_ok());
+        assert_eq!(AuthorisationName::parse(&"a".repeat(61)), Err(NameError::TooLong));
+    }
+}

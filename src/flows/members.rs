@@ -3,7 +3,7 @@ use serde_json::json;
 use super::{Ctx, FieldError, FlowError, FlowResult, invalid};
 use crate::domain::member::{phone, text};
 use crate::domain::text::{Lines, clean};
-use crate::domain::{MembershipRole, MembershipStatus, csv};
+use crate::domain::{AuthorisationName, MembershipRole, MembershipStatus, NameError, csv};
 use crate::store::audit;
 use crate::store::memberships::{self, Membership};
 use crate::store::orgs::{MemberFilter, MemberRow, Org};
@@ -485,9 +485,12 @@ pub async fn add_to_catalogue(
 ) -> FlowResult<Vec<records::CatalogueEntry>> {
     ctx.require_admin()?;
     let org = super::orgs::get(store, ctx, slug).await?;
-    let mut problems = vec![];
-    let name = text(name, "name", 60, true, &mut problems)
-        .ok_or_else(|| invalid("name", problems.first().map_or("required", |p| p.1)))?;
+    let name = match AuthorisationName::parse(name) {
+        Ok(name) => name.as_str().to_string(),
+        Err(NameError::Empty) => return Err(invalid("name", "required")),
+        Err(NameError::TooLong) => return Err(invalid("name", "too_long")),
+        Err(_) => return Err(invalid("name", "invalid_authorisation_name")),
+    };
     let entry = match rules {
         None => None,
         Some(rules) => {
@@ -495,7 +498,11 @@ pub async fn add_to_catalogue(
                 return Err(invalid("valid_days", "invalid_valid_days"));
             }
             let catalogue = records::catalogue(store.pool(), org.id).await?;
-            let mut requires: Vec<String> = rules.requires.iter().map(|r| r.trim().to_string()).collect();
+            let mut requires = Vec::with_capacity(rules.requires.len());
+            for r in &rules.requires {
+                let r = AuthorisationName::parse(r).map_err(|_| invalid("requires", "invalid_prerequisites"))?;
+                requires.push(r.as_str().to_string());
+            }
             requires.sort();
             requires.dedup();
             if requires.len() > MAX_PREREQUISITES {
