@@ -295,40 +295,34 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
 /// 413, and one that does not arrive in full within the body timeout gets 408.
 async fn limit_body(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
     let limit = state.config.max_body_bytes;
-    let api = answers_json(request.uri().path());
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return body_refused(
-            api,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than {limit} bytes"),
-        );
+        let message = format!("the body is larger than {limit} bytes");
+        return body_refused(&state, request.uri(), request.headers(), StatusCode::PAYLOAD_TOO_LARGE, &message)
+            .await;
     }
     if http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let deadline = Duration::from_secs(state.config.http.body_timeout_secs);
-    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+    let (status, message) = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => {
-            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+            return next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await;
         }
-        Ok(Err(e)) if is_length_limit(&e) => body_refused(
-            api,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than {limit} bytes"),
-        ),
-        Ok(Err(_)) => body_refused(api, StatusCode::BAD_REQUEST, "the body could not be read"),
-        Err(_) => body_refused(
-            api,
-            StatusCode::REQUEST_TIMEOUT,
-            &format!("the body did not arrive within {} s", deadline.as_secs()),
-        ),
-    }
+        Ok(Err(e)) if is_length_limit(&e) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {limit} bytes"))
+        }
+        Ok(Err(_)) => (StatusCode::BAD_REQUEST, "the body could not be read".to_string()),
+        Err(_) => {
+            (StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {} s", deadline.as_secs()))
+        }
+    };
+    body_refused(&state, &parts.uri, &parts.headers, status, &message).await
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {
@@ -342,18 +336,24 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// A refused body closes the connection: whatever rest of it is in flight is never read.
-fn body_refused(api: bool, status: StatusCode, message: &str) -> Response {
+/// A refused body closes the connection: whatever rest of it is in flight is never read. The API
+/// answers its error body, a page the error page in the visitor's language.
+async fn body_refused(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         _ => "invalid_request",
     };
-    let mut response = if api {
+    let mut response = if answers_json(uri.path()) {
         crate::api::error::ApiError::new(status, code, message).into_response()
     } else {
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n"))
-            .into_response()
+        crate::web::refusal_page(state, headers, status, code).await
     };
     response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     response

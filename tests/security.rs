@@ -269,3 +269,60 @@ async fn other_methods_get_a_405_page_not_an_empty_answer() {
     assert_eq!(foo.status(), 405);
     assert!(foo.text().await.unwrap().contains("<html"));
 }
+
+/// Refusals the server makes itself (before or instead of a handler) answer a page in the
+/// visitor's language, not plain text; the API keeps its JSON error body.
+#[tokio::test]
+async fn refusals_the_server_makes_itself_are_pages_in_the_visitors_language() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::spawn_with(|c| c.http.body_timeout_secs = 1).await;
+    let c = signed_in_admin(&app).await;
+    sqlx::query("UPDATE users SET locale = 'ro' WHERE email = 'ada@portico.test'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let is_page = |r: &reqwest::Response| {
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
+    };
+    // Over the body limit: the signed-in person's language (Romanian), whatever the browser says.
+    let (_, page) = app.get_page(&c, "/staff/orgs").await;
+    let token = csrf_token(&page);
+    let huge = "x".repeat(200_000);
+    let r = c
+        .post(app.url("/staff/orgs"))
+        .header("accept-language", "en")
+        .form(&[("csrf_token", token.as_str()), ("slug", "big"), ("name", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(is_page(&r));
+    assert!(r.text().await.unwrap().contains("Datele trimise sunt prea mari"));
+    // A malformed query on a page: the error page, in the account's language.
+    let r = c.get(app.url("/dashboard?org=a&org=b")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(is_page(&r));
+    assert!(r.text().await.unwrap().contains("Browserul a trimis o cerere"));
+    // A body that never finishes: 408, as a page in the browser's language.
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    stream
+        .write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nAccept-Language: ro\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("text/html") && answer.contains("Cererea a sosit prea încet"), "{answer}");
+    // The API answers the same refusals with its error body.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/orgs"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}

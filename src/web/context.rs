@@ -89,6 +89,21 @@ impl WebCtx {
         }
     }
 
+    /// The context of a refusal made before the usual middleware ran: as [`WebCtx::anonymous`],
+    /// but in the language of the signed-in person when the session cookie names one (looked up
+    /// within a second; without an answer, the browser's language).
+    pub async fn for_refusal(state: &AppState, headers: &axum::http::HeaderMap) -> WebCtx {
+        let mut ctx = WebCtx::anonymous(state, headers);
+        let Some(token) = cookies::get(headers, cookies::SESSION, ctx.secure_cookies) else { return ctx };
+        let lookup = crate::flows::auth::session_user(&state.store, token);
+        if let Ok(Ok(Some(user))) = tokio::time::timeout(std::time::Duration::from_secs(1), lookup).await
+            && let Some(locale) = user.locale.as_deref().and_then(Locale::parse)
+        {
+            ctx.t = locale.tr();
+        }
+        ctx
+    }
+
     /// The flash message to show, as (kind, text).
     pub fn flash_view(&self) -> Option<(&'static str, String)> {
         let flash = self.flash.as_ref()?;

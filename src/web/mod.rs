@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/o/{slug}/join/verify/{token}", get(signup::verify).post(signup::details))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(refusals_as_pages))
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))
 }
@@ -173,7 +174,58 @@ pub fn method_not_allowed_page(ctx: &WebCtx) -> Response {
 }
 
 pub fn bad_request_page(ctx: &WebCtx) -> Response {
-    error_page(ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-invalid-input"))
+    error_page(ctx, ErrorInfo::new(StatusCode::BAD_REQUEST, "invalid_request", "error-bad-request"))
+}
+
+/// The page for a refusal the server makes before any handler (an oversized, unfinished or
+/// unreadable body), in the visitor's language: their account's when a session cookie names
+/// one (looked up within a second), else the browser's.
+pub async fn refusal_page(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+    code: &'static str,
+) -> Response {
+    let ctx = WebCtx::for_refusal(state, headers).await;
+    refused_page(&ctx, status, code)
+}
+
+fn refused_page(ctx: &WebCtx, status: StatusCode, code: &'static str) -> Response {
+    // A page speaks of the browser's request, not of the API document.
+    let key = match code {
+        "invalid_request" => "error-bad-request",
+        code => crate::http_error::code_key(code).unwrap_or("error-bad-request"),
+    };
+    error_page(ctx, ErrorInfo::new(status, code, key))
+}
+
+/// A refusal that reached a page without one (an extractor's rejection — a malformed query,
+/// form or path — which axum answers in plain text) becomes the error page of its status.
+async fn refusals_as_pages(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let ctx = request.extensions().get::<WebCtx>().cloned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    match ctx {
+        Some(ctx) if (status.is_client_error() || status.is_server_error()) && !is_page => {
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                StatusCode::REQUEST_TIMEOUT => "request_timeout",
+                StatusCode::NOT_FOUND => "not_found",
+                s if s.is_server_error() => "internal_error",
+                _ => "invalid_request",
+            };
+            tracing::debug!(%status, "a plain refusal answered as a page");
+            let status = if status.is_server_error() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
+            refused_page(&ctx, status, code)
+        }
+        _ => response,
+    }
 }
 
 /// Which kind of emailed link could not be used.
