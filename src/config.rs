@@ -38,6 +38,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// How long a request waits for a database connection before it is answered 503.
     pub db_acquire_timeout_ms: u64,
+    /// PostgreSQL: the longest any statement may run.
+    pub db_statement_timeout_secs: u64,
     pub stripe: StripeConfig,
     /// How often `serve` runs its scheduled work: ending past-due grace periods and timed
     /// suspensions, recording expired authorisations, resuming cut-off Stripe event processing.
@@ -192,6 +194,7 @@ struct FileConfig {
     http_body_timeout_secs: Option<i64>,
     http_max_connections: Option<i64>,
     db_acquire_timeout_ms: Option<i64>,
+    db_statement_timeout_secs: Option<i64>,
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
@@ -462,6 +465,14 @@ impl Config {
             3000,
             100..=60_000,
         ) as u64;
+        let db_statement_timeout_secs = number(
+            &mut errors,
+            "PORTICO_DB_STATEMENT_TIMEOUT_SECS",
+            "db_statement_timeout_secs",
+            file.db_statement_timeout_secs,
+            30,
+            1..=3600,
+        ) as u64;
         let stripe_secret = |env_key: &str,
                              file_key: &str,
                              value: Option<String>,
@@ -611,6 +622,7 @@ impl Config {
                 hash_queue: hash_queue as usize,
                 http,
                 db_acquire_timeout_ms,
+                db_statement_timeout_secs,
                 stripe,
                 scheduler_secs,
                 audit_prune_interval_secs,
@@ -624,6 +636,14 @@ impl Config {
     /// True when cookies must carry `Secure`.
     pub fn https(&self) -> bool {
         self.base_url.scheme() == "https"
+    }
+
+    /// The bounds of the database pool's waits.
+    pub fn pool_limits(&self) -> crate::store::PoolLimits {
+        crate::store::PoolLimits {
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: std::time::Duration::from_secs(self.db_statement_timeout_secs),
+        }
     }
 }
 

@@ -185,12 +185,9 @@ fn init_logging() {
 }
 
 async fn open_store(config: &Config) -> Result<Store, String> {
-    let store = Store::connect_with(
-        &config.database_url,
-        std::time::Duration::from_millis(config.db_acquire_timeout_ms),
-    )
-    .await
-    .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
+    let store = Store::connect_with(&config.database_url, config.pool_limits())
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
     store.migrate().await.map_err(|e| {
         if e.is_unavailable() {
             format!("{}: {e}", not_writable(config))
@@ -264,7 +261,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             serve(config, store, Some(login)).await
         }
         Command::Migrate => {
-            let store = Store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+            let store = Store::connect_with(&config.database_url, config.pool_limits())
+                .await
+                .map_err(|e| e.to_string())?;
             let applied = store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {applied} migration(s)");
             Ok(())

@@ -302,8 +302,14 @@ async fn limit_body(State(state): State<AppState>, request: axum::extract::Reque
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         let message = format!("the body is larger than {limit} bytes");
-        return body_refused(&state, request.uri(), request.headers(), StatusCode::PAYLOAD_TOO_LARGE, &message)
-            .await;
+        return body_refused(
+            &state,
+            request.uri(),
+            request.headers(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &message,
+        )
+        .await;
     }
     if http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;

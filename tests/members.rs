@@ -788,7 +788,11 @@ async fn authorisation_names_that_cannot_be_addressed_are_refused_everywhere() {
     for bad in ["..%2F..%2Fx", "a%2Fb", ".hidden", "-dash", "a%5Cb", "x%3Fy"] {
         let (code, body) =
             s.call(reqwest::Method::PUT, &format!("/api/v1/orgs/club/authorisations/{bad}"), None).await;
-        assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_authorisation_name")), "{bad}");
+        assert_eq!(
+            (code, body["error"]["code"].as_str()),
+            (400, Some("invalid_authorisation_name")),
+            "{bad}"
+        );
         assert!(body["error"]["message"].as_str().unwrap().contains("no slashes"), "{body}");
     }
     let (code, body) = s
@@ -803,10 +807,8 @@ async fn authorisation_names_that_cannot_be_addressed_are_refused_everywhere() {
     let password = s.app.create_staff("desk@example.org", StaffRole::Admin).await;
     let c = client();
     s.app.login(&c, "desk@example.org", &password).await;
-    let r = s
-        .app
-        .post_form(&c, "/staff/orgs/club", "/staff/orgs/club/catalogue", &[("name", "tools/saw")])
-        .await;
+    let r =
+        s.app.post_form(&c, "/staff/orgs/club", "/staff/orgs/club/catalogue", &[("name", "tools/saw")]).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("no slashes"));
     assert_eq!(s.app.count("SELECT COUNT(*) FROM org_authorisations").await, 0);

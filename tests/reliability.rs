@@ -840,3 +840,38 @@ async fn a_full_disk_answers_503_and_heals_without_losing_or_repeating_mail() {
     assert_eq!(copies(&sink).len(), 1, "the held email arrived (the later one was taken above)");
     drop(app);
 }
+
+/// PostgreSQL: a statement stuck behind a lock held elsewhere (a migration, an operator's
+/// `psql` session) gives up at `statement_timeout` and the request answers 503 with
+/// `Retry-After`, instead of holding its connection for as long as the lock lasts.
+#[tokio::test]
+async fn a_statement_stuck_behind_a_lock_gives_up_and_answers_503() {
+    if common::backend() != Backend::Postgres {
+        eprintln!("SKIPPED: statement_timeout is PostgreSQL's; this run is on SQLite");
+        return;
+    }
+    let app = spawn_with(|c| c.db_statement_timeout_secs = 1).await;
+    let token = app.admin_token().await;
+    assert_eq!(create_org(&app, &token, "locked").await.0, 201);
+    // Another session takes the table and sits on it.
+    let mut holder = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/orgs/locked"))
+        .bearer_auth(&token)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("answered while the lock is held");
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(5), "gave up at the limit: {:?}", started.elapsed());
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let r =
+        reqwest::Client::new().get(app.url("/api/v1/orgs/locked")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

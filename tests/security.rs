@@ -282,7 +282,10 @@ async fn refusals_the_server_makes_itself_are_pages_in_the_visitors_language() {
         .await
         .unwrap();
     let is_page = |r: &reqwest::Response| {
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
     };
     // Over the body limit: the signed-in person's language (Romanian), whatever the browser says.
     let (_, page) = app.get_page(&c, "/staff/orgs").await;

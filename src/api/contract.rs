@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use crate::domain::text::{Lines, forbidden_class, url_whitespace_class, whitespace_class};
-use crate::domain::{ALL_SETTINGS, AuthorisationName, InvitationState, MembershipRole, MembershipStatus, OrgKind, SignupMode};
+use crate::domain::{
+    ALL_SETTINGS, AuthorisationName, InvitationState, MembershipRole, MembershipStatus, OrgKind, SignupMode,
+};
 
 /// Free text under `domain::text`'s rule: up to `max` characters once trimmed, none of the
 /// forbidden characters; `required` refuses blank text.
@@ -281,7 +283,9 @@ pub fn apply(doc: &mut Value) {
                         "^[{url_ws}]*(?:[A-Za-z0-9._]{{1,{}}})?[{url_ws}]*$",
                         crate::flows::audit::MAX_ACTION_LEN
                     )),
-                    (Some("query"), Some("since" | "until")) => json!({"type": "string", "format": "date-time"}),
+                    (Some("query"), Some("since" | "until")) => {
+                        json!({"type": "string", "format": "date-time"})
+                    }
                     (Some("query"), Some("cursor")) => {
                         string(format!("^[{url_ws}]*(?:[0-9]{{1,18}}-[0-9]{{1,18}})?[{url_ws}]*$"))
                     }

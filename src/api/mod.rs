@@ -147,7 +147,10 @@ impl Modify for CommonResponses {
                     common.push(("404", "`not_found`: no such organisation, member or other resource"));
                 }
                 if has_body {
-                    common.push(("413", "`payload_too_large`: the body is larger than the max_body_bytes setting"));
+                    common.push((
+                        "413",
+                        "`payload_too_large`: the body is larger than the max_body_bytes setting",
+                    ));
                     common.push(("415", "`unsupported_media_type`: the body is not `application/json`"));
                 }
                 common.push(("503", "`database_unavailable` (with `Retry-After`) or `busy`"));

@@ -170,11 +170,15 @@ mod authorisation_name_tests {
 
     #[test]
     fn authorisation_names_are_what_a_door_or_tool_is_called_and_fit_a_path_segment() {
-        for good in ["Woodshop", "Laser cutter 2", "  lathe  ", "Strung CNC", "Sudură", "3D-printer_v1.2", "ț"] {
+        for good in
+            ["Woodshop", "Laser cutter 2", "  lathe  ", "Strung CNC", "Sudură", "3D-printer_v1.2", "ț"]
+        {
             assert!(AuthorisationName::parse(good).is_ok(), "{good}");
         }
         assert_eq!(AuthorisationName::parse("  lathe ").unwrap().as_str(), "lathe");
-        for bad in ["../../x", "a/b", "a\\b", ".hidden", "-x", " ", "", "tab\tname", "é×2", "a%2Fb", "x?y", "x#y"] {
+        for bad in
+            ["../../x", "a/b", "a\\b", ".hidden", "-x", " ", "", "tab\tname", "é×2", "a%2Fb", "x?y", "x#y"]
+        {
             assert!(AuthorisationName::parse(bad).is_err(), "{bad:?}");
         }
         assert!(AuthorisationName::parse(&"a".repeat(60)).is_ok());

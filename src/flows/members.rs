@@ -500,7 +500,8 @@ pub async fn add_to_catalogue(
             let catalogue = records::catalogue(store.pool(), org.id).await?;
             let mut requires = Vec::with_capacity(rules.requires.len());
             for r in &rules.requires {
-                let r = AuthorisationName::parse(r).map_err(|_| invalid("requires", "invalid_prerequisites"))?;
+                let r =
+                    AuthorisationName::parse(r).map_err(|_| invalid("requires", "invalid_prerequisites"))?;
                 requires.push(r.as_str().to_string());
             }
             requires.sort();

@@ -156,6 +156,10 @@ async fn apply_pending(store: &Store) -> Result<usize> {
             Backend::Postgres => m.postgres,
         };
         let mut tx = store.begin().await?;
+        if store.backend() == Backend::Postgres {
+            // A migration may rewrite a large table: the pool's statement limit is not for it.
+            sqlx::query("SET LOCAL statement_timeout = 0").execute(tx.conn()).await?;
+        }
         sqlx::raw_sql(sql).execute(tx.conn()).await?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(m.version)

@@ -86,8 +86,14 @@ impl StoreError {
                     return true;
                 }
                 // PostgreSQL: connection exceptions (08…), shutting down or starting (57P01-03),
-                // read-only transaction (25006), out of disk or memory (53…).
-                code.starts_with("08") || code.starts_with("57P") || code == "25006" || code.starts_with("53")
+                // a statement over `statement_timeout` (57014) or a lock wait over
+                // `lock_timeout` (55P03), read-only transaction (25006), out of disk or memory (53…).
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "57014"
+                    || code == "55P03"
+                    || code == "25006"
+                    || code.starts_with("53")
             }
             _ => false,
         }
@@ -165,14 +171,32 @@ impl Tx {
     }
 }
 
+/// The waits a pool puts bounds on.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolLimits {
+    /// How long a request waits for a connection, so that during a database outage requests
+    /// fail fast instead of piling up.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: the longest a statement may run (`statement_timeout`), so that no statement
+    /// holds a connection forever (behind a lock, say). Migrations lift it for themselves.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> PoolLimits {
+        PoolLimits { acquire_timeout: Duration::from_secs(3), statement_timeout: Duration::from_secs(30) }
+    }
+}
+
 impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
-        Self::connect_with(url, Duration::from_secs(3)).await
+        Self::connect_with(url, PoolLimits::default()).await
     }
 
-    /// Opens the pool. `acquire_timeout` bounds how long a request waits for a connection, so
-    /// during a database outage requests fail fast instead of piling up.
-    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Store> {
+    /// Opens the pool with `limits`.
+    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<Store> {
+        let acquire_timeout = limits.acquire_timeout;
+        let statement_timeout_ms = limits.statement_timeout.as_millis().max(1) as u64;
         sqlx::any::install_default_drivers();
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             // Create the file on first start unless the URL says otherwise.
@@ -219,12 +243,18 @@ impl Store {
             })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        )
-                        .await?;
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                        }
+                        Backend::Postgres => {
+                            let set = format!("SET statement_timeout = {statement_timeout_ms}");
+                            conn.execute(sqlx::AssertSqlSafe(set)).await?;
+                        }
                     }
                     Ok(())
                 })

@@ -121,12 +121,7 @@ pub async fn spawn_on(
     // the hashing queue (whose own tests make it small).
     config.hash_queue = 1000;
     adjust(&mut config);
-    let store = Store::connect_with(
-        &config.database_url,
-        std::time::Duration::from_millis(config.db_acquire_timeout_ms),
-    )
-    .await
-    .expect("connect");
+    let store = Store::connect_with(&config.database_url, config.pool_limits()).await.expect("connect");
     store.migrate().await.expect("migrate");
     let (tx, rx) = oneshot::channel::<()>();
     let state = AppState::new(config.clone(), store.clone());
