@@ -133,6 +133,9 @@ pub struct HttpConfig {
     pub header_timeout_secs: u64,
     /// Time a client has to send a whole request body.
     pub body_timeout_secs: u64,
+    /// Time a response may wait for the client to take more of it: a client that stops
+    /// reading is cut off after this long without progress.
+    pub write_timeout_secs: u64,
     /// Open connections at most; more are answered 503 and closed at once.
     pub max_connections: usize,
 }
@@ -192,6 +195,7 @@ struct FileConfig {
     hash_queue: Option<i64>,
     http_header_timeout_secs: Option<i64>,
     http_body_timeout_secs: Option<i64>,
+    http_write_timeout_secs: Option<i64>,
     http_max_connections: Option<i64>,
     db_acquire_timeout_ms: Option<i64>,
     db_statement_timeout_secs: Option<i64>,
@@ -447,6 +451,14 @@ impl Config {
                 file.http_body_timeout_secs,
                 30,
                 1..=600,
+            ) as u64,
+            write_timeout_secs: number(
+                &mut errors,
+                "PORTICO_HTTP_WRITE_TIMEOUT_SECS",
+                "http_write_timeout_secs",
+                file.http_write_timeout_secs,
+                30,
+                1..=3600,
             ) as u64,
             max_connections: number(
                 &mut errors,

@@ -14,3 +14,4 @@ pub mod store;
 pub mod stripe;
 pub mod web;
 pub mod webhook_worker;
+pub mod write_deadline;

@@ -49,8 +49,12 @@ pub static CONNECTIONS_REFUSED: Counter = Counter::new(
     "portico_connections_refused_total",
     "Connections closed at once because the connection cap was reached.",
 );
+pub static WRITES_TIMED_OUT: Counter = Counter::new(
+    "portico_http_writes_timed_out_total",
+    "Connections ended because the client took no more of a response for http_write_timeout_secs.",
+);
 
-const COUNTERS: [&Counter; 8] = [
+const COUNTERS: [&Counter; 9] = [
     &MAIL_QUEUED,
     &MAIL_SENT,
     &MAIL_FAILED,
@@ -59,6 +63,7 @@ const COUNTERS: [&Counter; 8] = [
     &HASH_REFUSED,
     &STORE_UNAVAILABLE,
     &CONNECTIONS_REFUSED,
+    &WRITES_TIMED_OUT,
 ];
 
 /// A label value with `\`, `"` and line breaks escaped as the text format requires.

@@ -108,7 +108,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Connections are served by hyper directly (not `axum::serve`) so that one client cannot
 /// exhaust the server: a request's headers must arrive within the header timeout, which also
 /// closes a kept-alive connection that stays idle that long; bodies are bounded in size and time
-/// by [`limit_body`]; and past `max_connections` new connections get a 503 and are closed.
+/// by [`limit_body`]; a response the client stops taking is cut off after the write timeout
+/// ([`crate::write_deadline`]); and past `max_connections` new connections get a 503 and are
+/// closed.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -129,6 +131,7 @@ pub async fn serve(
     let retention = tokio::spawn(audit_retention(state.clone()));
     let access_watch = tokio::spawn(state.access_watch.clone().run(state.store.clone()));
     let limits = state.config.http.clone();
+    let write_timeout = Duration::from_secs(limits.write_timeout_secs);
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -162,6 +165,7 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 tower::ServiceExt::oneshot(app.clone(), request)
             });
+        let stream = crate::write_deadline::WriteDeadline::new(stream, write_timeout);
         let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -875,3 +875,60 @@ async fn a_statement_stuck_behind_a_lock_gives_up_and_answers_503() {
         reqwest::Client::new().get(app.url("/api/v1/orgs/locked")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A client that asks for a large answer (the audit log as CSV) and then never reads it is cut
+/// off after the write timeout without progress, instead of holding its connection (and the
+/// export's database reads) forever; a client that reads gets the whole answer.
+#[tokio::test]
+async fn a_client_that_stops_reading_a_large_answer_is_cut_off() {
+    let app = spawn_with(|c| c.http.write_timeout_secs = 1).await;
+    let password = app.create_staff("ada@portico.test", StaffRole::Admin).await;
+    // About 12 MB of CSV: far more than the sockets' buffers hold.
+    sqlx::raw_sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
+         INSERT INTO audit_events (at, actor, action, target, client_ip, details)
+         SELECT 1700000000 + i, 'stripe', 'member.status_changed', 'member' || i || '@example.org',
+                '192.0.2.1', '{\"reason\":\"a reason long enough to make each row of the export weigh more\"}'
+         FROM n",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    // A signed-in browser's cookies, for raw connections.
+    let cookie_header = {
+        let r = app.login(&client(), "ada@portico.test", &password).await;
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(String::from))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let request = format!("GET /staff/audit.csv HTTP/1.1\r\nHost: x\r\nCookie: {cookie_header}\r\n\r\n");
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr(&app).parse().unwrap()).await.unwrap();
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await; // reads nothing meanwhile
+    let mut taken = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut taken)).await;
+    assert!(matches!(closed, Ok(Ok(_)) | Ok(Err(_))), "the server ended the connection");
+
+    let mut reader = TcpStream::connect(addr(&app)).await.unwrap();
+    reader.write_all(request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut whole = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut whole)).await.unwrap().unwrap();
+    assert!(
+        whole.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&whole[..200.min(whole.len())])
+    );
+    assert!(whole.len() > 5_000_000, "the whole export: {} bytes", whole.len());
+    assert!(
+        taken.len() < whole.len() / 2,
+        "the stalled client was cut off: it got {} of {} bytes",
+        taken.len(),
+        whole.len()
+    );
+}
