@@ -9,6 +9,27 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export PORTICO_TEST_POSTGRES_URL="${PORTICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# Each stage says how long it took, and the run ends with the list (CI must stay under 25 min).
+stage_name=""
+stage_started=$SECONDS
+stage_times=()
+stage() {
+    if [ -n "$stage_name" ]; then
+        stage_times+=("$(printf '%5d s  %s' $((SECONDS - stage_started)) "$stage_name")")
+        echo "== $stage_name: $((SECONDS - stage_started)) s"
+    fi
+    stage_name="$1"
+    stage_started=$SECONDS
+    [ -n "$1" ] && echo "== $1"
+    return 0
+}
+report_times() {
+    stage ""
+    echo "== stage times (total $SECONDS s)"
+    printf '%s\n' "${stage_times[@]}"
+}
+trap report_times EXIT
+
 postgres_up() {
     if command -v pg_isready >/dev/null 2>&1; then
         pg_isready -q -h 127.0.0.1 -p 5432
@@ -36,12 +57,15 @@ drop_old_test_schemas() {
             EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END \$\$;" >/dev/null 2>&1 || true
 }
 
-echo "== SQLite: unit and integration tests"
+stage "build (tests)"
+cargo test --locked --no-run --quiet
+
+stage "SQLite: unit and integration tests"
 PORTICO_TEST_BACKEND=sqlite cargo test --locked
 
 if ensure_postgres; then
     drop_old_test_schemas
-    echo "== PostgreSQL ($PORTICO_TEST_POSTGRES_URL): integration tests"
+    stage "PostgreSQL ($PORTICO_TEST_POSTGRES_URL): integration tests"
     PORTICO_TEST_BACKEND=postgres cargo test --locked --tests
     drop_old_test_schemas
 elif [ "${CI:-}" = "true" ]; then
@@ -51,14 +75,17 @@ else
     echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432; SKIPPING the PostgreSQL run" >&2
 fi
 
-echo "== Load harness, short mode (fails on errors only, never on speed)"
+stage "build (load harness, release)"
+cargo bench --locked --bench load --no-run --quiet
+
+stage "load harness, short mode (fails on errors only, never on speed)"
 BENCH_SHORT=1 cargo bench --locked --bench load
 if postgres_up; then
     BENCH_SHORT=1 BENCH_DATABASE=postgres cargo bench --locked --bench load
     drop_old_test_schemas
 fi
 
-echo "== OpenAPI conformance (schemathesis)"
+stage "OpenAPI conformance (schemathesis)"
 if command -v python3 >/dev/null 2>&1; then
     ./scripts/schemathesis.sh
 elif [ "${CI:-}" = "true" ]; then
@@ -68,7 +95,7 @@ else
     echo "test.sh: python3 not found; SKIPPING schemathesis" >&2
 fi
 
-echo "== Browser tests (headless Chromium)"
+stage "browser tests (headless Chromium)"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$CHROMIUM" ] && command -v npm >/dev/null 2>&1; then
     cargo build --locked --quiet
