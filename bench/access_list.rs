@@ -6,7 +6,7 @@
 //!     BENCH_DATABASE=postgres cargo bench --bench access_list
 //!     BENCH_CLIENTS=64 BENCH_SECONDS=20 BENCH_MEMBERS=1000 BENCH_DEVICES=50 cargo bench --bench access_list
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support.rs"]
 mod support;

@@ -6,7 +6,7 @@
 //!     BENCH_DATABASE=postgres cargo bench --bench audit
 //!     BENCH_EVENTS=200000 BENCH_PAGES=100 cargo bench --bench audit
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support.rs"]
 mod support;

@@ -17,7 +17,7 @@
 //! (N queued emails until the sink has them all). It exits non-zero on an error only — a 5xx
 //! other than 503, a lost email, a wrong race outcome — never on speed.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support.rs"]
 mod support;

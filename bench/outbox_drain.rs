@@ -5,15 +5,16 @@
 //!     BENCH_MESSAGES=5000 cargo bench --bench outbox_drain
 //!     BENCH_DATABASE=postgres cargo bench --bench outbox_drain   # PostgreSQL (PORTICO_TEST_POSTGRES_URL)
 
-#[path = "../tests/common/smtp_sink.rs"]
+#[path = "../tests/it/common/smtp_sink.rs"]
 mod smtp_sink;
 
 use std::time::{Duration, Instant};
 
 use portico::config::{Config, Purpose};
+use portico::delivery::email::Worker;
 use portico::domain::Email;
 use portico::i18n::Locale;
-use portico::mail::{self, templates::Invitation, worker::Worker};
+use portico::mail::{self, templates::Invitation};
 use portico::store::Store;
 use sqlx::Executor;
 

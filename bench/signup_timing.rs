@@ -5,7 +5,7 @@
 //!     cargo bench --bench signup_timing                      # SQLite, 200 of each
 //!     BENCH_REQUESTS=500 BENCH_DATABASE=postgres cargo bench --bench signup_timing
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -11,7 +11,7 @@
 //! The mix, per request: 20 % sign-in (half with a wrong password), 30 % member dashboard
 //! read, 15 % invitation create over the API, 15 % signup email step, 20 % API member list.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support.rs"]
 mod support;

@@ -6,7 +6,7 @@
 //!     BENCH_DATABASE=postgres cargo bench --bench webhooks
 //!     BENCH_EVENTS=5000 BENCH_CHANGES=500 cargo bench --bench webhooks
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support.rs"]
 mod support;
@@ -37,7 +37,7 @@ async fn queue_events(store: &Store, org_id: i64, n: usize, prefix: &str) -> Vec
         )
         .await
         .expect("membership");
-        flows::webhooks::emit(&mut tx, "membership.created", id, json!({"cause": "bench"}))
+        flows::lifecycle::emit(&mut tx, "membership.created", id, json!({"cause": "bench"}))
             .await
             .expect("emit");
         ids.push(id);

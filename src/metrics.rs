@@ -71,11 +71,23 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// One device's health for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct DeviceHealth {
+    pub org: String,
+    pub id: i64,
+    pub name: String,
+    /// Seconds since its last contact; `None`: never.
+    pub silent_for: Option<i64>,
+    /// The list it held at its last contact is not the current one.
+    pub stale: bool,
+}
+
 /// What `/metrics` reads from the database (shared by all processes).
 pub struct Gauges {
     pub outbox_depth: Vec<(String, i64)>,
     pub oldest_due_ms: i64,
-    pub devices: Vec<crate::flows::access::DeviceHealth>,
+    pub devices: Vec<DeviceHealth>,
     pub webhook_deliveries: Vec<(String, i64)>,
     pub webhook_oldest_due_ms: i64,
 }

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::rfc3339;
 use crate::flows::access::{self, DeviceRequest, DeviceStatus, MAX_WAIT_SECS, Poll};
 use crate::flows::{self, FlowError};
-use crate::server::{AppState, RequestOrigin};
+use crate::state::{AppState, RequestOrigin};
 use crate::store::access::Device;
 
 /// A door or tool controller authenticated by its device token.

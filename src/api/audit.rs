@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use crate::domain::rfc3339;
 use crate::flows;
 use crate::flows::audit::LogQuery;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::LogEntry;
 
 #[derive(Deserialize, IntoParams)]

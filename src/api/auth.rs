@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use crate::domain::SecretToken;
 use crate::flows::Ctx;
-use crate::server::{AppState, RequestOrigin};
+use crate::state::{AppState, RequestOrigin};
 use crate::store::audit::Actor;
 use crate::store::{StoreError, api_tokens};
 

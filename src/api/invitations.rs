@@ -8,7 +8,7 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{InvitationState, MembershipRole, rfc3339};
 use crate::flows::{self, FlowError, invitations::InviteInput};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::invitations::Invitation;
 use crate::store::outbox::Delivery;
 

@@ -10,7 +10,7 @@ use crate::domain::{MembershipRole, MembershipStatus, rfc3339};
 use crate::flows;
 use crate::flows::FlowError;
 use crate::flows::members::{CatalogueRules, Record};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::orgs::MemberRow;
 use crate::store::outbox::Delivery;
 

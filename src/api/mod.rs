@@ -22,7 +22,7 @@ use axum::routing::{delete, get, patch, post, put};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::server::AppState;
+use crate::state::AppState;
 use error::ApiError;
 
 #[derive(OpenApi)]

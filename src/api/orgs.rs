@@ -8,7 +8,7 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::{OrgKind, SignupMode, rfc3339};
 use crate::flows::{self, orgs::OrgInput, orgs::OrgPatch};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::orgs::Org;
 
 #[derive(Serialize, ToSchema)]

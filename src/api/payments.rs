@@ -10,7 +10,7 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ApiPath, ErrorBody};
 use crate::flows;
 use crate::flows::payments::LedgerQuery;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::stripe_events::LedgerEvent;
 
 #[derive(Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::flows::{self, plans::PlanInput};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::plans::Plan;
 
 #[derive(Serialize, ToSchema)]

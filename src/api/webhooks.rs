@@ -11,7 +11,7 @@ use super::auth::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::domain::rfc3339;
 use crate::flows::webhooks::{self, EndpointInput, EndpointUpdate};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::webhooks::Endpoint;
 
 #[derive(Serialize, ToSchema)]

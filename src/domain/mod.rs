@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod destination;
 mod email;
+pub mod events;
 pub mod member;
 mod names;
 mod org;

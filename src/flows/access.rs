@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::members::{About, audit_membership};
+use super::lifecycle::{self, About};
 use super::{Ctx, FlowError, FlowResult};
 use crate::domain::member::text;
 use crate::domain::{MembershipStatus, SecretToken};
@@ -88,36 +88,6 @@ impl AccessWatch {
             }
         }
     }
-}
-
-/// Records a change of an organisation's access lists, in the caller's transaction.
-pub async fn list_changed(
-    tx: &mut Tx,
-    org_id: i64,
-    removes: bool,
-    cause: &str,
-    membership_id: Option<i64>,
-    detail: &str,
-) -> FlowResult<()> {
-    access::record_change(tx.conn(), org_id, removes, cause, membership_id, detail, now()).await?;
-    Ok(())
-}
-
-/// A status change enters or leaves the lists when it is to or from `active`.
-pub async fn status_changed(
-    tx: &mut Tx,
-    org_id: i64,
-    membership_id: i64,
-    from: MembershipStatus,
-    to: MembershipStatus,
-    cause: &str,
-) -> FlowResult<()> {
-    if from == MembershipStatus::Active || to == MembershipStatus::Active {
-        let detail = format!("status {} → {}", from.as_str(), to.as_str());
-        list_changed(tx, org_id, from == MembershipStatus::Active, cause, Some(membership_id), &detail)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The list a device may open doors with, read now.
@@ -314,7 +284,7 @@ pub async fn set_requirement(
     )
     .await?;
     let detail = format!("{} now requires {}", device.name, requires.unwrap_or("nothing"));
-    list_changed(&mut tx, org.id, requires.is_some(), &ctx.actor.label, None, &detail).await?;
+    lifecycle::list_changed(&mut tx, org.id, requires.is_some(), &ctx.actor.label, None, &detail).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -423,25 +393,13 @@ pub async fn overview(
     Ok((statuses, revocations))
 }
 
-/// One device's health for `/metrics`.
-#[derive(Debug, Clone)]
-pub struct DeviceHealth {
-    pub org: String,
-    pub id: i64,
-    pub name: String,
-    /// Seconds since its last contact; `None`: never.
-    pub silent_for: Option<i64>,
-    /// The list it held at its last contact is not the current one.
-    pub stale: bool,
-}
-
 /// Every live device of the instance, with its staleness.
-pub async fn health(store: &Store) -> FlowResult<Vec<DeviceHealth>> {
+pub async fn health(store: &Store) -> FlowResult<Vec<crate::metrics::DeviceHealth>> {
     let at = now();
     let mut out = Vec::new();
     for (device, org) in access::all_live(store.pool()).await? {
         let list = list_for(store, device.org_id, device.requires.as_deref()).await?;
-        out.push(DeviceHealth {
+        out.push(crate::metrics::DeviceHealth {
             org,
             id: device.id,
             silent_for: device.last_seen_at.map(|t| at - t),
@@ -473,9 +431,9 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         if memberships::end_timed_suspension(tx.conn(), id, now()).await? {
             let details = json!({ "from": "suspended", "to": "active", "reason": "suspension ended", "cause": "schedule" });
             let about = About { org_id, membership_id: id, email: &m.email };
-            audit_membership(&mut tx, &system, &Origin::default(), about, "member.status_changed", details)
+            lifecycle::record(&mut tx, &system, &Origin::default(), about, "member.status_changed", details)
                 .await?;
-            status_changed(
+            lifecycle::status_changed(
                 &mut tx,
                 org_id,
                 id,
@@ -494,7 +452,7 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
         if records::note_expiry(tx.conn(), id, &name, now()).await? {
             let details = json!({ "name": name, "cause": "schedule" });
             let about = About { org_id, membership_id: id, email: &m.email };
-            audit_membership(
+            lifecycle::record(
                 &mut tx,
                 &system,
                 &Origin::default(),
@@ -504,7 +462,7 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
             )
             .await?;
             let detail = format!("authorisation {name} expired");
-            list_changed(&mut tx, org_id, true, "schedule", Some(id), &detail).await?;
+            lifecycle::list_changed(&mut tx, org_id, true, "schedule", Some(id), &detail).await?;
             swept.expired += 1;
         }
         tx.commit().await?;

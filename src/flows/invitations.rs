@@ -415,7 +415,7 @@ pub async fn accept(
         match memberships::insert(tx.conn(), org_id, user_id, role, MembershipStatus::Active, now).await {
             Ok(id) => {
                 let details = json!({ "invitation_id": invitation_id, "role": role });
-                super::webhooks::emit(&mut tx, "membership.created", id, details).await?;
+                super::lifecycle::emit(&mut tx, "membership.created", id, details).await?;
                 id
             }
             // A member already (they joined by another way meanwhile): the invitation is used up.
@@ -430,11 +430,11 @@ pub async fn accept(
             Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours, origin).await?)
         }
     };
-    super::members::audit_membership(
+    super::lifecycle::record(
         &mut tx,
         &Actor::user(user_id, &email),
         origin,
-        super::members::About { org_id, membership_id, email: &email },
+        super::lifecycle::About { org_id, membership_id, email: &email },
         "invitation.accepted",
         json!({ "invitation_id": invitation_id, "role": role, "new_user": new_password_hash.is_some() }),
     )

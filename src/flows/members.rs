@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{Ctx, FieldError, FlowError, FlowResult, invalid};
+use super::{Ctx, FieldError, FlowError, FlowResult, invalid, lifecycle};
 use crate::domain::member::{phone, text};
 use crate::domain::text::{Lines, clean};
 use crate::domain::{AuthorisationName, MembershipRole, MembershipStatus, NameError, csv};
@@ -133,48 +133,12 @@ async fn record_event(
     record: &Record,
     details: serde_json::Value,
 ) -> FlowResult<()> {
-    let about =
-        About { org_id: record.org.id, membership_id: record.membership.id, email: &record.membership.email };
-    audit_membership(tx, &ctx.actor, &ctx.origin, about, action, details).await
-}
-
-/// The membership a change is about.
-#[derive(Clone, Copy)]
-pub(super) struct About<'a> {
-    pub org_id: i64,
-    pub membership_id: i64,
-    /// The audit event's target.
-    pub email: &'a str,
-}
-
-/// The one way a change of a membership is recorded, whoever causes it (staff, the member, a
-/// payment, the scheduler): audited, and emitted as the webhook event it is (SPEC §3.7), in
-/// the caller's transaction.
-pub(super) async fn audit_membership(
-    tx: &mut store::Tx,
-    actor: &audit::Actor,
-    origin: &audit::Origin,
-    about: About<'_>,
-    action: &str,
-    details: serde_json::Value,
-) -> FlowResult<()> {
-    let event = super::webhooks::event_for(action, &details);
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor,
-            origin,
-            action,
-            target: Some(about.email),
-            org_id: Some(about.org_id),
-            details: details.clone(),
-        },
-    )
-    .await?;
-    if let Some(event) = event {
-        super::webhooks::emit(tx, event, about.membership_id, details).await?;
-    }
-    Ok(())
+    let about = lifecycle::About {
+        org_id: record.org.id,
+        membership_id: record.membership.id,
+        email: &record.membership.email,
+    };
+    lifecycle::record(tx, &ctx.actor, &ctx.origin, about, action, details).await
 }
 
 /// What staff change on a membership: status (with a reason, and for a suspension optionally
@@ -243,8 +207,7 @@ pub async fn change(
             json!({ "from": from, "to": to, "reason": reason, "cause": "staff", "until": until.map(crate::domain::rfc3339) }),
         )
         .await?;
-        super::access::status_changed(&mut tx, record.org.id, membership_id, from, to, &ctx.actor.label)
-            .await?;
+        lifecycle::status_changed(&mut tx, record.org.id, membership_id, from, to, &ctx.actor.label).await?;
         if let Some(until) = until {
             memberships::set_suspended_until(tx.conn(), membership_id, until).await?;
         }
@@ -284,7 +247,7 @@ pub async fn record_gate(
     let mut tx = store.begin().await?;
     records::add_agreement(tx.conn(), membership_id, kind, version, &ctx.actor.label, now()).await?;
     record_event(&mut tx, ctx, "member.agreement_recorded", &record, json!({ "kind": kind })).await?;
-    super::payments::after_gate_recorded(&mut tx, ctx, &record.org, membership_id).await?;
+    lifecycle::after_gate_recorded(&mut tx, ctx, &record.org, membership_id).await?;
     tx.commit().await?;
     load(store, record.org, membership_id).await
 }
@@ -359,7 +322,7 @@ async fn record_key_change(
 ) -> FlowResult<()> {
     record_event(tx, ctx, change.action, record, change.details).await?;
     let (org, member) = (record.org.id, Some(record.membership.id));
-    super::access::list_changed(tx, org, change.removes, &ctx.actor.label, member, detail).await
+    lifecycle::list_changed(tx, org, change.removes, &ctx.actor.label, member, detail).await
 }
 
 async fn remove_credential_from(
@@ -445,7 +408,7 @@ pub async fn set_authorisation(
         let action = if grant { "member.authorisation_granted" } else { "member.authorisation_revoked" };
         record_event(&mut tx, ctx, action, &record, json!({ "name": name })).await?;
         let detail = format!("authorisation {name} {}", if grant { "granted" } else { "revoked" });
-        super::access::list_changed(
+        lifecycle::list_changed(
             &mut tx,
             record.org.id,
             !grant,
@@ -644,7 +607,7 @@ pub async fn update_own_profile(
         != (&profile.first_name, &profile.last_name, &profile.preferred_name);
     if renamed {
         // Door lists carry the name: a waiting door gets the new one.
-        super::access::list_changed(
+        lifecycle::list_changed(
             &mut tx,
             record.org.id,
             false,

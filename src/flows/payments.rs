@@ -15,15 +15,17 @@ use rand::distr::Alphanumeric;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::lifecycle::{self, Cause, activate_if_ready, transition};
 use super::{Ctx, FlowError, FlowResult, invalid};
 use crate::config::Config;
 use crate::domain::{MembershipStatus, stripe_signature};
-use crate::store::audit::{self, Actor, Origin};
+use crate::store::audit::{self, Actor};
 use crate::store::memberships::{self, Membership, Observed};
 use crate::store::orgs::{self as org_store, Org};
 use crate::store::stripe_events::{self, LedgerEvent, NewEvent};
 use crate::store::{Store, Tx, now, plans, records};
 use crate::stripe::{self, CheckoutSession, Client, Invoice, StripeError, Subscription};
+pub use lifecycle::waiting_for;
 
 impl From<StripeError> for FlowError {
     fn from(e: StripeError) -> FlowError {
@@ -192,13 +194,6 @@ fn standing(status: &str) -> Standing {
     }
 }
 
-/// What caused a change, as the audit trail records it.
-struct Cause {
-    actor: Actor,
-    /// `stripe:evt_…`, `schedule:past_due_grace`, `staff`.
-    label: String,
-}
-
 /// Processes one stored event and records the outcome in the ledger: `processed` (with what
 /// it did), `ignored` (nothing to do: not a type Portico acts on, bound to no membership, or
 /// older than what was applied) or `failed` (with the error; the sweep does not retry a
@@ -284,7 +279,15 @@ async fn apply(store: &Store, stripe: Option<&Client>, id: &str, payload: &str) 
     let after = memberships::find(tx.conn(), membership_id).await?.ok_or(FlowError::NotFound)?;
     let cause = Cause { actor: Actor::system("stripe"), label: format!("stripe:{id}") };
     if membership.payment.paid_at.is_none() && after.payment.paid_at.is_some() {
-        audit_member(&mut tx, &cause, &org, &after, "member.paid", json!({ "plan": after.plan })).await?;
+        lifecycle::record_with_cause(
+            &mut tx,
+            &cause,
+            &org,
+            &after,
+            "member.paid",
+            json!({ "plan": after.plan }),
+        )
+        .await?;
     }
     // Each invoice's outcome is a payment event out (SPEC §3.7); the first one's too.
     let payment = match event.kind.as_str() {
@@ -293,7 +296,8 @@ async fn apply(store: &Store, stripe: Option<&Client>, id: &str, payload: &str) 
         _ => None,
     };
     if let Some(action) = payment {
-        audit_member(&mut tx, &cause, &org, &after, action, json!({ "plan": after.plan })).await?;
+        lifecycle::record_with_cause(&mut tx, &cause, &org, &after, action, json!({ "plan": after.plan }))
+            .await?;
     }
     let outcome = match seen.status.as_deref() {
         Some(status) => lifecycle(&mut tx, &org, &after, standing(status), &cause).await?,
@@ -303,76 +307,6 @@ async fn apply(store: &Store, stripe: Option<&Client>, id: &str, payload: &str) 
     tx.commit().await?;
     tracing::info!(event = %id, membership = membership_id, outcome, "stripe event processed");
     Ok(())
-}
-
-async fn audit_member(
-    tx: &mut Tx,
-    cause: &Cause,
-    org: &Org,
-    m: &Membership,
-    action: &str,
-    mut details: serde_json::Value,
-) -> FlowResult<()> {
-    details["cause"] = cause.label.clone().into();
-    let about = super::members::About { org_id: org.id, membership_id: m.id, email: &m.email };
-    super::members::audit_membership(tx, &cause.actor, &Origin::default(), about, action, details).await
-}
-
-/// A status change along the allowed transitions, audited with its cause. The change is
-/// conditional on the status read, so a concurrent change makes it a no-op (false).
-async fn transition(
-    tx: &mut Tx,
-    org: &Org,
-    m: &Membership,
-    to: MembershipStatus,
-    cause: &Cause,
-    reason: &str,
-) -> FlowResult<bool> {
-    if !m.status.can_become(to) || !memberships::set_status(tx.conn(), m.id, m.status, to, now()).await? {
-        return Ok(false);
-    }
-    // Every suspension made here is for the payment, so a later payment lifts it.
-    memberships::set_suspended_for_payment(tx.conn(), m.id, to == MembershipStatus::Suspended).await?;
-    audit_member(
-        tx,
-        cause,
-        org,
-        m,
-        "member.status_changed",
-        json!({ "from": m.status, "to": to, "reason": reason }),
-    )
-    .await?;
-    super::access::status_changed(tx, org.id, m.id, m.status, to, &cause.label).await?;
-    Ok(true)
-}
-
-/// What a paid `pending` membership still waits for before it may become active: a signed
-/// waiver, an ID check (when the organisation requires them), or staff (manual activation).
-pub fn waiting_for(org: &Org, agreements: &[records::Agreement]) -> Vec<&'static str> {
-    let has = |kind: &str| agreements.iter().any(|a| a.kind == kind);
-    let mut waiting = Vec::new();
-    if org.requires_waiver && !has("waiver") {
-        waiting.push("waiver");
-    }
-    if org.requires_id_check && !has("id_check") {
-        waiting.push("id_check");
-    }
-    if org.activation != "automatic" {
-        waiting.push("staff");
-    }
-    waiting
-}
-
-/// Activates a paid `pending` membership if nothing holds it (automatic activation, gates met).
-async fn activate_if_ready(tx: &mut Tx, org: &Org, m: &Membership, cause: &Cause) -> FlowResult<bool> {
-    if m.status != MembershipStatus::Pending || m.payment.paid_at.is_none() {
-        return Ok(false);
-    }
-    let agreements = records::agreements(tx.conn(), m.id).await?;
-    if !waiting_for(org, &agreements).is_empty() {
-        return Ok(false);
-    }
-    transition(tx, org, m, MembershipStatus::Active, cause, "payment").await
 }
 
 /// The status change a subscription's standing calls for. `banned` is never touched.
@@ -398,14 +332,6 @@ async fn lifecycle(
         _ => return Ok("recorded"),
     };
     Ok(if transition(tx, org, m, to, cause, reason).await? { done } else { "recorded" })
-}
-
-/// After staff record a waiver or an ID check: activate the membership if that was all it
-/// was waiting for. Called inside the transaction that recorded it.
-pub async fn after_gate_recorded(tx: &mut Tx, ctx: &Ctx, org: &Org, membership_id: i64) -> FlowResult<bool> {
-    let m = memberships::find(tx.conn(), membership_id).await?.ok_or(FlowError::NotFound)?;
-    let cause = Cause { actor: ctx.actor.clone(), label: "staff".into() };
-    activate_if_ready(tx, org, &m, &cause).await
 }
 
 /// What one sweep did.

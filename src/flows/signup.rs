@@ -223,11 +223,11 @@ async fn create_account(
     }
     let session =
         auth::open_session(&mut tx, user_id, visitor.session, config.session_hours, visitor.origin).await?;
-    super::members::audit_membership(
+    super::lifecycle::record(
         &mut tx,
         &Actor::user(user_id, email.as_str()),
         visitor.origin,
-        super::members::About { org_id: org.id, membership_id, email: email.as_str() },
+        super::lifecycle::About { org_id: org.id, membership_id, email: email.as_str() },
         "member.signed_up",
         json!({ "membership_id": membership_id, "username": details.username.as_str() }),
     )
@@ -272,11 +272,11 @@ pub async fn join_with_account(
         now,
     )
     .await?;
-    super::members::audit_membership(
+    super::lifecycle::record(
         &mut tx,
         &Actor::user(user_id, email),
         origin,
-        super::members::About { org_id: org.id, membership_id, email },
+        super::lifecycle::About { org_id: org.id, membership_id, email },
         "member.joined",
         json!({ "membership_id": membership_id }),
     )

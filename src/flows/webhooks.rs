@@ -3,7 +3,7 @@
 //! delivery worker sends them.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{Ctx, FlowError, FlowResult, invalid};
@@ -17,90 +17,7 @@ use crate::store::{Store, Tx, now, now_ms};
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
 
-/// Every event type, as endpoints subscribe to them.
-pub const EVENT_TYPES: [&str; 11] = [
-    "membership.created",
-    "membership.activated",
-    "membership.suspended",
-    "membership.banned",
-    "membership.reinstated",
-    "member.updated",
-    "credentials.changed",
-    "authorisations.changed",
-    "payment.succeeded",
-    "payment.failed",
-    "invitation.accepted",
-];
-
-/// The event an audited change of a membership is, if any: every change of a membership is
-/// audited through one helper, which emits what this says in the same transaction.
-pub fn event_for(action: &str, details: &Value) -> Option<&'static str> {
-    let status = |key: &str| details.get(key).and_then(Value::as_str);
-    Some(match action {
-        "member.status_changed" => match (status("from"), status("to")) {
-            (Some("pending"), Some("active")) => "membership.activated",
-            (_, Some("active")) => "membership.reinstated",
-            (_, Some("suspended")) => "membership.suspended",
-            (_, Some("banned")) => "membership.banned",
-            _ => return None,
-        },
-        "member.profile_updated"
-        | "member.record_updated"
-        | "member.role_changed"
-        | "member.agreement_recorded" => "member.updated",
-        "member.credential_added" | "member.credential_removed" => "credentials.changed",
-        "member.authorisation_granted" | "member.authorisation_revoked" | "member.authorisation_expired" => {
-            "authorisations.changed"
-        }
-        // `member.paid` (the first payment) comes with its invoice's `member.payment_succeeded`.
-        "member.payment_succeeded" => "payment.succeeded",
-        "member.payment_failed" => "payment.failed",
-        "member.signed_up" | "member.joined" => "membership.created",
-        "invitation.accepted" => "invitation.accepted",
-        _ => return None,
-    })
-}
-
-/// Writes `event_type` about a membership inside `tx`: reads the membership as the change left
-/// it, takes its next sequence number, and queues a delivery to each enabled endpoint of its
-/// organisation subscribed to the type. `details` are the change's own facts (the audit
-/// details: cause, reason, from/to, names). When no endpoint wants it, only the read is done:
-/// sequence numbers then have gaps, as they do for types an endpoint does not take.
-pub async fn emit(tx: &mut Tx, event_type: &str, membership_id: i64, details: Value) -> FlowResult<()> {
-    let Some(subject) = webhooks::subject(tx.conn(), membership_id, event_type).await? else { return Ok(()) };
-    if subject.subscribers == 0 {
-        return Ok(());
-    }
-    let seq = webhooks::next_seq(tx.conn(), membership_id).await?;
-    let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let body = json!({
-        "type": event_type,
-        "timestamp": crate::domain::rfc3339(crate::store::now()),
-        "data": {
-            "membership": {
-                "id": membership_id,
-                "organisation": subject.org_slug,
-                "email": subject.email,
-                "username": subject.username,
-                "role": subject.role,
-                "status": subject.status,
-            },
-            "sequence": seq,
-            "details": details,
-        },
-    })
-    .to_string();
-    let new = webhooks::NewEvent {
-        message_id: &message_id,
-        org_id: subject.org_id,
-        membership_id: Some(membership_id),
-        seq,
-        event_type,
-        body: &body,
-    };
-    tx.webhooks_queued += webhooks::insert_event(tx.conn(), &new, None, now_ms()).await?;
-    Ok(())
-}
+pub use crate::domain::events::EVENT_TYPES;
 
 /// What staff give for a new endpoint.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -345,25 +262,4 @@ pub fn signing_secrets(endpoint: &Endpoint, at: i64) -> Vec<SigningSecret> {
         .chain(previous)
         .filter_map(|s| SigningSecret::parse(s).ok())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_changes_map_to_the_events_of_spec_3_7() {
-        let change =
-            |from: &str, to: &str| event_for("member.status_changed", &json!({ "from": from, "to": to }));
-        assert_eq!(change("pending", "active"), Some("membership.activated"));
-        assert_eq!(change("suspended", "active"), Some("membership.reinstated"));
-        assert_eq!(change("active", "suspended"), Some("membership.suspended"));
-        assert_eq!(change("banned", "suspended"), Some("membership.suspended"));
-        assert_eq!(change("active", "banned"), Some("membership.banned"));
-        assert_eq!(event_for("member.note_added", &json!({})), None, "staff notes are not sent out");
-        for mapped in ["member.payment_succeeded", "member.credential_added", "member.authorisation_expired"]
-        {
-            assert!(EVENT_TYPES.contains(&event_for(mapped, &json!({})).unwrap()));
-        }
-    }
 }

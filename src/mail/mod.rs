@@ -4,7 +4,6 @@
 
 pub mod templates;
 pub mod transport;
-pub mod worker;
 
 use crate::config::Config;
 use crate::domain::Email;

@@ -17,7 +17,7 @@ use super::{
 use crate::flows::FlowError;
 use crate::flows::account::{self, Me};
 use crate::http_error::{classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 
 const PAGE: &str = "/account";
 

@@ -14,7 +14,7 @@ use crate::domain::SecretToken;
 use crate::flows::Ctx;
 use crate::http_error::ErrorInfo;
 use crate::i18n::{Locale, Tr};
-use crate::server::{AppState, RequestOrigin};
+use crate::state::{AppState, RequestOrigin};
 use crate::store::audit::{Actor, Origin};
 use crate::store::sessions::SessionUser;
 

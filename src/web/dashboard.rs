@@ -16,7 +16,7 @@ use crate::flows::members::{self, ProfileInput, Record, Sections};
 use crate::flows::payments::{self, PaymentView};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::memberships;
 
 #[derive(Deserialize, Default)]

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::pages::{DevMailList, DevMailShow};
 use super::{WebCtx, error_page, render};
 use crate::http_error::{ErrorInfo, classify};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::outbox;
 
 fn local_only(ctx: &WebCtx) -> Option<Response> {

@@ -13,7 +13,7 @@ use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page,
 use crate::flows::invitations::{self, Acceptance, Offer};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Tokens are 43 base64url characters; anything else is not worth a database query.
 fn plausible(token: &str) -> bool {

@@ -9,7 +9,7 @@ use super::{FlashKind, WebCtx, cookies, error_page, render, see_other, start_ses
 use crate::domain::SecretToken;
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LoginForm {

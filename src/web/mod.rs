@@ -30,7 +30,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::http_error::{ErrorInfo, describe};
-use crate::server::AppState;
+use crate::state::AppState;
 pub use context::{FlashKind, WebCtx};
 
 pub fn router(state: AppState) -> Router<AppState> {

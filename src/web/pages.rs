@@ -64,7 +64,7 @@ pub struct StaffOrg<'a> {
     pub roles: &'static [crate::domain::MembershipRole],
     pub statuses: &'static [crate::domain::MembershipStatus],
     pub catalogue: Vec<crate::store::records::CatalogueEntry>,
-    pub filter: super::staff::MemberFilterQuery,
+    pub filter: MemberFilterQuery,
 }
 
 #[derive(Template)]
@@ -571,4 +571,13 @@ pub struct ResetPassword<'a> {
     pub p: &'a WebCtx,
     pub token: String,
     pub error: Option<String>,
+}
+
+/// The member list filter of an organisation page (`?status=…&q=…`).
+#[derive(serde::Deserialize, Default, Clone)]
+pub struct MemberFilterQuery {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub q: String,
 }

@@ -11,7 +11,7 @@ use super::pages::{Field, ForgotPassword, ResetPassword, ResetSent};
 use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, render, start_session};
 use crate::flows::{FlowError, password_reset};
 use crate::http_error::{ErrorInfo, classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn forgot(ctx: WebCtx) -> Response {
     render(StatusCode::OK, &ForgotPassword { p: &ctx, email: Field::default() })

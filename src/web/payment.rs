@@ -17,7 +17,7 @@ use super::{
 use crate::flows::FlowError;
 use crate::flows::payments::{self, PaymentStep};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Where a member goes once their membership exists: the payment step when the organisation
 /// takes payments, else the dashboard.

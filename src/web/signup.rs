@@ -17,7 +17,7 @@ use super::{
 use crate::domain::member::DetailsInput;
 use crate::flows::{FlowError, signup};
 use crate::http_error::{classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::orgs::Org;
 
 fn account_offer(ctx: &WebCtx, org: &Org, status: StatusCode) -> Response {

@@ -5,12 +5,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{Field, InviteForm, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
+use super::pages::{Field, InviteForm, MemberFilterQuery, OrgForm, StaffOrg, StaffOrgs, StaffOutbox};
 use super::{FlashKind, WebCtx, deny_unless_staff, error_page, flash_redirect, render, see_other};
 use crate::domain::{MembershipRole, MembershipStatus, OrgKind};
 use crate::flows::{self, FlowError, invitations::InviteInput, orgs::OrgInput};
 use crate::http_error::{ErrorInfo, classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store;
 
 async fn orgs_page(state: &AppState, ctx: &WebCtx, form: OrgForm, status: StatusCode) -> Response {
@@ -118,15 +118,6 @@ pub async fn org(
     };
     let invite = InviteForm { role: Field { value: "member".into(), error: None }, ..Default::default() };
     org_page(&state, &ctx, &slug, invite, StatusCode::OK, filter).await
-}
-
-/// The member list filter of an organisation page (`?status=…&q=…`).
-#[derive(Deserialize, Default, Clone)]
-pub struct MemberFilterQuery {
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub q: String,
 }
 
 async fn org_page(

@@ -13,7 +13,7 @@ use super::{WebCtx, bad_request_page, deny_unless_staff, error_page, render};
 use crate::flows::FlowError;
 use crate::flows::audit::{self, LogQuery};
 use crate::http_error::{classify, field_key};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The query string of `query`, blanks left out, with `cursor` when given.
 fn query_string(query: &LogQuery, cursor: Option<&str>) -> String {

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 async fn page(
     state: &AppState,

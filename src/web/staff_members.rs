@@ -16,7 +16,7 @@ use super::{
 use crate::domain::MembershipStatus;
 use crate::flows::members;
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 async fn page(
     state: &AppState,

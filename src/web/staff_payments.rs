@@ -19,7 +19,7 @@ use crate::flows::payments::LedgerQuery;
 use crate::flows::plans::PlanInput;
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 async fn payments_page(
     state: &AppState,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::flows::staff::{self, FirstPassword};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 const PAGE: &str = "/staff/people";
 

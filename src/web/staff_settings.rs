@@ -17,7 +17,7 @@ use super::{
 use crate::domain::{ALL_SETTINGS, SettingDef};
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The page; `error` is the setting whose value was refused.
 async fn page(state: &AppState, ctx: &WebCtx, error: Option<&'static SettingDef>) -> Response {

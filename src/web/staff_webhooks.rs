@@ -15,7 +15,7 @@ use super::{
 use crate::flows::webhooks::{self, EndpointInput, EndpointUpdate};
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The endpoints page, with a secret just made (URL, secret) or what went wrong.
 async fn page(

@@ -1,7 +1,11 @@
-//! What the two delivery workers (email outbox, webhooks) share: claims are leases held by a
+//! Delivery: the workers that send what transactions queued, email ([`email`]) and webhooks
+//! ([`webhooks`]), and what they share: claims are leases held by a
 //! random token; every database step has a deadline; an attempt's outcome is written until it
 //! is written or the claim is found lost, so a database that restarts delays an outcome but
 //! never drops it (a dropped outcome would mean a second send when the lease runs out).
+
+pub mod email;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Email delivery through a real SMTP server on loopback: MIME parts, retries, permanent
 //! failures, crash recovery, rollbacks, two processes sharing one outbox, the dev viewer.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

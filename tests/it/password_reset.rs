@@ -1,6 +1,6 @@
 //! Password reset (`/password/forgot`, `/password/reset/{token}`), on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

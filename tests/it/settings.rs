@@ -1,7 +1,7 @@
 //! Runtime settings are read through a per-process cache: a change made through one process
 //! applies in every other within a second, and at once in its own.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! session, origin checks, cookies at sign-out, security headers, malformed URLs, Unicode
 //! folding of identifiers.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, client, csrf_token, spawn};
 use portico::domain::StaffRole;

@@ -1,6 +1,6 @@
 //! The staff console: organisations listed, created and shown.
 
-mod common;
+use crate::common;
 
 use common::{client, spawn};
 use portico::domain::StaffRole;

@@ -1,6 +1,6 @@
 //! Membership plans over the API: create, list, deactivate; validation and permissions.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn};
 use portico::domain::StaffRole;

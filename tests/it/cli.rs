@@ -1,6 +1,6 @@
 //! The `portico` binary: admin commands and configuration errors, run as a user would.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

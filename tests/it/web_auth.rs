@@ -1,6 +1,6 @@
 //! Staff sign-in on the web: sessions, CSRF, throttling, and what the audit trail records.
 
-mod common;
+use crate::common;
 
 use common::{client, csrf_token, set_cookie, spawn, spawn_with};
 use portico::domain::StaffRole;

@@ -1,6 +1,6 @@
 //! Stripe's webhook: the signature over the raw body, and the event ledger (each event once).
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_with};
 use portico::config::Redacted;

@@ -1,7 +1,7 @@
 //! Events out (SPEC §3.7), on both backends, against a real HTTP receiver that changes its
 //! answers mid-test.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The JSON API for organisations: auth, validation, conflicts, concurrency, bad bodies, OpenAPI.
 
-mod common;
+use crate::common;
 
 use common::spawn;
 use portico::domain::StaffRole;

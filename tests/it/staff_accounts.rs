@@ -2,7 +2,7 @@
 //! or an emailed set-password link, roles, disabling (sessions and API tokens end at once), API
 //! tokens with their last use, revocable; on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

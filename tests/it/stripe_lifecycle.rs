@@ -2,7 +2,7 @@
 //! format): the checkout bound to the member's own pending membership, webhook processing with
 //! ordering, activation policy and gates, past-due grace, banned members, reconciliation.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -285,6 +285,32 @@ impl ServeProcess {
         ServeProcess(command.spawn().expect("start portico serve"))
     }
 
+    /// As [`ServeProcess::start`], on a free loopback port; the base URL once `/healthz` answers.
+    pub async fn start_listening(
+        database_url: &str,
+        smtp_url: &str,
+        env: &[(&str, &str)],
+    ) -> (ServeProcess, String) {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut env = env.to_vec();
+        env.push(("PORTICO_BIND", &bind));
+        let process = ServeProcess::start(database_url, smtp_url, &env);
+        let base = format!("http://{bind}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+                return (process, base);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("portico serve did not answer on {bind}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill_9(&mut self) {
         let _ = self.0.kill();

@@ -1,7 +1,7 @@
 //! Account self-service (`/account`) for every signed-in user: password, address, sessions,
 //! language; on both backends, with real email to a local sink.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -196,7 +196,7 @@ async fn an_address_change_needs_the_link_sent_to_the_new_address_and_the_old_on
         .json()
         .await
         .unwrap();
-    assert_eq!(found["events"][0]["actor"], "me@portico.test");
+    assert_eq!(found["items"][0]["actor"], "me@portico.test");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The member dashboard (SPEC §3.3) and staff member management (SPEC §3.4), on both backends.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, client, spawn};
 use portico::domain::StaffRole;

@@ -1,6 +1,6 @@
 //! Staff invitations (SPEC §3.1) over HTTP with the real SMTP sink, on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

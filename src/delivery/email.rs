@@ -14,9 +14,9 @@ use lettre::message::Mailbox;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::transport::{SendError, Transport};
 use crate::config::{Config, OutboxConfig};
 use crate::delivery::{self, STORE_DEADLINE};
+use crate::mail::transport::{SendError, Transport};
 use crate::metrics;
 use crate::store::outbox::{self, Claimed, Outcome, Priority};
 use crate::store::{Store, StoreError, now_ms};

@@ -1,6 +1,6 @@
 //! Self-service signup (SPEC §3.2) over HTTP with the real SMTP sink, on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

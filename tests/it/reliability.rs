@@ -2,7 +2,7 @@
 //! processes on one database, commits that fail, a database that goes away, slow and greedy
 //! HTTP clients, and a flood of password checks. Each test fails without the fix it guards.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! while events are written, the CSV export (defused, itself audited), retention; on both
 //! backends.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

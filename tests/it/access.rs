@@ -2,7 +2,7 @@
 //! on both backends: list contents, ETag/304, device tokens, long polls woken by a change in
 //! any process, proof of revocation, prerequisites, expiry, timed suspension.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

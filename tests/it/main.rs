@@ -1,0 +1,27 @@
+//! The integration tests: one binary (linking the crate once), one module per area. Each test
+//! starts the real server on an ephemeral port against a fresh database: a SQLite file, or a
+//! fresh PostgreSQL schema when `PORTICO_TEST_BACKEND=postgres` (see `common`).
+
+mod common;
+
+mod access;
+mod account;
+mod api_orgs;
+mod audit;
+mod cli;
+mod invitations;
+mod mail;
+mod members;
+mod memory;
+mod password_reset;
+mod payments;
+mod plans;
+mod reliability;
+mod security;
+mod settings;
+mod signup;
+mod staff_accounts;
+mod staff_console;
+mod stripe_lifecycle;
+mod web_auth;
+mod webhooks;
