@@ -287,27 +287,30 @@ pub async fn prune(store: &Store) -> FlowResult<u64> {
     let before = now() - days * 86_400;
     let mut deleted = 0;
     loop {
-        let n = audit::prune(store.pool(), before, PRUNE_BATCH).await?;
+        // The last batch commits with the record of the prune, so whoever sees the old events
+        // gone sees the record too.
+        let mut tx = store.begin().await?;
+        let n = audit::prune(tx.conn(), before, PRUNE_BATCH).await?;
         deleted += n;
-        if n < PRUNE_BATCH as u64 {
+        let last = n < PRUNE_BATCH as u64;
+        if last && deleted > 0 {
+            audit::record(
+                tx.conn(),
+                audit::NewEvent {
+                    actor: &audit::Actor::system("retention"),
+                    origin: &audit::Origin::default(),
+                    action: "audit.pruned",
+                    target: None,
+                    org_id: None,
+                    details: json!({ "deleted": deleted, "before": rfc3339(before), "retention_days": days }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if last {
             break;
         }
-    }
-    if deleted > 0 {
-        let mut tx = store.begin().await?;
-        audit::record(
-            tx.conn(),
-            audit::NewEvent {
-                actor: &audit::Actor::system("retention"),
-                origin: &audit::Origin::default(),
-                action: "audit.pruned",
-                target: None,
-                org_id: None,
-                details: json!({ "deleted": deleted, "before": rfc3339(before), "retention_days": days }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
     }
     Ok(deleted)
 }
