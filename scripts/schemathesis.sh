@@ -10,6 +10,7 @@
 #   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh
 #   ST_CHECKS=not_a_server_error scripts/schemathesis.sh
 #   ST_INCLUDE_PATH=/api/v1/audit scripts/schemathesis.sh        # one operation's path
+#   ST_INCLUDE_PATH_REGEX=oidc scripts/schemathesis.sh           # operations whose path matches
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -61,7 +62,8 @@ run_against() {
         --checks "$CHECKS" --suppress-health-check filter_too_much \
         -H "Authorization: Bearer $token" --seed 1 --workers 1 \
         --generation-allow-x00 true --max-examples "${ST_MAX_EXAMPLES:-150}" \
-        ${ST_INCLUDE_PATH:+--include-path "$ST_INCLUDE_PATH"} || status=$?
+        ${ST_INCLUDE_PATH:+--include-path "$ST_INCLUDE_PATH"} \
+        ${ST_INCLUDE_PATH_REGEX:+--include-path-regex "$ST_INCLUDE_PATH_REGEX"} || status=$?
     kill "$pid"; wait "$pid" 2>/dev/null || true
     return $status
 }

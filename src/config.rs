@@ -46,6 +46,8 @@ pub struct Config {
     pub scheduler_secs: u64,
     /// How often `serve` deletes audit events past the retention setting (first run at start).
     pub audit_prune_interval_secs: u64,
+    /// How long a new OpenID Connect signing key is published before it signs.
+    pub oidc_key_publish_secs: i64,
     pub webhooks: WebhookConfig,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
@@ -199,6 +201,7 @@ struct FileConfig {
     http_max_connections: Option<i64>,
     db_acquire_timeout_ms: Option<i64>,
     db_statement_timeout_secs: Option<i64>,
+    oidc_key_publish_secs: Option<i64>,
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
@@ -477,6 +480,14 @@ impl Config {
             3000,
             100..=60_000,
         ) as u64;
+        let oidc_key_publish_secs = number(
+            &mut errors,
+            "PORTICO_OIDC_KEY_PUBLISH_SECS",
+            "oidc_key_publish_secs",
+            file.oidc_key_publish_secs,
+            600, // twice the JWKS cache lifetime (flows::oidc::keys::JWKS_MAX_AGE_SECS)
+            0..=604_800,
+        );
         let db_statement_timeout_secs = number(
             &mut errors,
             "PORTICO_DB_STATEMENT_TIMEOUT_SECS",
@@ -638,6 +649,7 @@ impl Config {
                 stripe,
                 scheduler_secs,
                 audit_prune_interval_secs,
+                oidc_key_publish_secs,
                 webhooks,
                 test_hooks: TestHooks::default(),
             }),

@@ -136,6 +136,7 @@ pub fn code_key(code: &str) -> Option<&'static str> {
         "nothing_to_pay" => "error-nothing-to-pay",
         "no_customer" => "error-no-customer",
         "invitation_pending" => "error-invitation-pending",
+        "public_client" => "error-public-client",
         "missing_prerequisites" => "error-missing-prerequisites",
         // Other refusals.
         "not_found" => "error-not-found",

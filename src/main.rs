@@ -65,6 +65,46 @@ enum Command {
         #[command(subcommand)]
         action: StripeAction,
     },
+    /// Sign in elsewhere with Portico (OpenID Connect).
+    Oidc {
+        #[command(subcommand)]
+        action: OidcAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OidcAction {
+    /// Relying parties.
+    Client {
+        #[command(subcommand)]
+        action: OidcClientAction,
+    },
+    /// Publish a next signing key for every algorithm; it signs once it has been published for
+    /// `oidc_key_publish_secs`, and the retired key stays published until its tokens expire.
+    RotateKeys,
+}
+
+#[derive(Subcommand)]
+enum OidcClientAction {
+    /// Register a client; prints `client_id: …` and `client_secret: …` (the secret once).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client: no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// No consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// An authorisation of the catalogue members need to sign in.
+        #[arg(long)]
+        requires: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -232,7 +272,8 @@ fn describe(e: FlowError) -> String {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let purpose = match cli.command {
-        Command::Serve => Purpose::Serve,
+        // Signing keys are encrypted with the secret key: rotating them needs it.
+        Command::Serve | Command::Oidc { action: OidcAction::RotateKeys } => Purpose::Serve,
         Command::Demo => Purpose::Demo,
         _ => Purpose::Admin,
     };
@@ -258,6 +299,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo_stripe(&mut config).await?;
             // A demo sends its webhooks to receivers on this machine (plain http included).
             config.webhooks.allow_private = true;
+            // Its secret key is new on every start: signing keys of an earlier start are replaced.
+            let encryption = flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
+            if flows::oidc::keys::reset_if_undecryptable(&store, &encryption).await.map_err(describe)? {
+                println!("demo: new OpenID Connect signing keys (the secret key is new on every start)");
+            }
             serve(config, store, Some(login)).await
         }
         Command::Migrate => {
@@ -346,6 +392,40 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(describe)?;
             println!("created device {} ({}) in {org}", created.device.id, created.device.name);
             println!("token: {}", created.token);
+            Ok(())
+        }
+        Command::Oidc {
+            action:
+                OidcAction::Client {
+                    action:
+                        OidcClientAction::Create { org, name, redirect_uris, public, first_party, requires },
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let input = flows::oidc::clients::ClientInput {
+                name,
+                redirect_uris,
+                public: Some(public),
+                first_party: Some(first_party),
+                requires,
+                ..Default::default()
+            };
+            let (client, secret) = flows::oidc::clients::create(&store, &config.webhooks, &ctx, &org, &input)
+                .await
+                .map_err(describe)?;
+            println!("client_id: {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret: {}", secret.expose());
+            }
+            Ok(())
+        }
+        Command::Oidc { action: OidcAction::RotateKeys } => {
+            let store = open_store(&config).await?;
+            let encryption = flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
+            let kids = flows::oidc::keys::rotate(&store, &encryption).await.map_err(describe)?;
+            for kid in kids {
+                println!("published next key {kid}; it signs after {} s", config.oidc_key_publish_secs);
+            }
             Ok(())
         }
         Command::Stripe { action: StripeAction::Reconcile { since } } => {

@@ -68,6 +68,14 @@ pub async fn serve(
             "no SMTP server configured: email goes to the dev mailbox at /dev/mail and is never sent"
         );
     }
+    // The OpenID Connect signing keys: generated on the first start.
+    match crate::flows::oidc::keys::ensure_active(&state.store, &state.oidc_encryption).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(keys = n, "generated OpenID Connect signing keys"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot make the OpenID Connect signing keys; sign-in elsewhere fails until they exist")
+        }
+    }
     let mail_worker =
         crate::delivery::email::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let webhook_worker = crate::delivery::webhooks::spawn(state.store.clone(), &state.config)
@@ -156,7 +164,23 @@ fn url_problem(uri: &axum::http::Uri) -> Option<&'static str> {
 /// Routes whose refusals are the JSON error body (the API and machine-to-machine webhooks);
 /// everything else answers with a page.
 fn answers_json(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/webhooks/")
+    path.starts_with("/api/") || path.starts_with("/webhooks/") || is_oidc_machine_path(path)
+}
+
+/// The OpenID Connect endpoints that answer machines (discovery, JWKS, token, userinfo,
+/// introspection, revocation); authorization and logout are pages.
+fn is_oidc_machine_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/o/") else { return false };
+    let Some((_, tail)) = rest.split_once('/') else { return false };
+    matches!(
+        tail,
+        ".well-known/openid-configuration"
+            | "oidc/jwks"
+            | "oidc/token"
+            | "oidc/userinfo"
+            | "oidc/introspect"
+            | "oidc/revoke"
+    )
 }
 
 async fn refuse_malformed_url(
@@ -218,7 +242,9 @@ async fn security_headers(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
-    if !cacheable {
+    // A handler that chose its caching (the stylesheet, OpenID Connect discovery and keys) keeps
+    // it; everything else is personal and `no-store`.
+    if !cacheable && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.config.https() {
@@ -341,6 +367,11 @@ async fn scheduler(state: AppState) {
             Ok(swept) if swept != Default::default() => tracing::info!(?swept, "access sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "access sweep failed"),
+        }
+        match crate::flows::oidc::keys::upkeep(&state.store, state.config.oidc_key_publish_secs).await {
+            Ok(done) if done != Default::default() => tracing::info!(?done, "signing keys rotated"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "signing key upkeep failed"),
         }
     }
 }

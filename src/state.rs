@@ -31,6 +31,10 @@ pub struct AppInner {
     pub payment_csp: Option<String>,
     /// Wakes access-list polls that wait for a change.
     pub access_watch: crate::flows::access::AccessWatch,
+    /// The OpenID Connect signing keys this process has decrypted.
+    pub oidc_keys: crate::flows::oidc::keys::KeyCache,
+    /// What decrypts them (derived from the secret key).
+    pub oidc_encryption: crate::flows::oidc::keys::KeyEncryption,
 }
 
 impl std::ops::Deref for AppState {
@@ -44,6 +48,7 @@ impl AppState {
     /// Starts the password hashing pool the configuration asks for.
     pub fn new(config: Config, store: Store) -> AppState {
         let hasher = Hasher::new(config.hash_workers, config.hash_queue);
+        let oidc_encryption = crate::flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
         let stripe = crate::stripe::Client::new(&config.stripe);
         let payment_csp = stripe.as_ref().map(|_| {
             let targets = if config.stripe.api_base.as_str() == crate::config::STRIPE_API_BASE {
@@ -61,6 +66,8 @@ impl AppState {
             stripe,
             payment_csp,
             access_watch: Default::default(),
+            oidc_keys: Default::default(),
+            oidc_encryption,
         }))
     }
 }

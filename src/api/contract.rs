@@ -58,6 +58,19 @@ fn slug() -> String {
 /// last label starts with a letter or a dotted-quad IPv4 address, an optional port 1–65535,
 /// then a path and query of `[A-Za-z0-9._~/?=&%-]`.
 fn webhook_url() -> String {
+    http_url("https?://{host}")
+}
+
+/// An OpenID Connect redirect URI as `domain::oidc::parse_redirect_uri` takes it (narrowed to
+/// the same grammar as webhook URLs): `https://` anywhere, `http://` to `localhost` or
+/// `127.0.0.1` only.
+fn redirect_uri() -> String {
+    http_url("(?:https://{host}|http://(?:localhost|127\\.0\\.0\\.1))")
+}
+
+/// `start` (with `{host}` for a host name or IPv4 address), an optional port 1–65535, then a
+/// path and query of `[A-Za-z0-9._~/?=&%-]`, with surrounding whitespace.
+fn http_url(start: &str) -> String {
     let ws = whitespace_class();
     let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     let last = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
@@ -65,7 +78,8 @@ fn webhook_url() -> String {
     let host = format!("(?:(?:{label}\\.){{0,10}}{last}|{octet}(?:\\.{octet}){{3}})");
     let port =
         "(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?";
-    format!("^[{ws}]*https?://{host}{port}(?:[/?][A-Za-z0-9._~/?=&%-]{{0,500}})?[{ws}]*$")
+    let start = start.replace("{host}", &host);
+    format!("^[{ws}]*{start}{port}(?:[/?][A-Za-z0-9._~/?=&%-]{{0,500}})?[{ws}]*$")
 }
 
 /// A slug naming an organisation in a path (anything else is a 404).
@@ -259,6 +273,7 @@ pub fn apply(doc: &mut Value) {
             for parameter in parameters {
                 let schema = match (parameter["in"].as_str(), parameter["name"].as_str()) {
                     (Some("path"), Some("slug")) => string(PATH_SLUG.to_string()),
+                    (Some("path"), Some("client_id")) => string("^pc_[A-Za-z0-9_-]{22}$".to_string()),
                     (Some("path"), Some("name")) => string(AuthorisationName::pattern(&url_ws)),
                     (Some("query"), Some("status")) => string(one_of_within(&url_ws, &statuses, true)),
                     (Some("query"), Some("state")) => string(one_of_within(&url_ws, &states, true)),
@@ -303,7 +318,42 @@ pub fn apply(doc: &mut Value) {
         "/paths/~1api~1v1~1stripe~1events~1{id}~1reprocess/post/parameters/0/schema",
         string("^evt_[A-Za-z0-9_]{1,251}$".to_string()),
     );
+    oidc_clients(doc, schemas, &roles);
     split_settings(doc);
+}
+
+/// OpenID Connect clients (`flows::oidc::clients`).
+fn oidc_clients(doc: &mut Value, schemas: &str, roles: &[&str]) {
+    let ws = whitespace_class();
+    let uris = |min: usize| {
+        json!({"type": "array", "minItems": min, "maxItems": crate::flows::oidc::clients::MAX_URIS,
+               "items": {"type": "string", "maxLength": 1000, "pattern": redirect_uri()}})
+    };
+    let blank_or = |pattern: String| format!("(?:{pattern})|^[{ws}]*$");
+    let algs: Vec<&str> = crate::domain::oidc::IdTokenAlg::ALL.iter().map(|a| a.as_str()).collect();
+    for (schema, min) in [("ClientInput", 1), ("ClientUpdate", 1)] {
+        let props = format!("{schemas}/{schema}/properties");
+        set(doc, &format!("{props}/name"), string(text(100, Lines::Single, true)));
+        set(doc, &format!("{props}/redirect_uris"), uris(min));
+        set(doc, &format!("{props}/post_logout_redirect_uris"), uris(0));
+        set(doc, &format!("{props}/backchannel_logout_uri"), string(blank_or(webhook_url())));
+        set(doc, &format!("{props}/requires"), string(blank_or(AuthorisationName::pattern(&ws))));
+        set(doc, &format!("{props}/role"), string(one_of(roles, true)));
+        set(doc, &format!("{props}/id_token_alg"), string(one_of(&algs, false)));
+        for flag in ["first_party", "pkce_required"] {
+            set(doc, &format!("{props}/{flag}"), json!({"type": "boolean"}));
+        }
+    }
+    set(doc, &format!("{schemas}/ClientInput/properties/public"), json!({"type": "boolean"}));
+    set(doc, &format!("{schemas}/ClientUpdate/properties/enabled"), json!({"type": "boolean"}));
+    // A public client always uses PKCE.
+    if let Some(object) = doc.pointer_mut(&format!("{schemas}/ClientInput")).and_then(Value::as_object_mut) {
+        object.insert(
+            "not".into(),
+            json!({"required": ["public", "pkce_required"],
+                   "properties": {"public": {"const": true}, "pkce_required": {"const": false}}}),
+        );
+    }
 }
 
 /// `PUT /api/v1/settings/{key}` becomes one path per setting, each with its own value range: a

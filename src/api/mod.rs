@@ -8,6 +8,7 @@ pub mod contract;
 pub mod error;
 pub mod invitations;
 pub mod members;
+pub mod oidc;
 pub mod orgs;
 pub mod payments;
 pub mod plans;
@@ -68,6 +69,12 @@ use error::ApiError;
         webhooks::replay_dead,
         webhooks::send_test,
         audit::list,
+        oidc::list_clients,
+        oidc::create_client,
+        oidc::get_client,
+        oidc::update_client,
+        oidc::rotate_secret,
+        oidc::delete_client,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
@@ -84,7 +91,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, audit::AuditPage, audit::AuditEventJson, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, audit::AuditPage, audit::AuditEventJson, oidc::ClientJson, oidc::ClientList, oidc::ClientWithSecret, crate::flows::oidc::clients::ClientInput, crate::flows::oidc::clients::ClientUpdate, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -200,13 +207,29 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/webhooks/{id}/deliveries/{delivery_id}/replay", post(webhooks::replay))
         .route("/orgs/{slug}/webhooks/{id}/replay", post(webhooks::replay_dead))
         .route("/orgs/{slug}/webhooks/{id}/test", post(webhooks::send_test))
+        .route("/orgs/{slug}/oidc/clients", get(oidc::list_clients).post(oidc::create_client))
+        .route(
+            "/orgs/{slug}/oidc/clients/{client_id}",
+            get(oidc::get_client).patch(oidc::update_client).delete(oidc::delete_client),
+        )
+        .route("/orgs/{slug}/oidc/clients/{client_id}/rotate-secret", post(oidc::rotate_secret))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    // The OpenID Connect provider's machine endpoints, under each organisation's issuer.
+    let oidc = Router::new()
+        .route("/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/o/{slug}/oidc/jwks", get(oidc::jwks))
+        .route("/o/{slug}/oidc/token", post(oidc::token))
+        .route("/o/{slug}/oidc/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/o/{slug}/oidc/introspect", post(oidc::introspect))
+        .route("/o/{slug}/oidc/revoke", post(oidc::revoke))
+        .method_not_allowed_fallback(oidc::method_not_allowed);
     Router::new()
         .route("/api/openapi.json", get(openapi_json))
         .route("/webhooks/stripe", post(payments::stripe_webhook))
         .nest("/api/v1", v1)
+        .merge(oidc)
 }
 
 /// The OpenAPI document: generated from the handlers, then given the input rules.

@@ -58,6 +58,30 @@ pub const AUDIT_RETENTION_DAYS: SettingDef = SettingDef {
     help: "days audit events are kept (0 keeps them forever); older ones are deleted once a day",
 };
 
+pub const OIDC_ACCESS_TOKEN_MINUTES: SettingDef = SettingDef {
+    key: "oidc.access_token_minutes",
+    default: 10,
+    min: 1,
+    max: 60,
+    help: "minutes an OpenID Connect access token is valid",
+};
+
+pub const OIDC_ID_TOKEN_MINUTES: SettingDef = SettingDef {
+    key: "oidc.id_token_minutes",
+    default: 10,
+    min: 1,
+    max: 60,
+    help: "minutes an OpenID Connect ID token is valid",
+};
+
+pub const OIDC_REFRESH_TOKEN_DAYS: SettingDef = SettingDef {
+    key: "oidc.refresh_token_days",
+    default: 30,
+    min: 1,
+    max: 365,
+    help: "days an OpenID Connect refresh token may be used (each use replaces it; the membership is checked every time)",
+};
+
 pub const ALL_SETTINGS: &[SettingDef] = &[
     LOGIN_ATTEMPTS_PER_IP,
     INVITE_LIMIT_PER_RECIPIENT,
@@ -65,6 +89,9 @@ pub const ALL_SETTINGS: &[SettingDef] = &[
     SIGNUP_EMAILS_PER_RECIPIENT,
     SIGNUP_REQUESTS_PER_IP,
     AUDIT_RETENTION_DAYS,
+    OIDC_ACCESS_TOKEN_MINUTES,
+    OIDC_ID_TOKEN_MINUTES,
+    OIDC_REFRESH_TOKEN_DAYS,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

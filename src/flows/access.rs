@@ -463,6 +463,7 @@ pub async fn sweep(store: &Store) -> FlowResult<Swept> {
             .await?;
             let detail = format!("authorisation {name} expired");
             lifecycle::list_changed(&mut tx, org_id, true, "schedule", Some(id), &detail).await?;
+            lifecycle::authorisation_lost(&mut tx, id, &name).await?;
             swept.expired += 1;
         }
         tx.commit().await?;

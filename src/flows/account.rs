@@ -35,6 +35,9 @@ pub struct Me<'a> {
 pub struct Overview {
     pub user: users::User,
     pub sessions: Vec<SessionInfo>,
+    /// Applications the person allowed to sign them in (OpenID Connect clients), with the
+    /// scopes they allowed.
+    pub connected: Vec<(crate::store::oidc::Client, String)>,
     /// The stored hash of the session this request came with.
     pub current: String,
 }
@@ -68,7 +71,38 @@ async fn record(
 pub async fn overview(store: &Store, me: &Me<'_>) -> FlowResult<Overview> {
     let user = user(store, me.user_id).await?;
     let sessions = sessions::list_for_user(store.pool(), me.user_id, now()).await?;
-    Ok(Overview { user, sessions, current: SecretToken::hash_presented(me.session) })
+    let connected = crate::store::oidc::consents_of(store.pool(), me.user_id).await?;
+    Ok(Overview { user, sessions, connected, current: SecretToken::hash_presented(me.session) })
+}
+
+/// Withdraws the permission given to an application: it asks again next time, and its tokens
+/// for this person are revoked now.
+pub async fn withdraw_application(store: &Store, me: &Me<'_>, client_id: &str) -> FlowResult<()> {
+    let user = user(store, me.user_id).await?;
+    let client =
+        crate::store::oidc::client_by_client_id(store.pool(), client_id).await?.ok_or(FlowError::NotFound)?;
+    let mut tx = store.begin().await?;
+    if !crate::store::oidc::withdraw_consent(tx.conn(), user.id, client.id).await? {
+        return Err(FlowError::NotFound);
+    }
+    let revoked = crate::store::oidc::revoke_grants_of_user_for(
+        tx.conn(),
+        user.id,
+        client.id,
+        "consent_withdrawn",
+        now(),
+    )
+    .await?;
+    record(
+        &mut tx,
+        &user,
+        me.origin,
+        "account.application_withdrawn",
+        json!({ "client_id": client.client_id, "name": client.name, "grants_revoked": revoked.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Changes the password: the current one is required (a wrong one counts against the client's
@@ -98,6 +132,7 @@ pub async fn change_password(
     let mut tx = store.begin().await?;
     users::set_password(tx.conn(), user.id, &hash).await?;
     let ended = sessions::delete_for_user(tx.conn(), user.id).await?;
+    super::oidc::end_user_grants(&mut tx, user.id, "password_changed").await?;
     tokens::revoke_after_password_set(tx.conn(), user.email.as_str(), now()).await?;
     let session = auth::open_session(&mut tx, user.id, None, config.session_hours, me.origin).await?;
     record(
@@ -228,6 +263,7 @@ pub async fn end_all_sessions(store: &Store, me: &Me<'_>) -> FlowResult<u64> {
     let user = user(store, me.user_id).await?;
     let mut tx = store.begin().await?;
     let ended = sessions::delete_for_user(tx.conn(), user.id).await?;
+    super::oidc::end_user_grants(&mut tx, user.id, "signed_out_everywhere").await?;
     record(&mut tx, &user, me.origin, "account.signed_out_everywhere", json!({ "sessions_ended": ended }))
         .await?;
     tx.commit().await?;

@@ -143,6 +143,19 @@ pub async fn status_changed(
         list_changed(tx, org_id, from == MembershipStatus::Active, cause, Some(membership_id), &detail)
             .await?;
     }
+    if from == MembershipStatus::Active && to != MembershipStatus::Active {
+        // Sign-in elsewhere ends with the membership (SPEC §3.9): in this transaction.
+        let reason = format!("membership_{}", to.as_str());
+        crate::store::oidc::revoke_grants_of_membership(tx.conn(), membership_id, &reason, now()).await?;
+    }
+    Ok(())
+}
+
+/// An authorisation a membership held is gone (revoked, or expired): the sign-ins to clients
+/// that require it end, in the caller's transaction.
+pub async fn authorisation_lost(tx: &mut Tx, membership_id: i64, name: &str) -> FlowResult<()> {
+    crate::store::oidc::revoke_grants_needing(tx.conn(), membership_id, name, "authorisation_lost", now())
+        .await?;
     Ok(())
 }
 

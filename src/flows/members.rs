@@ -417,6 +417,9 @@ pub async fn set_authorisation(
             &detail,
         )
         .await?;
+        if !grant {
+            lifecycle::authorisation_lost(&mut tx, membership_id, name).await?;
+        }
     }
     tx.commit().await?;
     load(store, record.org, membership_id).await

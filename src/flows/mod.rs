@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod lifecycle;
 pub mod mail;
 pub mod members;
+pub mod oidc;
 pub mod orgs;
 pub mod password;
 pub mod password_reset;

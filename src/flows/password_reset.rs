@@ -98,6 +98,7 @@ pub async fn reset(
     tokens::revoke_after_password_set(tx.conn(), user.email.as_str(), now).await?;
     // A new password ends every session, wherever it was signed in.
     sessions::delete_for_user(tx.conn(), user.id).await?;
+    super::oidc::end_user_grants(&mut tx, user.id, "password_reset").await?;
     let session = auth::open_session(&mut tx, user.id, None, config.session_hours, origin).await?;
     audit::record(
         tx.conn(),

@@ -250,6 +250,7 @@ pub async fn disable(store: &Store, ctx: &Ctx, user_id: i64) -> FlowResult<()> {
         return Err(FlowError::Conflict { code: "last_admin" });
     }
     let sessions = store::sessions::delete_for_user(tx.conn(), user_id).await?;
+    super::oidc::end_user_grants(&mut tx, user_id, "account_disabled").await?;
     let tokens = store::api_tokens::revoke_all_of(tx.conn(), user_id, now).await?;
     record(
         &mut tx,

@@ -110,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0016_accounts.sql"),
         postgres: include_str!("../../migrations/postgres/0016_accounts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "oidc",
+        sqlite: include_str!("../../migrations/sqlite/0017_oidc.sql"),
+        postgres: include_str!("../../migrations/postgres/0017_oidc.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod invitations;
 pub mod memberships;
 mod migrations;
+pub mod oidc;
 pub mod orgs;
 pub mod outbox;
 pub mod plans;

@@ -12,6 +12,8 @@ pub struct SessionUser {
     pub locale: Option<String>,
     /// When the session was last seen (recorded at most every few minutes).
     pub last_seen_at: i64,
+    /// When this session was opened: the sign-in (`auth_time` in OpenID Connect).
+    pub signed_in_at: i64,
 }
 
 /// One of a user's sessions, as their account page lists it.
@@ -121,7 +123,7 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     now: i64,
 ) -> Result<Option<SessionUser>> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at)
+        "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at), s.created_at
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
     )
@@ -136,6 +138,7 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             staff_role: super::users::staff_role_column(&r, "staff_role")?,
             locale: r.try_get(3)?,
             last_seen_at: r.try_get(4)?,
+            signed_in_at: r.try_get(5)?,
         })
     })
     .transpose()

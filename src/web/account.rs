@@ -213,3 +213,23 @@ pub async fn set_locale(
         Err(e) => refused(&state, &ctx, "locale", e).await,
     }
 }
+
+#[derive(Deserialize)]
+pub struct ApplicationForm {
+    #[serde(default)]
+    client_id: String,
+}
+
+/// Withdraws the permission given to a connected application.
+pub async fn withdraw_application(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<ApplicationForm>, FormRejection>,
+) -> Response {
+    let Some(me) = me(&ctx) else { return see_other("/login") };
+    let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
+    match account::withdraw_application(&state.store, &me, f.client_id.trim()).await {
+        Ok(()) => flash_redirect(&ctx, FlashKind::Success, "flash-application-withdrawn", PAGE),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}

@@ -1,12 +1,12 @@
 use axum::Form;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::Login;
-use super::{FlashKind, WebCtx, cookies, error_page, render, see_other, start_session};
-use crate::domain::SecretToken;
+use super::{WebCtx, error_page, render, see_other, start_session};
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
 use crate::state::AppState;
@@ -17,13 +17,40 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// Where to go once signed in (a path of this site).
+    #[serde(default)]
+    next: String,
 }
 
-pub async fn form(ctx: WebCtx) -> Response {
-    if ctx.user.is_some() {
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// A path of this site to continue to after signing in: it starts with one `/` (never `//`
+/// or `/\`, which browsers take for another host), has no control characters, and is bounded.
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 4000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
+}
+
+/// The sign-in page. With `next` (a sign-in asked for by another page, such as an OpenID
+/// Connect authorization that needs a fresh one), it is shown to a signed-in person too.
+pub async fn form(ctx: WebCtx, query: Result<Query<LoginQuery>, QueryRejection>) -> Response {
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    let next = local_path(&next).map(String::from);
+    if ctx.user.is_some() && next.is_none() {
         return see_other("/");
     }
-    render(StatusCode::OK, &Login { p: &ctx, email: String::new(), error: None })
+    render(
+        StatusCode::OK,
+        &Login { p: &ctx, email: String::new(), error: None, next: next.unwrap_or_default() },
+    )
 }
 
 pub async fn submit(
@@ -53,7 +80,8 @@ pub async fn submit(
     .await;
     match outcome {
         Ok(signed_in) => {
-            let target = see_other(if signed_in.is_staff { "/staff/orgs" } else { "/" });
+            let home = if signed_in.is_staff { "/staff/orgs" } else { "/" };
+            let target = see_other(local_path(&form.next).unwrap_or(home));
             start_session(target, &ctx, &signed_in.session_token, state.config.session_hours)
         }
         // The same page for a wrong password and an unknown email.
@@ -62,6 +90,7 @@ pub async fn submit(
                 p: &ctx,
                 email: form.email.trim().chars().take(254).collect(),
                 error: Some(ctx.t.t("login-failed")),
+                next: local_path(&form.next).unwrap_or_default().to_string(),
             };
             render(StatusCode::UNAUTHORIZED, &page)
         }
@@ -75,14 +104,5 @@ pub async fn logout(State(state): State<AppState>, ctx: WebCtx) -> Response {
     {
         return error_page(&ctx, classify(&e));
     }
-    let secure = ctx.secure_cookies;
-    let new_csrf = SecretToken::generate("");
-    let mut response = see_other("/login");
-    // Appended one by one: a header array would keep only the last `Set-Cookie`.
-    let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure));
-    headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure));
-    let (name, flash) = ctx.set_flash(FlashKind::Info, "flash-signed-out");
-    headers.append(name, flash);
-    response
+    super::signed_out(see_other("/login"), &ctx)
 }

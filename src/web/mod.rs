@@ -9,6 +9,7 @@ mod dashboard;
 mod dev_mail;
 mod invite;
 mod login;
+mod oidc;
 mod pages;
 mod password;
 pub mod payment;
@@ -17,6 +18,7 @@ mod staff;
 mod staff_audit;
 pub mod staff_devices;
 mod staff_members;
+mod staff_oidc;
 pub mod staff_payments;
 mod staff_people;
 pub mod staff_settings;
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/account/locale", post(account::set_locale))
+        .route("/account/applications/withdraw", post(account::withdraw_application))
         .route("/password/forgot", get(password::forgot).post(password::request))
         .route("/password/reset/{token}", get(password::show).post(password::reset))
         .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
@@ -71,6 +74,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/tokens/{id}/revoke", post(staff_people::revoke_token))
         .route("/staff/audit.csv", get(staff_audit::csv))
         .route("/staff/settings/{key}", post(staff_settings::save))
+        .route("/staff/orgs/{slug}/oidc", get(staff_oidc::show).post(staff_oidc::create))
+        .route("/staff/orgs/{slug}/oidc/{client_id}/{action}", post(staff_oidc::act))
         .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
         .route("/staff/orgs/{slug}/webhooks/{id}", get(staff_webhooks::deliveries))
         .route("/staff/orgs/{slug}/webhooks/{id}/{action}", post(staff_webhooks::act))
@@ -100,6 +105,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/o/{slug}/join/payment/cancelled", get(payment::cancelled))
         .route("/dashboard/billing", post(payment::portal))
         .route("/o/{slug}/join/verify/{token}", get(signup::verify).post(signup::details))
+        .route("/o/{slug}/oidc/authorize", get(oidc::authorize).post(oidc::consent))
+        .route("/o/{slug}/oidc/logout", get(oidc::logout_page).post(oidc::logout))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(refusals_as_pages))
@@ -159,6 +166,20 @@ pub fn start_session(
     );
     let csrf = crate::domain::SecretToken::generate("");
     headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, csrf.expose(), None, secure));
+    response
+}
+
+/// A response that ends the browser's session: the session cookie cleared, a fresh form-token
+/// cookie, and the "signed out" flash.
+pub fn signed_out(mut response: Response, ctx: &WebCtx) -> Response {
+    let secure = ctx.secure_cookies;
+    let new_csrf = crate::domain::SecretToken::generate("");
+    // Appended one by one: a header array would keep only the last `Set-Cookie`.
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure));
+    headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, new_csrf.expose(), None, secure));
+    let (name, flash) = ctx.set_flash(FlashKind::Info, "flash-signed-out");
+    headers.append(name, flash);
     response
 }
 

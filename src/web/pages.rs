@@ -25,6 +25,8 @@ pub struct Login<'a> {
     pub p: &'a WebCtx,
     pub email: String,
     pub error: Option<String>,
+    /// Where to continue once signed in (empty: the home page).
+    pub next: String,
 }
 
 /// A form field's submitted value and its error message, if any.
@@ -580,4 +582,39 @@ pub struct MemberFilterQuery {
     pub status: String,
     #[serde(default)]
     pub q: String,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_consent.html")]
+pub struct OidcConsent<'a> {
+    pub p: &'a WebCtx,
+    /// The authorization endpoint the answer is posted to.
+    pub action: String,
+    /// "{client} wants you to sign in with your {organisation} account."
+    pub intro: String,
+    /// Fluent keys describing what the application will see.
+    pub scopes: Vec<String>,
+    /// The authorization request, carried in hidden fields.
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_logout.html")]
+pub struct OidcLogout<'a> {
+    pub p: &'a WebCtx,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_oidc.html")]
+pub struct StaffOidc<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub clients: Vec<crate::store::oidc::Client>,
+    /// What applications are configured with.
+    pub issuer: String,
+    /// A secret just made: (client id, secret).
+    pub new_secret: Option<(String, String)>,
+    pub error: Option<String>,
 }

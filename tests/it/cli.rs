@@ -39,7 +39,7 @@ async fn admin_commands_work_and_are_audited() {
     let (url, _dir) = common::fresh_database().await;
     let out = portico(&url, &["migrate"], None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("applied 16 migration"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("applied 17 migration"), "{}", stdout(&out));
     let again = portico(&url, &["migrate"], None);
     assert!(stdout(&again).contains("applied 0 migration"), "migrations are idempotent");
 

@@ -13,6 +13,7 @@ mod invitations;
 mod mail;
 mod members;
 mod memory;
+mod oidc;
 mod password_reset;
 mod payments;
 mod plans;

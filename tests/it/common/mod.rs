@@ -123,6 +123,10 @@ pub async fn spawn_on(
     adjust(&mut config);
     let store = Store::connect_with(&config.database_url, config.pool_limits()).await.expect("connect");
     store.migrate().await.expect("migrate");
+    // The signing keys `serve` makes on its first start, made before it starts (so that no test
+    // meets their commits half-way).
+    let encryption = portico::flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
+    portico::flows::oidc::keys::ensure_active(&store, &encryption).await.expect("signing keys");
     let (tx, rx) = oneshot::channel::<()>();
     let state = AppState::new(config.clone(), store.clone());
     let hasher = state.hasher.clone();
