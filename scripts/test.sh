@@ -98,6 +98,22 @@ else
     echo "test.sh: python3 not found; SKIPPING schemathesis" >&2
 fi
 
+stage "OpenID Connect interoperability (Authlib)"
+if command -v python3 >/dev/null 2>&1; then
+    AUTHLIB_VENV="$CARGO_TARGET_DIR/authlib-1.6.5"
+    if [ ! -x "$AUTHLIB_VENV/bin/python" ]; then
+        python3 -m venv "$AUTHLIB_VENV"
+        "$AUTHLIB_VENV/bin/pip" install --quiet "authlib==1.6.5" "requests==2.34.2"
+    fi
+    cargo build --locked --quiet
+    PORTICO_BIN="$CARGO_TARGET_DIR/debug/portico" "$AUTHLIB_VENV/bin/python" e2e/interop_authlib.py
+elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: python3 is required under CI for the Authlib interoperability test" >&2
+    exit 1
+else
+    echo "test.sh: python3 not found; SKIPPING the Authlib interoperability test" >&2
+fi
+
 stage "browser tests (headless Chromium)"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$CHROMIUM" ] && command -v npm >/dev/null 2>&1; then
