@@ -225,7 +225,11 @@ async fn security_headers(
     let cacheable = path.starts_with("/static/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    // A page whose form leads elsewhere (OpenID Connect consent and logout redirect to the
+    // application) sets its own policy; browsers hold redirects after a form to `form-action`.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Links carry secrets in their paths (/invite/…, /password/reset/…): no Referer leaves this

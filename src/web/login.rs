@@ -41,16 +41,29 @@ pub fn local_path(next: &str) -> Option<&str> {
 
 /// The sign-in page. With `next` (a sign-in asked for by another page, such as an OpenID
 /// Connect authorization that needs a fresh one), it is shown to a signed-in person too.
-pub async fn form(ctx: WebCtx, query: Result<Query<LoginQuery>, QueryRejection>) -> Response {
+pub async fn form(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Response {
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
     let next = local_path(&next).map(String::from);
     if ctx.user.is_some() && next.is_none() {
         return see_other("/");
     }
-    render(
-        StatusCode::OK,
-        &Login { p: &ctx, email: String::new(), error: None, next: next.unwrap_or_default() },
-    )
+    let next = next.unwrap_or_default();
+    let page =
+        render(StatusCode::OK, &Login { p: &ctx, email: String::new(), error: None, next: next.clone() });
+    leading_on(&state, page, &next).await
+}
+
+/// The sign-in page of an OpenID Connect authorization ends, through redirects, at the
+/// application: its form may lead there.
+async fn leading_on(state: &AppState, page: Response, next: &str) -> Response {
+    match super::oidc::redirect_after_sign_in(state, next).await {
+        Some(target) => super::oidc::form_leads_to(page, &target),
+        None => page,
+    }
 }
 
 pub async fn submit(
@@ -86,13 +99,14 @@ pub async fn submit(
         }
         // The same page for a wrong password and an unknown email.
         Err(FlowError::InvalidCredentials) => {
+            let next = local_path(&form.next).unwrap_or_default().to_string();
             let page = Login {
                 p: &ctx,
                 email: form.email.trim().chars().take(254).collect(),
                 error: Some(ctx.t.t("login-failed")),
-                next: local_path(&form.next).unwrap_or_default().to_string(),
+                next: next.clone(),
             };
-            render(StatusCode::UNAUTHORIZED, &page)
+            leading_on(&state, render(StatusCode::UNAUTHORIZED, &page), &next).await
         }
         Err(e) => error_page(&ctx, classify(&e)),
     }

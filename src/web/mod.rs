@@ -9,7 +9,7 @@ mod dashboard;
 mod dev_mail;
 mod invite;
 mod login;
-mod oidc;
+pub mod oidc;
 mod pages;
 mod password;
 pub mod payment;

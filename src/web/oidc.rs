@@ -28,6 +28,18 @@ async fn org_of(state: &AppState, slug: Result<Path<String>, PathRejection>) -> 
     crate::store::orgs::find_by_slug(state.store.pool(), slug.as_str()).await.ok().flatten()
 }
 
+/// A page whose form answer redirects to `target` (the application): its policy lets the form
+/// lead there (browsers hold the redirect after a form post to `form-action`).
+pub fn form_leads_to(mut response: Response, target: &str) -> Response {
+    let Ok(url) = url::Url::parse(target) else { return response };
+    let policy = crate::state::CSP
+        .replace("form-action 'self'", &format!("form-action 'self' {}", url.origin().ascii_serialization()));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 fn encoded(pairs: &[(&str, String)]) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -122,7 +134,8 @@ async fn answer(
                     .collect(),
                 fields: params.pairs_after("consent").into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             };
-            render(StatusCode::OK, &page)
+            // The client's redirect URI was checked against its registration by `decide`.
+            form_leads_to(render(StatusCode::OK, &page), params.redirect_uri.as_deref().unwrap_or(""))
         }
         Ok(Outcome::Refused(refusal)) => {
             let detail = match &refusal {
@@ -206,12 +219,16 @@ pub async fn logout_page(
         };
     }
     let keep = ["client_id", "id_token_hint", "post_logout_redirect_uri", "state"];
+    let target = after_logout(&state, &org, &params).await;
     let page = OidcLogout {
         p: &ctx,
         action: format!("/o/{}/oidc/logout", org.slug),
         fields: fields.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect(),
     };
-    render(StatusCode::OK, &page)
+    match target {
+        Some(target) => form_leads_to(render(StatusCode::OK, &page), &target),
+        None => render(StatusCode::OK, &page),
+    }
 }
 
 /// `POST /o/{slug}/oidc/logout`: signs out of Portico, then back to the application.
@@ -230,4 +247,19 @@ pub async fn logout(
     }
     let target = after_logout(&state, &org, &params).await.unwrap_or_else(|| "/login".to_string());
     super::signed_out(see_other(&target), &ctx)
+}
+
+/// Where an OpenID Connect authorization request in `next` (the sign-in page's continuation)
+/// will send the browser in the end: its redirect URI, if the client registered it. The
+/// sign-in page lets its form lead there, since the sign-in's redirects end at the application.
+pub async fn redirect_after_sign_in(state: &AppState, next: &str) -> Option<String> {
+    let (path, query) = next.split_once('?')?;
+    let slug = path.strip_prefix("/o/")?.strip_suffix("/oidc/authorize")?;
+    let slug = crate::domain::Slug::parse(slug).ok()?;
+    let org = crate::store::orgs::find_by_slug(state.store.pool(), slug.as_str()).await.ok()??;
+    let fields = pairs(query.as_bytes());
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let client = provider::client_of(&state.store, &org, &get("client_id")?).await.ok()??;
+    let redirect_uri = get("redirect_uri")?;
+    client.redirect_uris.contains(&redirect_uri).then_some(redirect_uri)
 }
