@@ -80,6 +80,13 @@ pub async fn serve(
         crate::delivery::email::spawn(state.store.clone(), &state.config).map_err(std::io::Error::other)?;
     let webhook_worker = crate::delivery::webhooks::spawn(state.store.clone(), &state.config)
         .map_err(std::io::Error::other)?;
+    let logout_worker = crate::delivery::logouts::spawn(
+        state.store.clone(),
+        &state.config,
+        state.oidc_keys.clone(),
+        state.oidc_encryption.clone(),
+    )
+    .map_err(std::io::Error::other)?;
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let scheduled = tokio::spawn(scheduler(state.clone()));
     let reconcile = tokio::spawn(payments_reconcile(state.clone()));
@@ -141,6 +148,7 @@ pub async fn serve(
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
     webhook_worker.abort();
+    logout_worker.abort();
     Ok(())
 }
 

@@ -75,6 +75,7 @@ use error::ApiError;
         oidc::update_client,
         oidc::rotate_secret,
         oidc::delete_client,
+        oidc::logouts,
     ),
     components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
@@ -91,7 +92,7 @@ use error::ApiError;
         invitations::InvitationList,
         crate::flows::invitations::InviteInput,
         settings::SettingInput,
-        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, audit::AuditPage, audit::AuditEventJson, oidc::ClientJson, oidc::ClientList, oidc::ClientWithSecret, crate::flows::oidc::clients::ClientInput, crate::flows::oidc::clients::ClientUpdate, error::ErrorBody, error::ErrorDetail)),
+        settings::SettingJson, payments::WebhookAnswer, crate::flows::members::CatalogueRules, crate::store::records::CatalogueEntry, access::AccessListJson, access::CredentialJson, access::DeviceJson, access::DeviceList, access::DeviceInput, access::CreatedDeviceJson, access::DeviceUpdate, payments::LedgerEventJson, payments::LedgerList, plans::PlanJson, plans::PlanList, crate::flows::plans::PlanInput, members::MemberList, crate::store::outbox::Delivery, webhooks::EndpointJson, webhooks::EndpointList, webhooks::EndpointWithSecret, webhooks::DeliveryJson, webhooks::DeliveryList, webhooks::ReplayInput, webhooks::Replayed, crate::flows::webhooks::EndpointInput, crate::flows::webhooks::EndpointUpdate, audit::AuditPage, audit::AuditEventJson, oidc::ClientJson, oidc::ClientList, oidc::ClientWithSecret, oidc::LogoutList, crate::store::oidc::LogoutRow, crate::flows::oidc::clients::ClientInput, crate::flows::oidc::clients::ClientUpdate, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
@@ -213,6 +214,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(oidc::get_client).patch(oidc::update_client).delete(oidc::delete_client),
         )
         .route("/orgs/{slug}/oidc/clients/{client_id}/rotate-secret", post(oidc::rotate_secret))
+        .route("/orgs/{slug}/oidc/clients/{client_id}/logouts", get(oidc::logouts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));

@@ -201,6 +201,31 @@ pub async fn delete_client(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct LogoutList {
+    /// Newest first (the last 200).
+    pub items: Vec<crate::store::oidc::LogoutRow>,
+}
+
+/// A client's back-channel logout deliveries (staff): state, attempts, last status and error.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}/oidc/clients/{client_id}/logouts", tag = "oidc",
+    params(("slug" = String, Path, description = "Organisation slug"), ("client_id" = String, Path, description = "The client's id")),
+    responses((status = 200, description = "The deliveries", body = LogoutList)),
+    security(("bearer" = []))
+)]
+pub async fn logouts(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, client_id)): ApiPath<(String, String)>,
+) -> Result<Json<LogoutList>, ApiError> {
+    let client = clients::get(&state.store, &ctx, &slug, &client_id).await?;
+    let items = crate::store::oidc::logouts_of(state.store.pool(), client.id, 200)
+        .await
+        .map_err(crate::flows::FlowError::from)?;
+    Ok(Json(LogoutList { items }))
+}
+
 // ---- the provider's machine endpoints -----------------------------------------------------
 
 /// An OAuth error answer (RFC 6749 §5.2): 400, or 401 for `invalid_client` / `invalid_token`.
@@ -305,6 +330,8 @@ pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) 
             "groups", "membership"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -5,6 +5,7 @@
 //! never drops it (a dropped outcome would mean a second send when the lease runs out).
 
 pub mod email;
+pub mod logouts;
 pub mod webhooks;
 
 use std::future::Future;

@@ -34,7 +34,7 @@ const BATCH_WAIT: Duration = Duration::from_millis(20);
 
 /// Resolves destination names and refuses addresses on internal networks, so a public name
 /// that points inside (or starts to) is not reached.
-struct PublicOnly;
+pub(super) struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {

@@ -85,20 +85,14 @@ pub async fn withdraw_application(store: &Store, me: &Me<'_>, client_id: &str) -
     if !crate::store::oidc::withdraw_consent(tx.conn(), user.id, client.id).await? {
         return Err(FlowError::NotFound);
     }
-    let revoked = crate::store::oidc::revoke_grants_of_user_for(
-        tx.conn(),
-        user.id,
-        client.id,
-        "consent_withdrawn",
-        now(),
-    )
-    .await?;
+    let ended = super::oidc::Ended::UserAtClient { user_id: user.id, client_pk: client.id };
+    let revoked = super::oidc::end_grants(&mut tx, ended, "consent_withdrawn").await?;
     record(
         &mut tx,
         &user,
         me.origin,
         "account.application_withdrawn",
-        json!({ "client_id": client.client_id, "name": client.name, "grants_revoked": revoked.len() }),
+        json!({ "client_id": client.client_id, "name": client.name, "grants_revoked": revoked }),
     )
     .await?;
     tx.commit().await?;

@@ -146,7 +146,7 @@ pub async fn status_changed(
     if from == MembershipStatus::Active && to != MembershipStatus::Active {
         // Sign-in elsewhere ends with the membership (SPEC §3.9): in this transaction.
         let reason = format!("membership_{}", to.as_str());
-        crate::store::oidc::revoke_grants_of_membership(tx.conn(), membership_id, &reason, now()).await?;
+        super::oidc::end_grants(tx, super::oidc::Ended::Membership(membership_id), &reason).await?;
     }
     Ok(())
 }
@@ -154,8 +154,8 @@ pub async fn status_changed(
 /// An authorisation a membership held is gone (revoked, or expired): the sign-ins to clients
 /// that require it end, in the caller's transaction.
 pub async fn authorisation_lost(tx: &mut Tx, membership_id: i64, name: &str) -> FlowResult<()> {
-    crate::store::oidc::revoke_grants_needing(tx.conn(), membership_id, name, "authorisation_lost", now())
-        .await?;
+    let ended = super::oidc::Ended::Authorisation { membership_id, name };
+    super::oidc::end_grants(tx, ended, "authorisation_lost").await?;
     Ok(())
 }
 

@@ -116,6 +116,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0017_oidc.sql"),
         postgres: include_str!("../../migrations/postgres/0017_oidc.sql"),
     },
+    Migration {
+        version: 18,
+        name: "oidc_logouts",
+        sqlite: include_str!("../../migrations/sqlite/0018_oidc_logouts.sql"),
+        postgres: include_str!("../../migrations/postgres/0018_oidc_logouts.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

@@ -714,3 +714,172 @@ pub async fn revoke_grants_of_user_for(
         })
         .collect()
 }
+
+// ---- back-channel logout deliveries -------------------------------------------------------
+
+/// Queues a logout token for each ended grant whose client has a back-channel logout URI (one
+/// per client and session); how many.
+pub async fn queue_logouts(
+    conn: &mut AnyConnection,
+    ended: &[RevokedGrant],
+    reason: &str,
+    now_ms: i64,
+) -> Result<u64> {
+    let mut seen: Vec<(i64, &str)> = Vec::new();
+    let mut queued = 0;
+    for g in ended {
+        if seen.contains(&(g.client_pk, g.sid.as_str())) {
+            continue;
+        }
+        seen.push((g.client_pk, g.sid.as_str()));
+        let done = sqlx::query(
+            "INSERT INTO oidc_logouts (client_pk, user_id, sid, reason, state, next_attempt_ms, created_at)
+             SELECT c.id, $2, $3, $4, 'queued', $5, $6 FROM oidc_clients c
+             WHERE c.id = $1 AND c.backchannel_logout_uri IS NOT NULL AND c.deleted_at IS NULL",
+        )
+        .bind(g.client_pk)
+        .bind(g.user_id)
+        .bind(&g.sid)
+        .bind(reason)
+        .bind(now_ms)
+        .bind(now_ms / 1000)
+        .execute(&mut *conn)
+        .await?;
+        queued += done.rows_affected();
+    }
+    Ok(queued)
+}
+
+/// A claimed logout delivery, with what its token says.
+#[derive(Clone, Debug)]
+pub struct ClaimedLogout {
+    pub id: i64,
+    pub attempts: i64,
+    pub claim_token: String,
+    pub client_id: String,
+    pub org_slug: String,
+    pub url: String,
+    pub alg: String,
+    pub sub: Option<String>,
+    pub sid: String,
+}
+
+/// Claims up to `limit` due deliveries with a lease (a concurrent claimer re-checks the row's
+/// state under its lock, so no delivery is claimed twice).
+pub async fn claim_logouts(
+    conn: &mut AnyConnection,
+    now_ms: i64,
+    lease_until_ms: i64,
+    claim_token: &str,
+    limit: i64,
+) -> Result<Vec<ClaimedLogout>> {
+    sqlx::query(
+        "UPDATE oidc_logouts SET claim_token = $3, lease_until_ms = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM oidc_logouts
+                      WHERE state IN ('queued', 'failed') AND next_attempt_ms <= $1
+                        AND (lease_until_ms IS NULL OR lease_until_ms < $1)
+                      ORDER BY next_attempt_ms, id LIMIT $4)
+           AND state IN ('queued', 'failed') AND (lease_until_ms IS NULL OR lease_until_ms < $1)",
+    )
+    .bind(now_ms)
+    .bind(lease_until_ms)
+    .bind(claim_token)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT l.id, l.attempts, c.client_id, o.slug, c.backchannel_logout_uri, c.id_token_alg, u.oidc_sub, l.sid
+         FROM oidc_logouts l JOIN oidc_clients c ON c.id = l.client_pk JOIN organisations o ON o.id = c.org_id
+              JOIN users u ON u.id = l.user_id
+         WHERE l.claim_token = $1",
+    )
+    .bind(claim_token)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ClaimedLogout {
+                id: r.try_get(0)?,
+                attempts: r.try_get(1)?,
+                claim_token: claim_token.to_string(),
+                client_id: r.try_get(2)?,
+                org_slug: r.try_get(3)?,
+                url: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+                alg: r.try_get(5)?,
+                sub: r.try_get(6)?,
+                sid: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// The outcome of a logout delivery: `delivered`, or `failed` again at `next_attempt_ms`, or
+/// `dead` (`None`). False when the claim was lost.
+pub async fn record_logout(
+    conn: &mut AnyConnection,
+    c: &ClaimedLogout,
+    state: &str,
+    next_attempt_ms: Option<i64>,
+    status: Option<i64>,
+    error: Option<&str>,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE oidc_logouts SET state = $3, next_attempt_ms = COALESCE($4, next_attempt_ms), last_status = $5,
+             last_error = $6, claim_token = NULL, lease_until_ms = NULL,
+             delivered_at = CASE WHEN $3 = 'delivered' THEN $7 ELSE delivered_at END
+         WHERE id = $1 AND claim_token = $2",
+    )
+    .bind(c.id)
+    .bind(&c.claim_token)
+    .bind(state)
+    .bind(next_attempt_ms)
+    .bind(status)
+    .bind(error)
+    .bind(now_ms / 1000)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A client's logout deliveries, newest first, for staff.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogoutRow {
+    pub id: i64,
+    pub reason: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+pub async fn logouts_of<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    client_pk: i64,
+    limit: i64,
+) -> Result<Vec<LogoutRow>> {
+    let rows = sqlx::query(
+        "SELECT id, reason, state, attempts, last_status, last_error, created_at, delivered_at
+         FROM oidc_logouts WHERE client_pk = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(client_pk)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LogoutRow {
+                id: r.try_get(0)?,
+                reason: r.try_get(1)?,
+                state: r.try_get(2)?,
+                attempts: r.try_get(3)?,
+                last_status: r.try_get(4)?,
+                last_error: r.try_get(5)?,
+                created_at: r.try_get(6)?,
+                delivered_at: r.try_get(7)?,
+            })
+        })
+        .collect()
+}

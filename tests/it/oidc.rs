@@ -806,3 +806,61 @@ async fn staff_register_and_manage_clients_in_the_console() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("https://"));
 }
+
+#[tokio::test]
+async fn a_suspension_sends_a_signed_back_channel_logout_token_to_the_client() {
+    let s = {
+        let app = common::spawn_with(|c| {
+            c.webhooks.allow_private = true;
+            c.webhooks.poll_ms = 50;
+            c.webhooks.retry_schedule_ms = vec![200, 200];
+        })
+        .await;
+        let token = app.admin_token().await;
+        let input = portico::flows::orgs::OrgInput {
+            slug: "club".into(),
+            name: "Club".into(),
+            kind: "nonprofit".into(),
+            company_name: None,
+            signup: Some("open".into()),
+        };
+        portico::flows::orgs::create(&app.store, &portico::flows::Ctx::cli(), &input).await.unwrap();
+        Setup { app, token }
+    };
+    let receiver = common::webhook_receiver::Receiver::start().await;
+    // The first attempt fails: the logout is retried, not lost.
+    receiver.script([common::webhook_receiver::Answer::Status(503)]);
+    let (client_id, secret) = s.client(json!({"backchannel_logout_uri": receiver.url})).await;
+    let secret = secret.unwrap();
+    let (browser, id) = s.member("ada@example.org").await;
+    let (verifier, challenge) = pkce();
+    let code = s.code(&browser, &client_id, &challenge).await;
+    let (_, tokens) = s.exchange(&client_id, &secret, &code, &verifier).await;
+    let (id_claims, _) = s.verify(tokens["id_token"].as_str().unwrap()).await;
+    s.set_status(id, "banned").await;
+    let got = receiver.wait_for(2, std::time::Duration::from_secs(20)).await;
+    let path = format!("/api/v1/orgs/club/oidc/clients/{client_id}/logouts");
+    let queued = s.call(reqwest::Method::GET, &path, None).await.1;
+    assert_eq!(got.len(), 2, "a failed attempt, then a delivered one; queued: {queued}");
+    let form: HashMap<String, String> =
+        url::form_urlencoded::parse(got[1].body.as_bytes()).into_owned().collect();
+    let logout_token = &form["logout_token"];
+    let header = josekit::jwt::decode_header(logout_token).unwrap();
+    assert_eq!(header.claim("typ"), Some(&json!("logout+jwt")));
+    let (claims, _) = s.verify(logout_token).await;
+    assert_eq!(claims["iss"], s.app.url("/o/club"));
+    assert_eq!(claims["aud"], json!(client_id));
+    assert_eq!(claims["sub"], id_claims["sub"]);
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert!(claims["events"].get("http://schemas.openid.net/event/backchannel-logout").is_some());
+    assert!(!claims.contains_key("nonce"), "a logout token never carries a nonce");
+    assert!(claims.contains_key("jti") && claims.contains_key("iat"));
+    // Staff see the delivery.
+    let (status, list) = s
+        .call(reqwest::Method::GET, &format!("/api/v1/orgs/club/oidc/clients/{client_id}/logouts"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["state"], "delivered", "{list}");
+    assert_eq!(list["items"][0]["attempts"], 2);
+    assert_eq!(list["items"][0]["reason"], "membership_banned");
+}
