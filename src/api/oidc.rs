@@ -511,6 +511,21 @@ pub async fn userinfo(
     }
 }
 
+/// The client and the `token` of an introspection or revocation request.
+async fn token_request(
+    state: &AppState,
+    slug: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Client, bool, String), Response> {
+    let fields = form_fields(headers, body).map_err(|e| oauth_error(e, false))?;
+    let (client, basic) =
+        authenticated(state, slug, headers, &fields).await.map_err(|(e, basic)| oauth_error(e, basic))?;
+    let token = field(&fields, "token")
+        .ok_or_else(|| oauth_error(refused("invalid_request", "token is required"), basic))?;
+    Ok((client, basic, token.to_string()))
+}
+
 /// Token introspection (RFC 7662) by the client the token was issued to.
 pub async fn introspect(
     State(state): State<AppState>,
@@ -518,18 +533,11 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fields = match form_fields(&headers, &body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(e, false),
+    let (client, basic, token) = match token_request(&state, &slug, &headers, &body).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
-    let (client, basic) = match authenticated(&state, &slug, &headers, &fields).await {
-        Ok(c) => c,
-        Err((e, basic)) => return oauth_error(e, basic),
-    };
-    let Some(token) = field(&fields, "token") else {
-        return oauth_error(refused("invalid_request", "token is required"), basic);
-    };
-    match provider::introspect(&provider_for(&state, &slug), &client, token).await {
+    match provider::introspect(&provider_for(&state, &slug), &client, &token).await {
         Ok(answer) => no_store(Json(answer).into_response()),
         Err(e) => oauth_error(e, basic),
     }
@@ -542,18 +550,11 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fields = match form_fields(&headers, &body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(e, false),
+    let (client, basic, token) = match token_request(&state, &slug, &headers, &body).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
-    let (client, basic) = match authenticated(&state, &slug, &headers, &fields).await {
-        Ok(c) => c,
-        Err((e, basic)) => return oauth_error(e, basic),
-    };
-    let Some(token) = field(&fields, "token") else {
-        return oauth_error(refused("invalid_request", "token is required"), basic);
-    };
-    match provider::revoke_token(&provider_for(&state, &slug), &client, token).await {
+    match provider::revoke_token(&provider_for(&state, &slug), &client, &token).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => oauth_error(e, basic),
     }

@@ -536,6 +536,20 @@ pub struct RevokedGrant {
     pub sid: String,
 }
 
+/// The rows of `RETURNING id, client_pk, user_id, sid`.
+fn revoked(rows: &[AnyRow]) -> Result<Vec<RevokedGrant>> {
+    rows.iter()
+        .map(|r| {
+            Ok(RevokedGrant {
+                grant_id: r.try_get(0)?,
+                client_pk: r.try_get(1)?,
+                user_id: r.try_get(2)?,
+                sid: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
 async fn revoke_where(
     conn: &mut AnyConnection,
     condition: &str,
@@ -552,16 +566,7 @@ async fn revoke_where(
     .bind(reason)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RevokedGrant {
-                grant_id: r.try_get(0)?,
-                client_pk: r.try_get(1)?,
-                user_id: r.try_get(2)?,
-                sid: r.try_get(3)?,
-            })
-        })
-        .collect()
+    revoked(&rows)
 }
 
 pub async fn revoke_grant(
@@ -602,16 +607,7 @@ pub async fn revoke_grants_needing(
     .bind(reason)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RevokedGrant {
-                grant_id: r.try_get(0)?,
-                client_pk: r.try_get(1)?,
-                user_id: r.try_get(2)?,
-                sid: r.try_get(3)?,
-            })
-        })
-        .collect()
+    revoked(&rows)
 }
 
 pub async fn revoke_grants_of_user(
@@ -703,16 +699,7 @@ pub async fn revoke_grants_of_user_for(
     .bind(reason)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RevokedGrant {
-                grant_id: r.try_get(0)?,
-                client_pk: r.try_get(1)?,
-                user_id: r.try_get(2)?,
-                sid: r.try_get(3)?,
-            })
-        })
-        .collect()
+    revoked(&rows)
 }
 
 // ---- back-channel logout deliveries -------------------------------------------------------

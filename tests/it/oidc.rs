@@ -12,7 +12,7 @@ use josekit::jwk::{Jwk, JwkSet};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::{self, TestApp, client, spawn};
+use crate::common::{self, TestApp, client};
 use portico::domain::NewPassword;
 
 const REDIRECT: &str = "https://rp.example.org/callback";
@@ -28,7 +28,11 @@ fn api() -> reqwest::Client {
 }
 
 async fn setup() -> Setup {
-    let app = spawn().await;
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(adjust: impl FnOnce(&mut portico::config::Config)) -> Setup {
+    let app = common::spawn_with(adjust).await;
     let token = app.admin_token().await;
     let input = portico::flows::orgs::OrgInput {
         slug: "club".into(),
@@ -809,24 +813,12 @@ async fn staff_register_and_manage_clients_in_the_console() {
 
 #[tokio::test]
 async fn a_suspension_sends_a_signed_back_channel_logout_token_to_the_client() {
-    let s = {
-        let app = common::spawn_with(|c| {
-            c.webhooks.allow_private = true;
-            c.webhooks.poll_ms = 50;
-            c.webhooks.retry_schedule_ms = vec![200, 200];
-        })
-        .await;
-        let token = app.admin_token().await;
-        let input = portico::flows::orgs::OrgInput {
-            slug: "club".into(),
-            name: "Club".into(),
-            kind: "nonprofit".into(),
-            company_name: None,
-            signup: Some("open".into()),
-        };
-        portico::flows::orgs::create(&app.store, &portico::flows::Ctx::cli(), &input).await.unwrap();
-        Setup { app, token }
-    };
+    let s = setup_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+        c.webhooks.retry_schedule_ms = vec![200, 200];
+    })
+    .await;
     let receiver = common::webhook_receiver::Receiver::start().await;
     // The first attempt fails: the logout is retried, not lost.
     receiver.script([common::webhook_receiver::Answer::Status(503)]);
