@@ -464,6 +464,11 @@ async fn reconciliation_picks_up_missed_events_once_by_command_and_by_the_daily_
         assert!(started.elapsed() < Duration::from_secs(10), "the periodic reconciliation did not run");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The membership turns active at the payment; the run stores the third event after it.
+    while p.app.count("SELECT COUNT(*) FROM stripe_events").await < 3 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the run did not store every event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(p.app.count("SELECT COUNT(*) FROM stripe_events").await, 3);
 
     // The command: a second member's events, found once; a second run adds nothing.
