@@ -62,8 +62,9 @@ impl Params {
         p
     }
 
-    /// The request again, as `name=value` pairs, without `prompt` values that would ask again
-    /// for what was just done (sign-in, consent): where the sign-in page sends the person back.
+    /// The request again, as `name=value` pairs, without what would ask again for what was just
+    /// done (`prompt=login` and `max_age` after a sign-in, `prompt=consent` after consent): where
+    /// the sign-in and consent pages send the person on.
     pub fn pairs_after(&self, done: &str) -> Vec<(&'static str, String)> {
         let prompt = self
             .prompt
@@ -80,7 +81,9 @@ impl Params {
             ("code_challenge", self.code_challenge.clone()),
             ("code_challenge_method", self.code_challenge_method.clone()),
             ("prompt", prompt),
-            ("max_age", self.max_age.clone()),
+            // A sign-in just made satisfies `max_age` (asking again once it took a second longer
+            // than `max_age=0` would never end).
+            ("max_age", self.max_age.clone().filter(|_| done != "login")),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
