@@ -314,6 +314,15 @@ pub async fn clients_of<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, org_id:
 
 // ---- subjects -----------------------------------------------------------------------------
 
+/// The user's `sub`, if it was made.
+pub async fn existing_subject<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    user_id: i64,
+) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT oidc_sub FROM users WHERE id = $1").bind(user_id).fetch_optional(e).await?;
+    Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?.flatten())
+}
+
 /// The user's `sub`, made (random, once) on first need.
 pub async fn subject(conn: &mut AnyConnection, user_id: i64, fresh: &str) -> Result<String> {
     sqlx::query("UPDATE users SET oidc_sub = $2 WHERE id = $1 AND oidc_sub IS NULL")

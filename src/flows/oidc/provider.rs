@@ -74,6 +74,11 @@ pub fn session_id(session_token: &str) -> String {
 
 /// The `sub` of a user (random, made once, the same for every client).
 async fn subject(store: &Store, user_id: i64) -> FlowResult<String> {
+    // Made once per user: every later token and userinfo call only reads it (no write
+    // transaction, which on SQLite would queue behind every writer).
+    if let Some(sub) = oidc_store::existing_subject(store.pool(), user_id).await? {
+        return Ok(sub);
+    }
     let mut tx = store.begin().await?;
     let sub = oidc_store::subject(tx.conn(), user_id, &SecretToken::generate("").expose()[..32]).await?;
     tx.commit().await?;
