@@ -161,6 +161,7 @@ impl Tx {
             ))));
         }
         self.tx.commit().await?;
+        sqlite_faults::note_success();
         if self.enqueued > 0 {
             crate::metrics::MAIL_QUEUED.add(self.enqueued);
             self.outbox_wakeup.notify_one();

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 /// Microseconds after [`epoch`] at which the last fault was seen (0: never).
 static LAST_FAULT_US: AtomicU64 = AtomicU64::new(0);
+/// When the first write succeeded after the last fault. A connection opened while the fault
+/// lasted may have opened the log read-only without having failed yet: connections opened
+/// before this moment are retired too.
+static HEALED_US: AtomicU64 = AtomicU64::new(0);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -50,9 +54,18 @@ pub fn note(e: &sqlx::Error) {
     }
 }
 
-/// Whether a connection of this age was opened before the last fault (and must be closed).
+/// A write committed: the first one after a fault marks the healing.
+pub fn note_success() {
+    let fault = LAST_FAULT_US.load(Ordering::Relaxed);
+    if fault > HEALED_US.load(Ordering::Relaxed) {
+        HEALED_US.fetch_max(micros_since_epoch(Instant::now()), Ordering::SeqCst);
+    }
+}
+
+/// Whether a connection of this age was opened before the last fault or while it lasted (and
+/// must be closed).
 pub fn opened_before_last_fault(age: Duration) -> bool {
-    let fault = LAST_FAULT_US.load(Ordering::SeqCst);
+    let fault = LAST_FAULT_US.load(Ordering::SeqCst).max(HEALED_US.load(Ordering::SeqCst));
     if fault == 0 {
         return false;
     }
