@@ -219,10 +219,7 @@ pub async fn logouts(
     ApiCaller(ctx): ApiCaller,
     ApiPath((slug, client_id)): ApiPath<(String, String)>,
 ) -> Result<Json<LogoutList>, ApiError> {
-    let client = clients::get(&state.store, &ctx, &slug, &client_id).await?;
-    let items = crate::store::oidc::logouts_of(state.store.pool(), client.id, 200)
-        .await
-        .map_err(crate::flows::FlowError::from)?;
+    let (_, items) = clients::logouts(&state.store, &ctx, &slug, &client_id, 200).await?;
     Ok(Json(LogoutList { items }))
 }
 

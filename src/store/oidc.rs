@@ -849,6 +849,8 @@ pub struct LogoutRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// When the next attempt is due (milliseconds), while `queued` or `failed`.
+    pub next_attempt_ms: i64,
 }
 
 pub async fn logouts_of<'c, E: Executor<'c, Database = sqlx::Any>>(
@@ -857,7 +859,8 @@ pub async fn logouts_of<'c, E: Executor<'c, Database = sqlx::Any>>(
     limit: i64,
 ) -> Result<Vec<LogoutRow>> {
     let rows = sqlx::query(
-        "SELECT id, reason, state, attempts, last_status, last_error, created_at, delivered_at
+        "SELECT id, reason, state, attempts, last_status, last_error, created_at, delivered_at,
+                next_attempt_ms
          FROM oidc_logouts WHERE client_pk = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(client_pk)
@@ -875,6 +878,7 @@ pub async fn logouts_of<'c, E: Executor<'c, Database = sqlx::Any>>(
                 last_error: r.try_get(5)?,
                 created_at: r.try_get(6)?,
                 delivered_at: r.try_get(7)?,
+                next_attempt_ms: r.try_get(8)?,
             })
         })
         .collect()

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/audit.csv", get(staff_audit::csv))
         .route("/staff/settings/{key}", post(staff_settings::save))
         .route("/staff/orgs/{slug}/oidc", get(staff_oidc::show).post(staff_oidc::create))
+        .route("/staff/orgs/{slug}/oidc/{client_id}", get(staff_oidc::client))
         .route("/staff/orgs/{slug}/oidc/{client_id}/{action}", post(staff_oidc::act))
         .route("/staff/orgs/{slug}/webhooks", get(staff_webhooks::show).post(staff_webhooks::create))
         .route("/staff/orgs/{slug}/webhooks/{id}", get(staff_webhooks::deliveries))

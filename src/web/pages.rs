@@ -117,6 +117,16 @@ pub struct StaffWebhook<'a> {
     pub now_ms: i64,
 }
 
+#[derive(Template)]
+#[template(path = "staff_oidc_client.html")]
+pub struct StaffOidcClient<'a> {
+    pub p: &'a WebCtx,
+    pub org: Org,
+    pub client: crate::store::oidc::Client,
+    pub logouts: Vec<crate::store::oidc::LogoutRow>,
+    pub now_ms: i64,
+}
+
 /// A runtime setting and its current value.
 pub struct SettingRow {
     pub def: &'static crate::domain::SettingDef,

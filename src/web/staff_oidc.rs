@@ -7,7 +7,7 @@ use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::pages::StaffOidc;
+use super::pages::{StaffOidc, StaffOidcClient};
 use super::{
     FlashKind, WebCtx, deny_unless_staff, error_page, explain, flash_redirect, not_found_page, render,
 };
@@ -98,6 +98,32 @@ pub async fn create(
             let (message, status) = explain(&ctx, &e);
             page(&state, &ctx, &slug, None, Some(message), status).await
         }
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+/// One client: its settings and its back-channel logout deliveries (state, attempts, last
+/// status and error, next attempt), like an endpoint's webhook deliveries.
+pub async fn client(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let Ok(Path((slug, client_id))) = path else { return not_found_page(&ctx) };
+    let fctx = ctx.flow_ctx();
+    let loaded = async {
+        let org = flows::orgs::get(&state.store, &fctx, &slug).await?;
+        let (client, logouts) = clients::logouts(&state.store, &fctx, &slug, &client_id, 200).await?;
+        Ok::<_, FlowError>((org, client, logouts))
+    };
+    match loaded.await {
+        Ok((org, client, logouts)) => render(
+            StatusCode::OK,
+            &StaffOidcClient { p: &ctx, org, client, logouts, now_ms: crate::store::now_ms() },
+        ),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

@@ -284,6 +284,19 @@ pub async fn get(store: &Store, ctx: &Ctx, slug: &str, client_id: &str) -> FlowR
         .ok_or(FlowError::NotFound)
 }
 
+/// A client and its newest back-channel logout deliveries (staff), newest first.
+pub async fn logouts(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    client_id: &str,
+    limit: i64,
+) -> FlowResult<(Client, Vec<oidc_store::LogoutRow>)> {
+    let client = get(store, ctx, slug, client_id).await?;
+    let items = oidc_store::logouts_of(store.pool(), client.id, limit).await?;
+    Ok((client, items))
+}
+
 /// Changes a client (admin). Disabling it, or narrowing who may sign in, takes effect at the
 /// next authorization, refresh, userinfo or introspection (the rule is checked every time).
 pub async fn update(
