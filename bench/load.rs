@@ -13,6 +13,10 @@
 //! Workloads: `signup` (the email step, the emailed link from the sink, the details form:
 //! one account each), `sign-in`, `invite` (API invitation create), `dashboard` (a signed-in
 //! read), `race-email` (N completions of one verification link: exactly one account),
+//! `oidc-code` (OpenID Connect: a signed-in member's authorization request, first-party so no
+//! consent, then the code exchange at the token endpoint — both timed as one sign-in),
+//! `oidc-refresh` (each client rotates its own refresh token), `oidc-userinfo` (an access token
+//! at the userinfo endpoint; the membership rule is checked each time),
 //! `race-username` (N completions of N links with one username: exactly one wins), `outbox`
 //! (N queued emails until the sink has them all). It exits non-zero on an error only — a 5xx
 //! other than 503, a lost email, a wrong race outcome — never on speed.
@@ -36,8 +40,28 @@ use serde_json::{Value, json};
 use support::{Server, argon2_limit, env_or, quantile, rss_kib};
 
 const PASSWORD: &str = "load test password 2026";
-const WORKLOADS: [&str; 7] =
-    ["signup", "sign-in", "invite", "dashboard", "race-email", "race-username", "outbox"];
+const WORKLOADS: [&str; 10] = [
+    "signup",
+    "sign-in",
+    "invite",
+    "dashboard",
+    "oidc-code",
+    "oidc-refresh",
+    "oidc-userinfo",
+    "race-email",
+    "race-username",
+    "outbox",
+];
+/// Where the load client's authorization requests send the browser back (never followed).
+const REDIRECT: &str = "http://localhost:9/cb";
+/// One PKCE verifier for every authorization request (its S256 challenge: `challenge()`).
+const VERIFIER: &str = "load-harness-pkce-verifier-0123456789abcdefghijkl";
+
+fn challenge() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
+}
 
 /// One row of the table.
 #[derive(Default)]
@@ -61,6 +85,14 @@ impl Row {
             "statuses": self.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "peak_rss_mib": self.peak_kib as f64 / 1024.0, "note": self.note, "failed": self.failed,
         })
+    }
+    /// For workloads where every answer should be 200: says which were not (503 aside).
+    fn only_ok(mut self) -> Self {
+        let other: u64 = self.statuses.iter().filter(|(s, _)| **s != 200 && **s != 503).map(|(_, n)| n).sum();
+        if other > 0 {
+            self.failed = Some(format!("{other} answer(s) other than 200 or 503"));
+        }
+        self
     }
     fn per_second(&self) -> f64 {
         if self.seconds > 0.0 { self.latencies_ms.len() as f64 / self.seconds } else { 0.0 }
@@ -111,6 +143,84 @@ async fn sign_in(base: &str, email: &str) -> Result<(reqwest::Client, u16), reqw
         .status()
         .as_u16();
     Ok((c, status))
+}
+
+/// The OIDC client the workloads sign in to: (client_id, client_secret).
+async fn oidc_client(base: &str, api_token: &str) -> (String, String) {
+    let created: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/orgs/load/oidc/clients"))
+        .bearer_auth(api_token)
+        .json(&json!({"name": "Load wiki", "redirect_uris": [REDIRECT], "first_party": true}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("create the OIDC client")
+        .json()
+        .await
+        .expect("client JSON");
+    let field = |k: &str| created[k].as_str().map(String::from).expect("client_id and client_secret");
+    (field("client_id"), field("client_secret"))
+}
+
+/// A signed-in browser's authorization request, then the code exchange: the token answer's
+/// status and body. The harness's own codes: 4 (no redirect with a code), 0 (no answer).
+async fn oidc_sign_in(base: &str, session: &reqwest::Client, client: &(String, String)) -> (u16, Value) {
+    let mut url = url::Url::parse(&format!("{base}/o/load/oidc/authorize")).expect("url");
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.0)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid email profile groups")
+        .append_pair("state", "load")
+        .append_pair("nonce", "load")
+        .append_pair("code_challenge", &challenge())
+        .append_pair("code_challenge_method", "S256");
+    let Ok(r) = session.get(url).send().await else { return (0, Value::Null) };
+    let code = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url::Url::parse(l).ok())
+        .and_then(|l| l.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()));
+    let Some(code) = code else {
+        return (if r.status() == 303 { 4 } else { r.status().as_u16() }, Value::Null);
+    };
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    oidc_token(session, base, client, &form).await
+}
+
+async fn oidc_token(
+    http: &reqwest::Client,
+    base: &str,
+    client: &(String, String),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let sent = http
+        .post(format!("{base}/o/load/oidc/token"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(form)
+        .send()
+        .await;
+    let Ok(r) = sent else { return (0, Value::Null) };
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `n` signed-in members' browsers (member i for client i).
+async fn sessions(base: &str, n: usize, members: usize) -> Vec<reqwest::Client> {
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        match sign_in(base, &format!("member{}@load.test", i % members)).await {
+            Ok((client, 303)) => sessions.push(client),
+            other => panic!("a sign-in the workloads need failed: {:?}", other.map(|r| r.1)),
+        }
+    }
+    sessions
 }
 
 fn details(username: &str) -> Vec<(&'static str, String)> {
@@ -319,6 +429,7 @@ async fn main() {
     let (base, pid) = (server.base.clone(), server.pid());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_kib = rss_kib(pid);
+    let oidc = Arc::new(oidc_client(&base, &setup.api_token).await);
     let cpu_start = own_cpu_seconds();
     let wall_start = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
@@ -405,13 +516,7 @@ async fn main() {
             outbox_idle(&setup.store).await;
         }
         if runs("dashboard") {
-            let mut sessions = Vec::new();
-            for i in 0..c {
-                match sign_in(&base, &format!("member{}@load.test", i % setup.members)).await {
-                    Ok((client, 303)) => sessions.push(client),
-                    other => panic!("sign-in for the dashboard workload failed: {:?}", other.map(|r| r.1)),
-                }
-            }
+            let sessions = sessions(&base, c, setup.members).await;
             let (base, sessions) = (base.clone(), Arc::new(sessions));
             rows.push(
                 timed("dashboard", c, seconds, pid, move |i, _| {
@@ -427,6 +532,70 @@ async fn main() {
                 })
                 .await,
             );
+        }
+        if runs("oidc-code") || runs("oidc-refresh") || runs("oidc-userinfo") {
+            let sessions = Arc::new(sessions(&base, c, setup.members).await);
+            if runs("oidc-code") {
+                let (base, sessions, client) = (base.clone(), sessions.clone(), oidc.clone());
+                rows.push(
+                    timed("oidc-code", c, seconds, pid, move |i, _| {
+                        let (base, sessions, client) = (base.clone(), sessions.clone(), client.clone());
+                        async move { oidc_sign_in(&base, &sessions[i], &client).await.0 }
+                    })
+                    .await
+                    .only_ok(),
+                );
+            }
+            // Each client's own tokens, from one sign-in.
+            let mut tokens = Vec::new();
+            for session in sessions.iter() {
+                let (status, answer) = oidc_sign_in(&base, session, &oidc).await;
+                assert_eq!(status, 200, "the OIDC sign-in the workloads start from: {answer}");
+                let field = |k: &str| answer[k].as_str().map(String::from).expect("tokens");
+                tokens.push((field("access_token"), Mutex::new(field("refresh_token"))));
+            }
+            let tokens = Arc::new(tokens);
+            if runs("oidc-refresh") {
+                let (base, client, tokens) = (base.clone(), oidc.clone(), tokens.clone());
+                let http = reqwest::Client::new();
+                rows.push(
+                    timed("oidc-refresh", c, seconds, pid, move |i, _| {
+                        let (base, client, tokens, http) =
+                            (base.clone(), client.clone(), tokens.clone(), http.clone());
+                        async move {
+                            // Each client refreshes in turn, so only a rotation it missed can fail.
+                            let current = tokens[i].1.lock().unwrap().clone();
+                            let form = [("grant_type", "refresh_token"), ("refresh_token", current.as_str())];
+                            let (status, answer) = oidc_token(&http, &base, &client, &form).await;
+                            if let Some(next) = answer["refresh_token"].as_str() {
+                                *tokens[i].1.lock().unwrap() = next.to_string();
+                            }
+                            status
+                        }
+                    })
+                    .await
+                    .only_ok(),
+                );
+            }
+            if runs("oidc-userinfo") {
+                let (base, tokens) = (base.clone(), tokens.clone());
+                let http = reqwest::Client::new();
+                rows.push(
+                    timed("oidc-userinfo", c, seconds, pid, move |i, _| {
+                        let (base, tokens, http) = (base.clone(), tokens.clone(), http.clone());
+                        async move {
+                            http.get(format!("{base}/o/load/oidc/userinfo"))
+                                .bearer_auth(&tokens[i].0)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16())
+                                .unwrap_or(0)
+                        }
+                    })
+                    .await
+                    .only_ok(),
+                );
+            }
         }
     }
 
