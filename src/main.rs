@@ -104,6 +104,22 @@ enum OidcClientAction {
         /// An authorisation of the catalogue members need to sign in.
         #[arg(long)]
         requires: Option<String>,
+        /// The least role that may sign in: `admin` (owners too) or `owner`.
+        #[arg(long)]
+        role: Option<String>,
+        /// Let this confidential client sign in without PKCE (for applications that cannot
+        /// send it, such as Gitea).
+        #[arg(long)]
+        without_pkce: bool,
+        /// Where to POST logout tokens when a sign-in ends (OpenID Connect Back-Channel Logout).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// An exact post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// `RS256` (default), `ES256` or `EdDSA`.
+        #[arg(long)]
+        id_token_alg: Option<String>,
     },
 }
 
@@ -398,17 +414,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             action:
                 OidcAction::Client {
                     action:
-                        OidcClientAction::Create { org, name, redirect_uris, public, first_party, requires },
+                        OidcClientAction::Create {
+                            org,
+                            name,
+                            redirect_uris,
+                            public,
+                            first_party,
+                            requires,
+                            role,
+                            without_pkce,
+                            backchannel_logout_uri,
+                            post_logout_redirect_uris,
+                            id_token_alg,
+                        },
                 },
         } => {
             let store = open_store(&config).await?;
             let input = flows::oidc::clients::ClientInput {
                 name,
                 redirect_uris,
+                post_logout_redirect_uris: Some(post_logout_redirect_uris),
+                backchannel_logout_uri,
                 public: Some(public),
                 first_party: Some(first_party),
                 requires,
-                ..Default::default()
+                role,
+                id_token_alg,
+                pkce_required: Some(!without_pkce),
             };
             let (client, secret) = flows::oidc::clients::create(&store, &config.webhooks, &ctx, &org, &input)
                 .await

@@ -58,19 +58,28 @@ fn slug() -> String {
 /// last label starts with a letter or a dotted-quad IPv4 address, an optional port 1–65535,
 /// then a path and query of `[A-Za-z0-9._~/?=&%-]`.
 fn webhook_url() -> String {
-    http_url("https?://{host}")
+    http_url("https?://{host}", "")
 }
 
-/// An OpenID Connect redirect URI as `domain::oidc::parse_redirect_uri` takes it (narrowed to
-/// the same grammar as webhook URLs): `https://` anywhere, `http://` to `localhost` or
-/// `127.0.0.1` only.
+/// An OpenID Connect redirect URI as `domain::oidc::parse_redirect_uri` takes it (the grammar of
+/// webhook URLs, with `:+,;!$()` also in the path and query): `https://` anywhere, `http://` to
+/// `localhost` or `127.0.0.1` only.
 fn redirect_uri() -> String {
-    http_url("(?:https://{host}|http://(?:localhost|127\\.0\\.0\\.1))")
+    http_url(
+        "(?:https://{host}|http://(?:localhost|127\\.0\\.0\\.1))",
+        &regex_class_escape(crate::domain::oidc::REDIRECT_URI_MORE_CHARS),
+    )
+}
+
+/// Characters made safe inside a regular expression's `[…]`.
+fn regex_class_escape(chars: &str) -> String {
+    chars.chars().map(|c| if "\\]^-[".contains(c) { format!("\\{c}") } else { c.to_string() }).collect()
 }
 
 /// `start` (with `{host}` for a host name or IPv4 address), an optional port 1–65535, then a
-/// path and query of `[A-Za-z0-9._~/?=&%-]`, with surrounding whitespace.
-fn http_url(start: &str) -> String {
+/// path and query of `[A-Za-z0-9._~/?=&%-]` and `more` (already escaped for a character class),
+/// with surrounding whitespace.
+fn http_url(start: &str, more: &str) -> String {
     let ws = whitespace_class();
     let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     let last = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
@@ -79,7 +88,7 @@ fn http_url(start: &str) -> String {
     let port =
         "(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?";
     let start = start.replace("{host}", &host);
-    format!("^[{ws}]*{start}{port}(?:[/?][A-Za-z0-9._~/?=&%-]{{0,500}})?[{ws}]*$")
+    format!("^[{ws}]*{start}{port}(?:[/?][A-Za-z0-9._~/?=&%{more}-]{{0,500}})?[{ws}]*$")
 }
 
 /// A slug naming an organisation in a path (anything else is a 404).

@@ -30,6 +30,17 @@ pub enum DestinationError {
 /// a path and query of unreserved characters and `/?=&%`. No credentials, no IPv6 literals,
 /// none of the numeric host spellings (`0x7f.1`) that parsers turn into other addresses.
 pub fn parse_url(text: &str, allow_http: bool, allow_private: bool) -> Result<Url, DestinationError> {
+    parse_url_with(text, allow_http, allow_private, "")
+}
+
+/// `parse_url` with more characters allowed in the path and query (RFC 3986 sub-delimiters a
+/// caller can accept, such as the `:` of MediaWiki's `Special:PluggableAuthLogin`).
+pub fn parse_url_with(
+    text: &str,
+    allow_http: bool,
+    allow_private: bool,
+    more_tail_chars: &str,
+) -> Result<Url, DestinationError> {
     if text.chars().count() > MAX_URL_CHARS {
         return Err(DestinationError::Malformed);
     }
@@ -42,7 +53,9 @@ pub fn parse_url(text: &str, allow_http: bool, allow_private: bool) -> Result<Ur
         None => (authority, None),
     };
     let tail_ok = tail.len() <= MAX_TAIL_CHARS
-        && tail.chars().all(|c| c.is_ascii_alphanumeric() || "._~/?=&%-".contains(c));
+        && tail
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._~/?=&%-".contains(c) || more_tail_chars.contains(c));
     if !matches!(scheme, "http" | "https") || !(is_dotted_quad(host) || is_host_name(host)) || !tail_ok {
         return Err(DestinationError::Malformed);
     }

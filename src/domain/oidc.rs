@@ -46,17 +46,22 @@ pub enum RedirectUriError {
     Insecure,
 }
 
+/// What a redirect URI's path and query may hold beyond a webhook URL's: RFC 3986 sub-delimiters
+/// and `:` (never `@`, a backslash, `#` or `*`).
+pub const REDIRECT_URI_MORE_CHARS: &str = ":+,;!$()";
+
 /// A redirect URI as a client registers it: an absolute `https://` URL (or `http://` to
 /// `localhost` or `127.0.0.1`, for applications on the user's own machine) in the grammar of
 /// webhook URLs (`destination::parse_url`: a host name or IPv4 address, an optional port, a path
-/// and query of `[A-Za-z0-9._~/?=&%-]`; no fragment, no credentials). The OpenAPI document states
-/// the same. Requests must name it exactly as registered: no wildcards, no normalisation.
+/// and query of `[A-Za-z0-9._~/?=&%-]`, and here also `:+,;!$()`, which applications use in
+/// their callback paths; no fragment, no credentials). The OpenAPI document states the same. Requests must name it exactly as registered: no wildcards, no normalisation.
 pub fn parse_redirect_uri(text: &str) -> Result<String, RedirectUriError> {
     let text = text.trim();
     if text.chars().count() > MAX_REDIRECT_URI {
         return Err(RedirectUriError::Malformed);
     }
-    let url = super::destination::parse_url(text, true, true).map_err(|_| RedirectUriError::Malformed)?;
+    let url = super::destination::parse_url_with(text, true, true, REDIRECT_URI_MORE_CHARS)
+        .map_err(|_| RedirectUriError::Malformed)?;
     match (url.scheme(), url.host_str()) {
         ("https", _) => Ok(text.to_string()),
         ("http", Some("localhost" | "127.0.0.1")) => Ok(text.to_string()),
@@ -123,6 +128,8 @@ mod tests {
             "https://cloud.example.org/apps/user_oidc/code?x=1",
             "http://localhost:3000/cb",
             "http://127.0.0.1:8000/callback",
+            "https://wiki.example.org/index.php/Special:PluggableAuthLogin",
+            "https://x.example.org/a;b,c+d!e$(f)",
         ] {
             assert_eq!(parse_redirect_uri(good).as_deref(), Ok(good), "{good}");
         }

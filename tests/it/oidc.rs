@@ -771,6 +771,27 @@ async fn clients_are_managed_over_the_api_and_the_cli_with_the_secret_shown_once
         lines[0].starts_with("client_id: pc_") && lines[1].starts_with("client_secret: pcs_"),
         "{stdout}"
     );
+    // Every choice of the guide's recipes can be made there too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["oidc", "client", "create", "--org", "club", "--name", "Gitea", "--without-pkce"])
+        .args(["--redirect-uri", "https://git.example.org/user/oauth2/portico/callback"])
+        .args(["--role", "admin", "--id-token-alg", "ES256"])
+        .args(["--backchannel-logout-uri", "https://git.example.org/logout"])
+        .args(["--post-logout-redirect-uri", "https://git.example.org/"])
+        .env_clear()
+        .env("PORTICO_DATABASE_URL", &s.app.database_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let client_id = stdout.lines().next().unwrap().trim_start_matches("client_id: ");
+    let (_, stored) =
+        s.call(reqwest::Method::GET, &format!("/api/v1/orgs/club/oidc/clients/{client_id}"), None).await;
+    assert_eq!(stored["pkce_required"], false, "{stored}");
+    assert_eq!(stored["role"], "admin");
+    assert_eq!(stored["id_token_alg"], "ES256");
+    assert_eq!(stored["backchannel_logout_uri"], "https://git.example.org/logout");
+    assert_eq!(stored["post_logout_redirect_uris"], json!(["https://git.example.org/"]));
 }
 
 #[tokio::test]
@@ -871,4 +892,151 @@ async fn a_suspension_sends_a_signed_back_channel_logout_token_to_the_client() {
     assert!(page.contains("membership_banned") && page.contains("delivery-delivered"), "{page}");
     let (status, _) = s.app.get_page(&c, "/staff/orgs/club/oidc/pc_0000000000000000000000").await;
     assert_eq!(status, 404);
+}
+
+/// How an application of `docs/oidc.md` talks to the provider, as its documentation and source
+/// say: the redirect URI it uses, how it authenticates at the token endpoint, whether it sends
+/// PKCE, the scopes it asks for and the claims it reads (from the ID token, userinfo or both).
+struct Recipe {
+    app: &'static str,
+    redirect_uri: &'static str,
+    secret_in_body: bool,
+    sends_pkce: bool,
+    scope: &'static str,
+    id_token_claims: &'static [&'static str],
+    userinfo_claims: &'static [&'static str],
+}
+
+const RECIPES: [Recipe; 7] = [
+    Recipe {
+        app: "Nextcloud user_oidc",
+        redirect_uri: "https://cloud.example.org/apps/user_oidc/code",
+        secret_in_body: true,
+        sends_pkce: true,
+        scope: "openid email profile groups",
+        id_token_claims: &["sub", "email", "name", "groups"],
+        userinfo_claims: &["sub", "email", "name", "preferred_username", "groups"],
+    },
+    Recipe {
+        app: "Grafana generic_oauth",
+        redirect_uri: "https://grafana.example.org/login/generic_oauth",
+        secret_in_body: false,
+        sends_pkce: true,
+        scope: "openid profile email groups offline_access",
+        id_token_claims: &["email", "name", "preferred_username", "groups"],
+        userinfo_claims: &["email", "name", "preferred_username", "groups"],
+    },
+    Recipe {
+        app: "Gitea",
+        redirect_uri: "https://git.example.org/user/oauth2/portico/callback",
+        secret_in_body: false,
+        sends_pkce: false,
+        scope: "openid email profile groups",
+        id_token_claims: &["sub"],
+        userinfo_claims: &["sub", "email", "email_verified", "preferred_username", "name", "groups"],
+    },
+    Recipe {
+        app: "Forgejo",
+        redirect_uri: "https://forge.example.org/user/oauth2/portico/callback",
+        secret_in_body: false,
+        sends_pkce: true,
+        scope: "openid email profile groups",
+        id_token_claims: &["sub"],
+        userinfo_claims: &["sub", "email", "email_verified", "preferred_username", "name", "groups"],
+    },
+    Recipe {
+        app: "Discourse",
+        redirect_uri: "https://forum.example.org/auth/oidc/callback",
+        secret_in_body: false,
+        sends_pkce: true,
+        scope: "openid email profile",
+        id_token_claims: &["sub"],
+        userinfo_claims: &["sub", "email", "email_verified", "name", "preferred_username"],
+    },
+    Recipe {
+        app: "MediaWiki OpenIDConnect",
+        redirect_uri: "https://wiki.example.org/index.php/Special:PluggableAuthLogin",
+        secret_in_body: false,
+        sends_pkce: false,
+        scope: "openid email profile",
+        id_token_claims: &["sub"],
+        userinfo_claims: &["sub", "email", "name", "preferred_username"],
+    },
+    Recipe {
+        app: "Home Assistant hass-oidc-auth",
+        redirect_uri: "https://home.example.org/auth/oidc/callback",
+        secret_in_body: true,
+        sends_pkce: true,
+        scope: "openid profile groups",
+        id_token_claims: &["sub", "name", "preferred_username", "groups"],
+        userinfo_claims: &["sub"],
+    },
+];
+
+#[tokio::test]
+async fn each_recipe_of_the_guide_signs_in_the_way_its_application_calls() {
+    let s = setup().await;
+    let (browser, _) = s.member("ada@example.org").await;
+    let mut subs = std::collections::HashSet::new();
+    for recipe in &RECIPES {
+        let registered = json!({
+            "name": recipe.app,
+            "redirect_uris": [recipe.redirect_uri],
+            "pkce_required": recipe.sends_pkce,
+        });
+        let (client_id, secret) = s.client(registered).await;
+        let secret = secret.unwrap();
+        let (verifier, challenge) = pkce();
+        let mut url = url::Url::parse(&s.app.url("/o/club/oidc/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", recipe.redirect_uri)
+            .append_pair("scope", recipe.scope)
+            .append_pair("state", "st")
+            .append_pair("nonce", "nn");
+        if recipe.sends_pkce {
+            url.query_pairs_mut()
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+        let r = browser.get(url.as_str()).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{}", recipe.app);
+        let (location, query) = location_query(&r);
+        assert!(location.starts_with(recipe.redirect_uri), "{}: {location}", recipe.app);
+        let code = query["code"].clone();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", recipe.redirect_uri),
+        ];
+        if recipe.sends_pkce {
+            form.push(("code_verifier", verifier.as_str()));
+        }
+        let (status, tokens) = if recipe.secret_in_body {
+            form.extend([("client_id", client_id.as_str()), ("client_secret", secret.as_str())]);
+            s.token(&form, None).await
+        } else {
+            s.token(&form, Some((&client_id, &secret))).await
+        };
+        assert_eq!(status, 200, "{}: {tokens}", recipe.app);
+        let (id_claims, _) = s.verify(tokens["id_token"].as_str().unwrap()).await;
+        assert_eq!(id_claims["nonce"], "nn", "{}", recipe.app);
+        for claim in recipe.id_token_claims {
+            assert!(id_claims.contains_key(*claim), "{}: the ID token lacks {claim}", recipe.app);
+        }
+        let (status, info) = s.userinfo(tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{}", recipe.app);
+        for claim in recipe.userinfo_claims {
+            assert!(info.get(*claim).is_some(), "{}: userinfo lacks {claim}: {info}", recipe.app);
+        }
+        // Discourse refuses a sign-in whose userinfo `sub` differs from the ID token's.
+        assert_eq!(info["sub"], id_claims["sub"], "{}", recipe.app);
+        if recipe.scope.contains("groups") {
+            // The role mappings of the guide test for the role's name among the groups.
+            assert!(id_claims["groups"].as_array().unwrap().contains(&json!("member")), "{}", recipe.app);
+        }
+        subs.insert(id_claims["sub"].as_str().unwrap().to_string());
+    }
+    assert_eq!(subs.len(), 1, "one person has one `sub` whichever application asks");
 }
