@@ -7,7 +7,7 @@
 import { createServer } from 'node:http';
 import { test } from 'node:test';
 import * as oidc from 'openid-client';
-import { assert, assertAccessible, freePort, startPortico, textPart, waitFor } from './support.mjs';
+import { assert, assertAccessible, freePort, staffPage, startPortico, textPart, waitFor } from './support.mjs';
 
 test('an application signs a member in through Portico with openid-client, until the membership is suspended', async (t) => {
   const rpPort = await freePort();
@@ -102,4 +102,14 @@ test('an application signs a member in through Portico with openid-client, until
   assert.equal((await page.context().request.get(page.url())).status(), 403);
   await shot(page, '51-oidc-refused.png');
   assert.ok(refused);
+
+  // Staff find the application, and its page with the back-channel logouts, in the console.
+  const staff = await staffPage(browser, base, 'admin@e2e.example', 'e2e admin password');
+  await staff.goto(`${base}/staff/orgs/club/oidc`);
+  assert.match(await staff.textContent('main'), /Club Wiki/);
+  await assertAccessible(staff, 'the applications page');
+  await Promise.all([staff.waitForURL(/\/staff\/orgs\/club\/oidc\/pc_/), staff.click('text=Details and logouts')]);
+  assert.match(await staff.textContent('main'), /Back-channel logouts sent to this application/);
+  await assertAccessible(staff, "an application's page");
+  await shot(staff, '52-oidc-client.png');
 });

@@ -177,6 +177,24 @@ pub async fn find<'c, E: Executor<'c, Database = sqlx::Any>>(e: E, id: i64) -> R
     row.as_ref().map(from_row).transpose()
 }
 
+/// The membership of a user in an organisation, whole.
+pub async fn find_of_user<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+    user_id: i64,
+) -> Result<Option<Membership>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// The membership of a user in an organisation.
 pub async fn id_of(conn: &mut AnyConnection, org_id: i64, user_id: i64) -> Result<Option<i64>> {
     let row = sqlx::query("SELECT id FROM memberships WHERE org_id = $1 AND user_id = $2")

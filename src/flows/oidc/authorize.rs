@@ -216,7 +216,7 @@ pub async fn decide(
     };
 
     // Membership decides, every time (a live session included).
-    let membership = match rule::check(p.store.pool(), &client, signed.user_id).await? {
+    let membership = match rule::check_now(p.store, &client, signed.user_id).await? {
         Ok(m) => m,
         Err(refusal) => {
             return if none {

@@ -16,7 +16,7 @@ use crate::flows::{FlowError, FlowResult, settings};
 use crate::store::memberships::Membership;
 use crate::store::oidc::{self as oidc_store, Authorization, Client, TokenRow};
 use crate::store::orgs::Org;
-use crate::store::{Store, now, records};
+use crate::store::{Store, Tx, now, records};
 
 /// How long an authorization code can be exchanged.
 pub const CODE_SECS: i64 = 60;
@@ -179,6 +179,8 @@ pub async fn exchange_code(
 ) -> OAuthResult<Tokens> {
     let grant_error = |why: &str| refused("invalid_grant", why.to_string());
     let code_hash = SecretToken::hash_presented(code);
+    // Read before the transaction: it must not wait for a second connection of the pool.
+    let lifetimes = lifetimes(p.store).await?;
     let at = now();
     let mut tx = p.store.begin().await?;
     let Some(stored) = oidc_store::code(tx.conn(), &code_hash).await? else {
@@ -213,15 +215,7 @@ pub async fn exchange_code(
         // Another exchange of the same code won the race: this is a replay.
         return Err(grant_error("the code was used already"));
     }
-    tx.commit().await?;
-    let membership = match rule::check(p.store.pool(), client, stored.authorization.user_id).await? {
-        Ok(m) => m,
-        Err(refusal) => {
-            revoke(p.store, grant_id, "membership").await?;
-            return Err(refused("invalid_grant", refusal_text(&refusal)));
-        }
-    };
-    issue_tokens(p, client, grant_id, &stored.authorization, &membership, true).await
+    issue_tokens(p, tx, lifetimes, client, grant_id, &stored.authorization, true).await
 }
 
 /// `refresh_token`: rotates. A refresh token presented a second time revokes its whole family.
@@ -241,21 +235,14 @@ pub async fn refresh(p: &Provider<'_>, client: &Client, refresh_token: &str) -> 
     if token.expires_at <= at {
         return Err(grant_error("the refresh token has expired"));
     }
+    let lifetimes = lifetimes(p.store).await?;
     let mut tx = p.store.begin().await?;
     if !oidc_store::use_refresh_token(tx.conn(), &hash, at).await? {
         oidc_store::revoke_grant(tx.conn(), token.grant_id, "refresh_token_reused", at).await?;
         tx.commit().await?;
         return Err(grant_error("the refresh token was used already; its family is revoked"));
     }
-    tx.commit().await?;
-    let membership = match rule::check(p.store.pool(), client, token.authorization.user_id).await? {
-        Ok(m) => m,
-        Err(refusal) => {
-            revoke(p.store, token.grant_id, "membership").await?;
-            return Err(refused("invalid_grant", refusal_text(&refusal)));
-        }
-    };
-    issue_tokens(p, client, token.grant_id, &token.authorization, &membership, false).await
+    issue_tokens(p, tx, lifetimes, client, token.grant_id, &token.authorization, false).await
 }
 
 /// Why a token request was refused, for `error_description` (the client's, not the person's).
@@ -269,30 +256,33 @@ fn refusal_text(refusal: &Refusal) -> String {
     }
 }
 
-async fn revoke(store: &Store, grant_id: i64, reason: &str) -> FlowResult<()> {
-    let mut tx = store.begin().await?;
-    oidc_store::revoke_grant(tx.conn(), grant_id, reason, now()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
+/// Issues the tokens of a grant in `tx` (where the code or refresh token was just used), after
+/// the membership rule, read in the same transaction: one write per exchange or refresh. A
+/// refusal revokes the grant there instead.
 async fn issue_tokens(
     p: &Provider<'_>,
+    mut tx: Tx,
+    (access_secs, id_secs, refresh_secs): (i64, i64, i64),
     client: &Client,
     grant_id: i64,
     a: &Authorization,
-    membership: &Membership,
     with_nonce: bool,
 ) -> OAuthResult<Tokens> {
-    let (access_secs, id_secs, refresh_secs) = lifetimes(p.store).await?;
     let at = now();
+    let membership = match rule::check(tx.conn(), client, a.user_id).await? {
+        Ok(m) => m,
+        Err(refusal) => {
+            oidc_store::revoke_grant(tx.conn(), grant_id, "membership", at).await?;
+            tx.commit().await?;
+            return Err(refused("invalid_grant", refusal_text(&refusal)));
+        }
+    };
     let access = SecretToken::generate("pat_");
     let refresh = SecretToken::generate("prt_");
-    let mut tx = p.store.begin().await?;
     oidc_store::insert_token(tx.conn(), &access.hash(), grant_id, "access", at, at + access_secs).await?;
     oidc_store::insert_token(tx.conn(), &refresh.hash(), grant_id, "refresh", at, at + refresh_secs).await?;
     tx.commit().await?;
-    let claims = claims(p.store, a, membership).await?;
+    let claims = claims(p.store, a, &membership).await?;
     let sub = subject(p.store, a.user_id).await?;
     let mut id = Map::new();
     id.insert("iss".into(), json!(p.issuer));
@@ -394,7 +384,7 @@ pub async fn access_token(store: &Store, presented: &str) -> OAuthResult<(TokenR
     }
     let client =
         oidc_store::client_by_id(store.pool(), row.authorization.client_pk).await?.ok_or_else(token_error)?;
-    match rule::check(store.pool(), &client, row.authorization.user_id).await? {
+    match rule::check_now(store, &client, row.authorization.user_id).await? {
         Ok(membership) => Ok((row, client, membership)),
         Err(_) => Err(token_error()),
     }
@@ -419,7 +409,7 @@ pub async fn introspect(p: &Provider<'_>, client: &Client, presented: &str) -> O
     if row.authorization.client_pk != client.id || row.grant_revoked || expired {
         return Ok(inactive);
     }
-    if rule::check(p.store.pool(), client, row.authorization.user_id).await?.is_err() {
+    if rule::check_now(p.store, client, row.authorization.user_id).await?.is_err() {
         return Ok(inactive);
     }
     Ok(json!({

@@ -6,7 +6,9 @@ use crate::domain::{MembershipRole, MembershipStatus};
 use crate::flows::FlowResult;
 use crate::store::memberships::{self, Membership};
 use crate::store::oidc::Client;
+use crate::store::{Store, StoreError};
 use crate::store::{now, records};
+use sqlx::AnyConnection;
 
 /// Why someone may not sign in to a client; the refusal page says it to them (and only them).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,29 +48,19 @@ fn rank(role: MembershipRole) -> u8 {
     }
 }
 
-/// The membership of `user_id` that may sign in to `client`, or why not.
+/// The membership of `user_id` that may sign in to `client`, or why not. On a connection, so
+/// the token endpoint decides inside the transaction that issues the tokens.
 pub async fn check(
-    e: &sqlx::AnyPool,
+    conn: &mut AnyConnection,
     client: &Client,
     user_id: i64,
 ) -> FlowResult<Result<Membership, Refusal>> {
     if !client.enabled {
         return Ok(Err(Refusal::ClientDisabled));
     }
-    let row = sqlx::query("SELECT id FROM memberships WHERE org_id = $1 AND user_id = $2")
-        .bind(client.org_id)
-        .bind(user_id)
-        .fetch_optional(e)
-        .await
-        .map_err(crate::store::StoreError::from)?;
-    let Some(id) = row
-        .map(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
-        .transpose()
-        .map_err(crate::store::StoreError::from)?
-    else {
+    let Some(membership) = memberships::find_of_user(&mut *conn, client.org_id, user_id).await? else {
         return Ok(Err(Refusal::NotMember));
     };
-    let Some(membership) = memberships::find(e, id).await? else { return Ok(Err(Refusal::NotMember)) };
     if membership.status != MembershipStatus::Active {
         return Ok(Err(Refusal::Status(membership.status)));
     }
@@ -78,11 +70,21 @@ pub async fn check(
         return Ok(Err(Refusal::Role(role)));
     }
     if let Some(needed) = &client.requires_authorisation {
-        let held = records::authorisations(e, membership.id).await?;
+        let held = records::authorisations(&mut *conn, membership.id).await?;
         let at = now();
         if !held.iter().any(|a| &a.name == needed && !a.expired(at)) {
             return Ok(Err(Refusal::Authorisation(needed.clone())));
         }
     }
     Ok(Ok(membership))
+}
+
+/// `check` on a connection of the pool (a read outside any transaction).
+pub async fn check_now(
+    store: &Store,
+    client: &Client,
+    user_id: i64,
+) -> FlowResult<Result<Membership, Refusal>> {
+    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    check(&mut conn, client, user_id).await
 }
