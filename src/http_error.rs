@@ -137,6 +137,7 @@ pub fn code_key(code: &str) -> Option<&'static str> {
         "no_customer" => "error-no-customer",
         "invitation_pending" => "error-invitation-pending",
         "public_client" => "error-public-client",
+        "totp_exists" => "error-totp-exists",
         "missing_prerequisites" => "error-missing-prerequisites",
         // Other refusals.
         "not_found" => "error-not-found",

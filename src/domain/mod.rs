@@ -11,6 +11,7 @@ pub mod oidc;
 mod org;
 mod password;
 mod roles;
+pub mod second_factor;
 mod secret_token;
 pub mod settings;
 pub mod stripe_signature;

@@ -82,6 +82,30 @@ pub const OIDC_REFRESH_TOKEN_DAYS: SettingDef = SettingDef {
     help: "days an OpenID Connect refresh token may be used (each use replaces it; the membership is checked every time)",
 };
 
+pub const STAFF_SECOND_FACTOR_REQUIRED: SettingDef = SettingDef {
+    key: "security.staff_second_factor_required",
+    default: 1,
+    min: 0,
+    max: 1,
+    help: "1: staff accounts must have a second factor (one without is sent to add one after the password, before anything else); 0: optional",
+};
+
+pub const SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT: SettingDef = SettingDef {
+    key: "security.second_factor_attempts_per_account_per_15min",
+    default: 10,
+    min: 1,
+    max: 1_000,
+    help: "second-step codes one account may be tried with in 15 minutes",
+};
+
+pub const SECOND_FACTOR_ATTEMPTS_PER_IP: SettingDef = SettingDef {
+    key: "security.second_factor_attempts_per_ip_per_15min",
+    default: 30,
+    min: 1,
+    max: 10_000,
+    help: "second-step codes one client IP may try in 15 minutes",
+};
+
 pub const ALL_SETTINGS: &[SettingDef] = &[
     LOGIN_ATTEMPTS_PER_IP,
     INVITE_LIMIT_PER_RECIPIENT,
@@ -92,6 +116,9 @@ pub const ALL_SETTINGS: &[SettingDef] = &[
     OIDC_ACCESS_TOKEN_MINUTES,
     OIDC_ID_TOKEN_MINUTES,
     OIDC_REFRESH_TOKEN_DAYS,
+    STAFF_SECOND_FACTOR_REQUIRED,
+    SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT,
+    SECOND_FACTOR_ATTEMPTS_PER_IP,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

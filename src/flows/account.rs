@@ -123,12 +123,17 @@ pub async fn change_password(
     context.extend(user.username.as_deref());
     let password = NewPassword::parse(new, &context).map_err(|_| invalid("password", "weak_password"))?;
     let hash = hasher.hash(&password).await?;
+    // This session goes on under a new id, signed in as it was.
+    let amr = sessions::find_user(store.pool(), &SecretToken::hash_presented(me.session), now())
+        .await?
+        .map(|s| s.amr)
+        .unwrap_or_else(|| "pwd".into());
     let mut tx = store.begin().await?;
     users::set_password(tx.conn(), user.id, &hash).await?;
     let ended = sessions::delete_for_user(tx.conn(), user.id).await?;
     super::oidc::end_user_grants(&mut tx, user.id, "password_changed").await?;
     tokens::revoke_after_password_set(tx.conn(), user.email.as_str(), now()).await?;
-    let session = auth::open_session(&mut tx, user.id, None, config.session_hours, me.origin).await?;
+    let session = auth::open_session(&mut tx, user.id, None, config.session_hours, me.origin, &amr).await?;
     record(
         &mut tx,
         &user,

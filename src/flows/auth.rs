@@ -5,15 +5,29 @@ use serde_json::json;
 
 use super::password::Hasher;
 use super::{Ctx, FlowError, FlowResult, settings, throttle};
+use crate::domain::settings::{SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT, SECOND_FACTOR_ATTEMPTS_PER_IP};
 use crate::domain::{Email, LOGIN_ATTEMPTS_PER_IP, SecretToken};
 use crate::store::audit::{self, Actor, Origin};
+use crate::store::factors;
 use crate::store::sessions::{self, SessionUser};
 use crate::store::{self, Store, now};
 
 const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 
+/// How long the second step of a sign-in may take.
+pub const PENDING_SIGN_IN_SECS: i64 = 10 * 60;
+
+/// What a correct password leads to.
+pub enum Opened {
+    /// Signed in: the new session's cookie value.
+    Session(SecretToken),
+    /// The account has a second factor: a pending sign-in's cookie value. It is no session; the
+    /// second step (`second_step`) turns it into one.
+    SecondStep(SecretToken),
+}
+
 pub struct SignedIn {
-    pub session_token: SecretToken,
+    pub opened: Opened,
     pub user_id: i64,
     pub is_staff: bool,
 }
@@ -25,10 +39,10 @@ pub async fn sign_in(
     store: &Store,
     hasher: &Hasher,
     origin: &Origin,
-    email_input: &str,
-    password_input: &str,
+    (email_input, password_input): (&str, &str),
     previous_session: Option<&str>,
     session_hours: i64,
+    next_path: Option<&str>,
 ) -> FlowResult<SignedIn> {
     charge_password_attempt(store, origin).await?;
 
@@ -61,7 +75,20 @@ pub async fn sign_in(
         return Err(FlowError::InvalidCredentials);
     };
 
-    let token = open_session(&mut tx, user.id, previous_session, session_hours, origin).await?;
+    let opened = after_password(&mut tx, user.id, previous_session, session_hours, origin, next_path).await?;
+    if let Opened::Session(_) = opened {
+        signed_in(&mut tx, &user, origin, "pwd").await?;
+    }
+    tx.commit().await?;
+    Ok(SignedIn { opened, user_id: user.id, is_staff: user.staff_role.is_some() })
+}
+
+async fn signed_in(
+    tx: &mut store::Tx,
+    user: &store::users::User,
+    origin: &Origin,
+    amr: &str,
+) -> FlowResult<()> {
     let action = if user.staff_role.is_some() { "staff.signed_in" } else { "user.signed_in" };
     audit::record(
         tx.conn(),
@@ -71,12 +98,102 @@ pub async fn sign_in(
             action,
             target: Some(user.email.as_str()),
             org_id: None,
-            details: json!({}),
+            details: json!({ "amr": amr }),
         },
     )
     .await?;
+    Ok(())
+}
+
+/// After a correct password (a sign-in, a reset, an invitation accepted with one): a session,
+/// or, for an account with a second factor, a pending sign-in for the second step. Either way
+/// the session the request carried ends.
+pub async fn after_password(
+    tx: &mut store::Tx,
+    user_id: i64,
+    previous_session: Option<&str>,
+    session_hours: i64,
+    origin: &Origin,
+    next_path: Option<&str>,
+) -> FlowResult<Opened> {
+    if !factors::has_factor(tx.conn(), user_id).await? {
+        return Ok(Opened::Session(
+            open_session(tx, user_id, previous_session, session_hours, origin, "pwd").await?,
+        ));
+    }
+    if let Some(previous) = previous_session {
+        sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
+    }
+    let pending = SecretToken::generate("");
+    let at = now();
+    factors::insert_pending(tx.conn(), &pending.hash(), user_id, next_path, at, at + PENDING_SIGN_IN_SECS)
+        .await?;
+    Ok(Opened::SecondStep(pending))
+}
+
+/// A finished second step: the session, and where the sign-in was going.
+pub struct SecondStepDone {
+    pub session_token: SecretToken,
+    pub is_staff: bool,
+    pub next_path: Option<String>,
+}
+
+/// The pending sign-in behind a cookie, if it is live: (user id, where it was going).
+pub async fn pending_sign_in(store: &Store, presented: &str) -> FlowResult<Option<factors::Pending>> {
+    Ok(factors::pending(store.pool(), &SecretToken::hash_presented(presented), now()).await?)
+}
+
+/// The second step of a sign-in: a TOTP code or a recovery code (one field). Throttled per
+/// account and per client IP; every wrong input answers the same (`InvalidCredentials`) and is
+/// audited. A pending sign-in that has expired or was finished is `NotFound`.
+pub async fn second_step(
+    store: &Store,
+    config: &crate::config::Config,
+    origin: &Origin,
+    pending_token: &str,
+    code: &str,
+) -> FlowResult<SecondStepDone> {
+    let pending_hash = SecretToken::hash_presented(pending_token);
+    let at = now();
+    let pending = factors::pending(store.pool(), &pending_hash, at).await?.ok_or(FlowError::NotFound)?;
+    let per_account = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT).await?;
+    let per_ip = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_IP).await?;
+    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
+    throttle::charge(store, &format!("2fa:ip:{ip}"), per_ip, LOGIN_WINDOW_SECS).await?;
+    throttle::charge(store, &format!("2fa:user:{}", pending.user_id), per_account, LOGIN_WINDOW_SECS).await?;
+    let user = store::users::find_by_id(store.pool(), pending.user_id).await?.ok_or(FlowError::NotFound)?;
+    let mut tx = store.begin().await?;
+    let Some(passed) = super::second_factor::check_code(&mut tx, config, user.id, code, at).await? else {
+        audit::record(
+            tx.conn(),
+            audit::NewEvent {
+                actor: &Actor::user(user.id, user.email.as_str()),
+                origin,
+                action: "sign_in.second_factor_failed",
+                target: Some(user.email.as_str()),
+                org_id: None,
+                details: json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(FlowError::InvalidCredentials);
+    };
+    // Another request finished this sign-in meanwhile: this one opens nothing.
+    if !factors::delete_pending(tx.conn(), &pending_hash).await? {
+        return Err(FlowError::NotFound);
+    }
+    let session = open_session(&mut tx, user.id, None, config.session_hours, origin, passed.amr()).await?;
+    signed_in(&mut tx, &user, origin, passed.amr()).await?;
+    if passed == super::second_factor::Passed::RecoveryCode {
+        super::second_factor::recovery_code_used(&mut tx, config, &user).await?;
+    }
     tx.commit().await?;
-    Ok(SignedIn { session_token: token, user_id: user.id, is_staff: user.staff_role.is_some() })
+    Ok(SecondStepDone {
+        session_token: session,
+        is_staff: user.staff_role.is_some(),
+        next_path: pending.next_path,
+    })
 }
 
 /// Starts a session for a user inside `tx`, always under a new id: the session the request
@@ -87,13 +204,15 @@ pub async fn open_session(
     previous_session: Option<&str>,
     session_hours: i64,
     origin: &Origin,
+    amr: &str,
 ) -> FlowResult<SecretToken> {
     if let Some(previous) = previous_session {
         sessions::delete(tx.conn(), &SecretToken::hash_presented(previous)).await?;
     }
     let token = SecretToken::generate("");
     let now = now();
-    sessions::insert(tx.conn(), &token.hash(), user_id, now, now + session_hours * 3600, origin).await?;
+    sessions::insert(tx.conn(), &token.hash(), user_id, (now, now + session_hours * 3600), amr, origin)
+        .await?;
     Ok(token)
 }
 
@@ -148,6 +267,7 @@ pub async fn housekeeping(store: &Store) -> FlowResult<(u64, u64)> {
     let now = now();
     let mut tx = store.begin().await?;
     let sessions = sessions::delete_expired(tx.conn(), now).await?;
+    factors::delete_expired_pending(tx.conn(), now).await?;
     let windows = store::rate_limits::purge_before(tx.conn(), now - 2 * 24 * 3600).await?;
     tx.commit().await?;
     Ok((sessions, windows))

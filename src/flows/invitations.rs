@@ -343,8 +343,9 @@ pub enum Acceptance<'a> {
 }
 
 pub struct Accepted {
-    /// A new session when the acceptance signed someone in.
-    pub session: Option<SecretToken>,
+    /// A new session (or, for an account with a second factor, a pending sign-in) when the
+    /// acceptance signed someone in.
+    pub session: Option<auth::Opened>,
     pub org_slug: String,
 }
 
@@ -427,7 +428,11 @@ pub async fn accept(
     let session = match how {
         Acceptance::SignedIn { .. } => None,
         _ => {
-            Some(auth::open_session(&mut tx, user_id, previous_session, config.session_hours, origin).await?)
+            let hours = config.session_hours;
+            Some(
+                auth::after_password(&mut tx, user_id, previous_session, hours, origin, Some("/dashboard"))
+                    .await?,
+            )
         }
     };
     super::lifecycle::record(

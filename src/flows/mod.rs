@@ -16,6 +16,8 @@ pub mod password;
 pub mod password_reset;
 pub mod payments;
 pub mod plans;
+pub mod sealing;
+pub mod second_factor;
 pub mod settings;
 pub mod signup;
 pub mod staff;

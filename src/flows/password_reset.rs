@@ -7,7 +7,7 @@ use serde_json::json;
 use super::password::Hasher;
 use super::{FlowError, FlowResult, auth, invalid, throttle};
 use crate::config::Config;
-use crate::domain::{Email, NewPassword, SecretToken};
+use crate::domain::{Email, NewPassword};
 use crate::i18n::Locale;
 use crate::mail::templates;
 use crate::store::audit::{self, Actor, Origin};
@@ -75,7 +75,7 @@ pub async fn reset(
     presented: &str,
     new_password: &str,
     confirm: &str,
-) -> FlowResult<(SecretToken, bool)> {
+) -> FlowResult<(auth::Opened, bool)> {
     let subject = tokens::peek(store.pool(), Purpose::PasswordReset, presented, now())
         .await?
         .ok_or(FlowError::NotFound)?;
@@ -99,7 +99,10 @@ pub async fn reset(
     // A new password ends every session, wherever it was signed in.
     sessions::delete_for_user(tx.conn(), user.id).await?;
     super::oidc::end_user_grants(&mut tx, user.id, "password_reset").await?;
-    let session = auth::open_session(&mut tx, user.id, None, config.session_hours, origin).await?;
+    // The emailed link replaces the password, not the second factor.
+    let home = if user.staff_role.is_some() { "/staff/orgs" } else { "/dashboard" };
+    let session =
+        auth::after_password(&mut tx, user.id, None, config.session_hours, origin, Some(home)).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {

@@ -222,7 +222,8 @@ async fn create_account(
         records::add_agreement(tx.conn(), membership_id, kind, TERMS_VERSION, email.as_str(), now).await?;
     }
     let session =
-        auth::open_session(&mut tx, user_id, visitor.session, config.session_hours, visitor.origin).await?;
+        auth::open_session(&mut tx, user_id, visitor.session, config.session_hours, visitor.origin, "pwd")
+            .await?;
     super::lifecycle::record(
         &mut tx,
         &Actor::user(user_id, email.as_str()),

@@ -151,6 +151,10 @@ pub enum AccountMail {
     EmailChange,
     /// The account's address is being changed (sent to the old address, no link).
     EmailChangeNotice,
+    /// A second factor was removed from the account (`address` names which; no link).
+    FactorRemovedNotice,
+    /// A recovery code was used to sign in (no link).
+    RecoveryCodeUsedNotice,
 }
 
 impl AccountMail {
@@ -184,6 +188,20 @@ impl AccountMail {
                 "email-notice-intro",
                 "email-notice-action",
                 "email-notice-ignore",
+            ),
+            AccountMail::FactorRemovedNotice => (
+                "factor_removed",
+                "email-factor-removed-subject",
+                "email-factor-removed-intro",
+                "email-factor-removed-action",
+                "email-factor-removed-ignore",
+            ),
+            AccountMail::RecoveryCodeUsedNotice => (
+                "recovery_code_used",
+                "email-recovery-used-subject",
+                "email-recovery-used-intro",
+                "email-recovery-used-action",
+                "email-recovery-used-ignore",
             ),
         }
     }

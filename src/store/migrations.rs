@@ -122,6 +122,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0018_oidc_logouts.sql"),
         postgres: include_str!("../../migrations/postgres/0018_oidc_logouts.sql"),
     },
+    Migration {
+        version: 19,
+        name: "second_factors",
+        sqlite: include_str!("../../migrations/sqlite/0019_second_factors.sql"),
+        postgres: include_str!("../../migrations/postgres/0019_second_factors.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"

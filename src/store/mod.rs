@@ -5,6 +5,7 @@
 pub mod access;
 pub mod api_tokens;
 pub mod audit;
+pub mod factors;
 pub mod invitations;
 pub mod memberships;
 mod migrations;

@@ -14,6 +14,13 @@ pub struct SessionUser {
     pub last_seen_at: i64,
     /// When this session was opened: the sign-in (`auth_time` in OpenID Connect).
     pub signed_in_at: i64,
+    /// How it was signed in, space-separated (`pwd`, `otp`, `mfa`…: OpenID Connect's `amr`).
+    pub amr: String,
+    /// When the person last proved who they are in this session (the sign-in, or a second
+    /// factor or password checked since): sensitive actions want it recent.
+    pub verified_at: i64,
+    /// Whether the account has a second factor that counts.
+    pub has_factor: bool,
 }
 
 /// One of a user's sessions, as their account page lists it.
@@ -32,13 +39,13 @@ pub async fn insert(
     conn: &mut AnyConnection,
     id_hash: &str,
     user_id: i64,
-    now: i64,
-    expires_at: i64,
+    (now, expires_at): (i64, i64),
+    amr: &str,
     origin: &super::audit::Origin,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent)
-         VALUES ($1, $2, $3, $4, $3, $5, $6)",
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent, amr, verified_at)
+         VALUES ($1, $2, $3, $4, $3, $5, $6, $7, $3)",
     )
     .bind(id_hash)
     .bind(user_id)
@@ -46,8 +53,21 @@ pub async fn insert(
     .bind(expires_at)
     .bind(origin.client_ip.as_deref())
     .bind(origin.user_agent.as_deref().map(|ua| ua.chars().take(300).collect::<String>()))
+    .bind(amr)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Records that the person proved who they are again in this session (a second factor or the
+/// password, for a sensitive action), and how.
+pub async fn verified(conn: &mut AnyConnection, id_hash: &str, amr: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET verified_at = $2, amr = $3 WHERE id_hash = $1")
+        .bind(id_hash)
+        .bind(now)
+        .bind(amr)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -123,7 +143,9 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     now: i64,
 ) -> Result<Option<SessionUser>> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at), s.created_at
+        "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at), s.created_at,
+                s.amr, COALESCE(s.verified_at, s.created_at),
+                (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
     )
@@ -139,6 +161,9 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             locale: r.try_get(3)?,
             last_seen_at: r.try_get(4)?,
             signed_in_at: r.try_get(5)?,
+            amr: r.try_get(6)?,
+            verified_at: r.try_get(7)?,
+            has_factor: r.try_get::<i64, _>(8)? > 0,
         })
     })
     .transpose()

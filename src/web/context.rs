@@ -63,6 +63,8 @@ pub struct WebCtx {
     pub csrf_token: String,
     pub user: Option<SessionUser>,
     pub session_token: Option<String>,
+    /// The cookie of a sign-in waiting for its second step (not a session).
+    pub pending_sign_in: Option<String>,
     pub flash: Option<Flash>,
     pub origin: Origin,
     pub secure_cookies: bool,
@@ -83,6 +85,7 @@ impl WebCtx {
             csrf_token: String::new(),
             user: None,
             session_token: None,
+            pending_sign_in: None,
             flash: None,
             origin: Origin::default(),
             secure_cookies: state.config.https(),
@@ -168,6 +171,8 @@ pub async fn web_context(
     let session_token =
         cookies::get(headers, cookies::SESSION, secure).filter(|v| cookies::plausible(v)).map(String::from);
     let flash_cookie = cookies::get(headers, cookies::FLASH, secure).and_then(Flash::from_cookie);
+    let pending_sign_in =
+        cookies::get(headers, cookies::PENDING, secure).filter(|v| cookies::plausible(v)).map(String::from);
 
     // When the session cannot be looked up (the database is down), the page says so in the
     // visitor's language, with the usual layout, instead of pretending nobody is signed in.
@@ -199,6 +204,7 @@ pub async fn web_context(
         brand: state.config.brand.clone(),
         csrf_token: csrf::token_for(&state.config.secret_key.0, binding),
         session_token: session_token.clone(),
+        pending_sign_in,
         user,
         flash: flash_cookie.clone(),
         origin,
@@ -207,6 +213,25 @@ pub async fn web_context(
 
     if let Some(info) = lookup_failed {
         return super::error_page(&ctx, info);
+    }
+
+    // Staff without a second factor, while one is required, reach nothing but adding one.
+    if let Some(user) = &ctx.user
+        && !enrolment_allows(parts.uri.path())
+    {
+        let staff = user.staff_role.is_some();
+        match crate::flows::second_factor::enrolment_required(&state.store, staff, user.has_factor).await {
+            Ok(true) => {
+                return super::flash_redirect(
+                    &ctx,
+                    super::FlashKind::Info,
+                    "flash-enrol-first",
+                    "/account/security",
+                );
+            }
+            Ok(false) => {}
+            Err(e) => return super::error_page(&ctx, crate::http_error::classify(&e)),
+        }
     }
 
     let body = match parts.method {
@@ -239,6 +264,15 @@ pub async fn web_context(
         response.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::FLASH, "", Some(0), secure));
     }
     response
+}
+
+/// What a person who must add a second factor first may still reach: adding it, signing out,
+/// and the stylesheet.
+fn enrolment_allows(path: &str) -> bool {
+    path == "/account/security"
+        || path.starts_with("/account/security/")
+        || path == "/logout"
+        || path.starts_with("/static/")
 }
 
 /// True when a state-changing request comes from another site: its `Origin` is not the base

@@ -10,6 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub const SESSION: &str = "portico_session";
 pub const CSRF: &str = "portico_csrf";
 pub const FLASH: &str = "portico_flash";
+/// A sign-in that passed the password and waits for its second step (never a session).
+pub const PENDING: &str = "portico_pending";
 
 /// The name a cookie has on the wire.
 pub fn wire_name(name: &str, secure: bool) -> Cow<'_, str> {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::InviteAccept;
-use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, render, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, password_opened, render};
 use crate::flows::invitations::{self, Acceptance, Offer};
 use crate::flows::{FlowError, FlowResult};
 use crate::http_error::{ErrorInfo, classify, field_key};
@@ -111,8 +111,8 @@ pub async fn accept(
         Ok(accepted) => {
             let mut response =
                 flash_redirect(&ctx, FlashKind::Success, "flash-invitation-accepted", "/dashboard");
-            if let Some(session) = &accepted.session {
-                response = start_session(response, &ctx, session, state.config.session_hours);
+            if let Some(opened) = &accepted.session {
+                response = password_opened(response, &ctx, opened, state.config.session_hours);
             }
             response
         }

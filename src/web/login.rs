@@ -5,8 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::pages::Login;
-use super::{WebCtx, error_page, render, see_other, start_session};
+use super::pages::{Login, SecondFactor};
+use super::{
+    FlashKind, WebCtx, cookies, error_page, flash_redirect, password_opened, render, see_other, start_session,
+};
 use crate::flows::{self, FlowError};
 use crate::http_error::classify;
 use crate::state::AppState;
@@ -85,17 +87,17 @@ pub async fn submit(
         &state.store,
         &state.hasher,
         &ctx.origin,
-        &form.email,
-        &form.password,
+        (&form.email, &form.password),
         ctx.session_token.as_deref(),
         state.config.session_hours,
+        local_path(&form.next),
     )
     .await;
     match outcome {
         Ok(signed_in) => {
             let home = if signed_in.is_staff { "/staff/orgs" } else { "/" };
             let target = see_other(local_path(&form.next).unwrap_or(home));
-            start_session(target, &ctx, &signed_in.session_token, state.config.session_hours)
+            password_opened(target, &ctx, &signed_in.opened, state.config.session_hours)
         }
         // The same page for a wrong password and an unknown email.
         Err(FlowError::InvalidCredentials) => {
@@ -119,4 +121,92 @@ pub async fn logout(State(state): State<AppState>, ctx: WebCtx) -> Response {
         return error_page(&ctx, classify(&e));
     }
     super::signed_out(see_other("/login"), &ctx)
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// The pending sign-in this browser holds, if it is live.
+async fn pending(
+    state: &AppState,
+    ctx: &WebCtx,
+) -> Result<Option<(String, crate::store::factors::Pending)>, Response> {
+    let Some(token) = ctx.pending_sign_in.as_deref() else { return Ok(None) };
+    match flows::auth::pending_sign_in(&state.store, token).await {
+        Ok(found) => Ok(found.map(|p| (token.to_string(), p))),
+        Err(e) => Err(error_page(ctx, classify(&e))),
+    }
+}
+
+/// Back to the sign-in page: the pending sign-in is gone (expired, or finished elsewhere).
+fn start_again(ctx: &WebCtx) -> Response {
+    let mut response = flash_redirect(ctx, FlashKind::Info, "flash-second-factor-expired", "/login");
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        cookies::set(cookies::PENDING, "", Some(0), ctx.secure_cookies),
+    );
+    response
+}
+
+async fn second_factor_page(
+    state: &AppState,
+    ctx: &WebCtx,
+    next: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let page = render(status, &SecondFactor { p: ctx, error });
+    match next {
+        Some(next) => leading_on(state, page, next).await,
+        None => page,
+    }
+}
+
+/// The second step of a sign-in: one field, `code`, for a code of the authenticator
+/// application or a recovery code.
+pub async fn second_factor_form(State(state): State<AppState>, ctx: WebCtx) -> Response {
+    match pending(&state, &ctx).await {
+        Ok(Some((_, p))) => {
+            second_factor_page(&state, &ctx, p.next_path.as_deref(), None, StatusCode::OK).await
+        }
+        Ok(None) => start_again(&ctx),
+        Err(page) => page,
+    }
+}
+
+pub async fn second_factor_submit(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<SecondFactorForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let code = form.map(|Form(f)| f.code).unwrap_or_default();
+    let (token, pending) = match pending(&state, &ctx).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return start_again(&ctx),
+        Err(page) => return page,
+    };
+    match flows::auth::second_step(&state.store, &state.config, &ctx.origin, &token, &code).await {
+        Ok(done) => {
+            let home = if done.is_staff { "/staff/orgs" } else { "/" };
+            let target = done.next_path.as_deref().and_then(local_path).unwrap_or(home).to_string();
+            let mut response =
+                start_session(see_other(&target), &ctx, &done.session_token, state.config.session_hours);
+            response.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                cookies::set(cookies::PENDING, "", Some(0), ctx.secure_cookies),
+            );
+            response
+        }
+        // The same answer for every wrong code.
+        Err(FlowError::InvalidCredentials) => {
+            let error = Some(ctx.t.t("second-factor-failed"));
+            second_factor_page(&state, &ctx, pending.next_path.as_deref(), error, StatusCode::UNAUTHORIZED)
+                .await
+        }
+        Err(FlowError::NotFound) => start_again(&ctx),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
 }

@@ -2,6 +2,7 @@
 //! templates, which escape every value.
 
 mod account;
+mod account_security;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
@@ -44,9 +45,15 @@ pub fn router(state: AppState) -> Router<AppState> {
     pages
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/second-factor", get(login::second_factor_form).post(login::second_factor_submit))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
+        .route("/account/security", get(account_security::show))
+        .route("/account/security/totp", post(account_security::start_totp))
+        .route("/account/security/totp/confirm", post(account_security::confirm_totp))
+        .route("/account/security/recovery-codes", post(account_security::recovery_codes))
+        .route("/account/security/remove", post(account_security::remove))
         .route("/account/email", post(account::change_email))
         .route("/account/email/{token}", get(account::show_email_link).post(account::confirm_email))
         .route("/account/sessions/end", post(account::end_session))
@@ -168,6 +175,32 @@ pub fn start_session(
     let csrf = crate::domain::SecretToken::generate("");
     headers.append(header::SET_COOKIE, cookies::set(cookies::CSRF, csrf.expose(), None, secure));
     response
+}
+
+/// After a correct password: the session starts with `response`, or, for an account with a
+/// second factor, the browser goes to the second step holding only the pending sign-in.
+pub fn password_opened(
+    response: Response,
+    ctx: &WebCtx,
+    opened: &crate::flows::auth::Opened,
+    hours: i64,
+) -> Response {
+    use crate::flows::auth::{Opened, PENDING_SIGN_IN_SECS};
+    match opened {
+        Opened::Session(token) => start_session(response, ctx, token, hours),
+        Opened::SecondStep(pending) => {
+            let secure = ctx.secure_cookies;
+            let mut response = see_other("/login/second-factor");
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(cookies::PENDING, pending.expose(), Some(PENDING_SIGN_IN_SECS), secure),
+            );
+            // The session the browser had was ended with the password.
+            headers.append(header::SET_COOKIE, cookies::set(cookies::SESSION, "", Some(0), secure));
+            response
+        }
+    }
 }
 
 /// A response that ends the browser's session: the session cookie cleared, a fresh form-token

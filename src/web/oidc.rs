@@ -97,6 +97,7 @@ async fn answer(
             user_id: user.user_id,
             session_token: token.as_str(),
             auth_time: user.signed_in_at,
+            amr: user.amr.as_str(),
         }),
         _ => None,
     };

@@ -29,6 +29,43 @@ pub struct Login<'a> {
     pub next: String,
 }
 
+/// A TOTP being added, as the security page shows it.
+pub struct TotpShown {
+    /// The QR code (SVG drawn by the server from the URI).
+    pub svg: String,
+    pub uri: String,
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_security.html")]
+pub struct SecurityPage<'a> {
+    pub p: &'a WebCtx,
+    pub factors: crate::flows::second_factor::Status,
+    pub enrolling: Option<TotpShown>,
+    /// Recovery codes just made: shown this once.
+    pub codes: Option<Vec<String>>,
+    pub error: Option<String>,
+    /// Staff must have a second factor (said at the top while they have none).
+    pub required: bool,
+}
+
+impl SecurityPage<'_> {
+    pub fn totp_on(&self) -> bool {
+        self.factors.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+    pub fn totp_last_used(&self) -> Option<i64> {
+        self.factors.totp.as_ref().and_then(|t| t.last_used_at)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactor<'a> {
+    pub p: &'a WebCtx,
+    pub error: Option<String>,
+}
+
 /// A form field's submitted value and its error message, if any.
 #[derive(Default)]
 pub struct Field {

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::pages::{Field, ForgotPassword, ResetPassword, ResetSent};
-use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, render, start_session};
+use super::{FlashKind, Link, WebCtx, error_page, flash_redirect, link_gone_page, password_opened, render};
 use crate::flows::{FlowError, password_reset};
 use crate::http_error::{ErrorInfo, classify, field_key};
 use crate::state::AppState;
@@ -92,7 +92,7 @@ pub async fn reset(
         Ok((session, is_staff)) => {
             let target = if is_staff { "/staff/orgs" } else { "/dashboard" };
             let response = flash_redirect(&ctx, FlashKind::Success, "flash-password-reset", target);
-            start_session(response, &ctx, &session, state.config.session_hours)
+            password_opened(response, &ctx, &session, state.config.session_hours)
         }
         Err(FlowError::Invalid(fields)) => {
             let message = fields.iter().map(|f| ctx.t.t(&field_key(f.code))).collect::<Vec<_>>().join(" ");

@@ -96,6 +96,8 @@ pub struct Signed<'a> {
     pub user_id: i64,
     pub session_token: &'a str,
     pub auth_time: i64,
+    /// How the session was signed in (`pwd`, `pwd otp mfa`…), the ID token's `amr`.
+    pub amr: &'a str,
 }
 
 /// What the person chose on the consent page, when the request comes from it.
@@ -257,7 +259,7 @@ pub async fn decide(
         scope,
         sid: provider::session_id(signed.session_token),
         auth_time: signed.auth_time,
-        amr: "pwd".into(),
+        amr: signed.amr.to_string(),
         nonce: params.nonce.clone(),
     };
     let code =

@@ -9,17 +9,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{ES256, EdDSA, JwsSigner, RS256};
 use rand::RngCore;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::domain::oidc::IdTokenAlg;
+use crate::flows::sealing::Sealer;
 use crate::flows::{FlowError, FlowResult};
 use crate::store::{Store, now, oidc as oidc_store};
 
@@ -33,48 +32,24 @@ pub const JWKS_MAX_AGE_SECS: i64 = 300;
 
 /// The key that encrypts signing keys at rest, derived from the secret key.
 #[derive(Clone)]
-pub struct KeyEncryption([u8; 32]);
+pub struct KeyEncryption(Sealer);
 
 impl KeyEncryption {
-    /// HKDF-SHA256 (RFC 5869) of the secret key, for this one purpose.
     pub fn derive(secret_key: &[u8]) -> KeyEncryption {
-        let mut extract =
-            <Hmac<Sha256>>::new_from_slice(b"portico oidc signing keys").expect("any key length");
-        extract.update(secret_key);
-        let prk = extract.finalize().into_bytes();
-        let mut expand = <Hmac<Sha256>>::new_from_slice(&prk).expect("any key length");
-        expand.update(b"aes-256-gcm v1");
-        expand.update(&[1]);
-        KeyEncryption(expand.finalize().into_bytes().into())
+        KeyEncryption(Sealer::derive(secret_key, b"portico oidc signing keys"))
     }
 
-    /// `base64(nonce ‖ ciphertext ‖ tag)`, bound to `kid`.
+    /// Bound to `kid`.
     fn seal(&self, kid: &str, plaintext: &[u8]) -> FlowResult<String> {
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let mut tag = [0u8; 16];
-        let cipher = openssl::symm::Cipher::aes_256_gcm();
-        let sealed =
-            openssl::symm::encrypt_aead(cipher, &self.0, Some(&nonce), kid.as_bytes(), plaintext, &mut tag)
-                .map_err(|e| FlowError::Internal(format!("encrypting a signing key: {e}")))?;
-        Ok(STANDARD.encode([&nonce[..], &sealed, &tag].concat()))
+        self.0.seal(kid, plaintext)
     }
 
     fn open(&self, kid: &str, sealed: &str) -> FlowResult<Vec<u8>> {
-        let corrupt = || {
+        self.0.open(kid, sealed).map_err(|_| {
             FlowError::Internal(format!(
                 "the signing key {kid} cannot be decrypted: was the secret key changed?"
             ))
-        };
-        let bytes = STANDARD.decode(sealed).map_err(|_| corrupt())?;
-        if bytes.len() < 12 + 16 {
-            return Err(corrupt());
-        }
-        let (nonce, rest) = bytes.split_at(12);
-        let (ciphertext, tag) = rest.split_at(rest.len() - 16);
-        let cipher = openssl::symm::Cipher::aes_256_gcm();
-        openssl::symm::decrypt_aead(cipher, &self.0, Some(nonce), kid.as_bytes(), ciphertext, tag)
-            .map_err(|_| corrupt())
+        })
     }
 }
 

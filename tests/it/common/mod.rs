@@ -123,6 +123,13 @@ pub async fn spawn_on(
     adjust(&mut config);
     let store = Store::connect_with(&config.database_url, config.pool_limits()).await.expect("connect");
     store.migrate().await.expect("migrate");
+    // Most tests sign staff in with a password alone; the second-factor tests require a second
+    // factor again (the default) where they test it.
+    let mut tx = store.begin().await.expect("begin");
+    portico::store::settings::set(tx.conn(), "security.staff_second_factor_required", "0", "tests")
+        .await
+        .expect("setting");
+    tx.commit().await.expect("commit");
     // The signing keys `serve` makes on its first start, made before it starts (so that no test
     // meets their commits half-way).
     let encryption = portico::flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
