@@ -18,6 +18,7 @@ mod password_reset;
 mod payments;
 mod plans;
 mod reliability;
+mod second_factors;
 mod security;
 mod settings;
 mod signup;

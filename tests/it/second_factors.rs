@@ -1,0 +1,400 @@
+//! Second factors (SPEC §3.10), on both backends: adding a TOTP, the two-step sign-in, codes
+//! used once, recovery codes, throttling, staff enrolment, removal and its notices. Codes are
+//! made by Debian's `oathtool` (an independent RFC 6238 implementation), never by Portico's own
+//! code; without it these tests say so and stop.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::smtp_sink::SmtpSink;
+use crate::common::{self, TestApp, client, spawn_with};
+use portico::domain::StaffRole;
+
+const PASSWORD: &str = "a long enough password";
+
+async fn setup() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_with(|c| {
+        c.smtp_url = Some(url.parse().unwrap());
+        c.outbox.poll_ms = 50;
+    })
+    .await;
+    (app, sink)
+}
+
+/// Whether `oathtool` is here; the tests skip loudly without it (CI installs it).
+fn oathtool_present() -> bool {
+    let here = Command::new("oathtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !here {
+        eprintln!("SKIPPED: oathtool is not installed (Debian package `oathtool`)");
+    }
+    here
+}
+
+/// The code `oathtool` makes for `secret` (base32) at `unix` seconds.
+fn oathtool(secret: &str, unix: i64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret, "--now", &format!("@{unix}")])
+        .output()
+        .expect("oathtool");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Now, at least 5 s away from the end of a 30-second step, so a code made now is still this
+/// step's when the server checks it.
+async fn steady_now() -> i64 {
+    loop {
+        let now = portico::store::now();
+        if now % 30 < 25 {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn between<'a>(page: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = page.find(start)? + start.len();
+    let to = page[from..].find(end)?;
+    Some(&page[from..from + to])
+}
+
+/// A member with a password, signed in; their browser.
+async fn member(app: &TestApp, email: &str) -> reqwest::Client {
+    let hash = app.hasher.hash(&portico::domain::NewPassword::parse(PASSWORD, &[]).unwrap()).await.unwrap();
+    let org = portico::flows::orgs::OrgInput {
+        slug: "club".into(),
+        name: "Club".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    let _ = portico::flows::orgs::create(&app.store, &portico::flows::Ctx::cli(), &org).await;
+    app.join("club", email, Some(&hash)).await;
+    let c = client();
+    assert_eq!(app.login(&c, email, PASSWORD).await.status(), 303);
+    c
+}
+
+/// Adds a TOTP on the security page, confirmed with oathtool's code of the step before now
+/// (so that a sign-in can use now's); the secret and the recovery codes shown.
+async fn enrol(app: &TestApp, c: &reqwest::Client) -> (String, Vec<String>) {
+    let r = app.post_form(c, "/account/security", "/account/security/totp", &[]).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let uri = between(&page, "id=\"otpauth-uri\">", "<").expect("the otpauth URI as text").to_string();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let secret = between(&page, "id=\"totp-secret\">", "<").unwrap().to_string();
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(page.contains("<svg"), "the QR code is drawn on the page");
+    let now = steady_now().await;
+    let r = app
+        .post_form(
+            c,
+            "/account/security",
+            "/account/security/totp/confirm",
+            &[("code", &oathtool(&secret, now - 30))],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let codes: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .filter_map(|s| s.split("</code>").next())
+        .map(String::from)
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once: {page}");
+    (secret, codes)
+}
+
+/// The password step in a fresh browser: it must lead to the second step, not a session.
+async fn first_step(app: &TestApp, email: &str, password: &str) -> reqwest::Client {
+    let c = client();
+    let r = app.login(&c, email, password).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login/second-factor");
+    c
+}
+
+async fn second_step(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Response {
+    app.post_form(c, "/login/second-factor", "/login/second-factor", &[("code", code)]).await
+}
+
+async fn signed_in(app: &TestApp, c: &reqwest::Client) -> bool {
+    let r = c.get(app.url("/account")).send().await.unwrap();
+    r.status() == 200
+}
+
+#[tokio::test]
+async fn adding_a_totp_needs_a_valid_code_and_then_sign_in_takes_two_steps() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let c = member(&app, "ada@example.org").await;
+    let r = app.post_form(&c, "/account/security", "/account/security/totp", &[]).await;
+    let page = r.text().await.unwrap();
+    let secret = between(&page, "id=\"totp-secret\">", "<").unwrap().to_string();
+    // A wrong code does not confirm it: signing in still takes the password alone.
+    let r =
+        app.post_form(&c, "/account/security", "/account/security/totp/confirm", &[("code", "000000")]).await;
+    assert_eq!(r.status(), 400);
+    let again = client();
+    assert_eq!(app.login(&again, "ada@example.org", PASSWORD).await.headers()["location"], "/");
+    // The right one does.
+    let now = steady_now().await;
+    let r = app
+        .post_form(
+            &c,
+            "/account/security",
+            "/account/security/totp/confirm",
+            &[("code", &oathtool(&secret, now))],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // The password alone is not a session: no signed-in page, no API by cookie.
+    let pending = first_step(&app, "ada@example.org", PASSWORD).await;
+    for path in ["/account", "/dashboard", "/account/security", "/staff/orgs"] {
+        let r = pending.get(app.url(path)).send().await.unwrap();
+        assert!(r.status() == 303 || r.status() == 403 || r.status() == 401, "{path}: {}", r.status());
+        if r.status() == 303 {
+            assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"), "{path}");
+        }
+    }
+    assert_eq!(pending.get(app.url("/api/v1/audit")).send().await.unwrap().status(), 401);
+    // A wrong code, then the next step's code from oathtool (the current one confirmed it).
+    let r = second_step(&app, &pending, "123456").await;
+    assert_eq!(r.status(), 401);
+    let wrong_page = r.text().await.unwrap();
+    let r = second_step(&app, &pending, "not a code at all").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.text().await.unwrap(), wrong_page, "the same answer for every wrong input");
+    let r = second_step(&app, &pending, &oathtool(&secret, now + 30)).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert!(signed_in(&app, &pending).await);
+
+    // The same code again, in another sign-in, within its window: refused.
+    let other = first_step(&app, "ada@example.org", PASSWORD).await;
+    assert_eq!(second_step(&app, &other, &oathtool(&secret, now + 30)).await.status(), 401);
+    assert!(!signed_in(&app, &other).await);
+
+    let failures: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in.second_factor_failed'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(failures, 3, "each wrong second step is audited");
+}
+
+#[tokio::test]
+async fn one_step_of_drift_is_accepted_and_two_are_not() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let c = member(&app, "bea@example.org").await;
+    let (secret, _) = enrol(&app, &c).await;
+    // Forget which step was used last, so that earlier steps are judged by drift alone.
+    sqlx::query("UPDATE totp_factors SET last_step = 0").execute(app.store.pool()).await.unwrap();
+    let now = steady_now().await;
+    let b = first_step(&app, "bea@example.org", PASSWORD).await;
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now - 60)).await.status(), 401, "two steps early");
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now + 60)).await.status(), 401, "two steps late");
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now - 30)).await.status(), 303, "one step early");
+    let b = first_step(&app, "bea@example.org", PASSWORD).await;
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now - 30)).await.status(), 401, "used already");
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now + 30)).await.status(), 303, "one step late");
+}
+
+#[tokio::test]
+async fn recovery_codes_work_once_email_a_notice_and_die_when_renewed() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, sink) = setup().await;
+    let c = member(&app, "cy@example.org").await;
+    let (_, codes) = enrol(&app, &c).await;
+    let b = first_step(&app, "cy@example.org", PASSWORD).await;
+    // Typed loosely: upper case, no dash.
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    assert_eq!(second_step(&app, &b, &typed).await.status(), 303);
+    assert!(signed_in(&app, &b).await);
+    let notice = sink.take_for("cy@example.org", Duration::from_secs(10)).await.expect("a notice");
+    assert!(String::from_utf8_lossy(&notice.data).contains("recovery code"), "the notice says what happened");
+    let b = first_step(&app, "cy@example.org", PASSWORD).await;
+    assert_eq!(second_step(&app, &b, &codes[0]).await.status(), 401, "once only");
+    // New codes: the old ones stop working.
+    let r = app.post_form(&c, "/account/security", "/account/security/recovery-codes", &[]).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert_eq!(page.matches("<li><code>").count(), 10);
+    assert_eq!(second_step(&app, &b, &codes[1]).await.status(), 401, "voided by the new set");
+    let new_code = between(&page, "<li><code>", "</code>").unwrap();
+    assert_eq!(second_step(&app, &b, new_code).await.status(), 303);
+}
+
+#[tokio::test]
+async fn the_second_step_is_throttled_per_account() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let c = member(&app, "dee@example.org").await;
+    let (secret, _) = enrol(&app, &c).await;
+    let token = app.admin_token().await;
+    let r = reqwest::Client::new()
+        .put(app.url("/api/v1/settings/security.second_factor_attempts_per_account_per_15min"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"value": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let b = first_step(&app, "dee@example.org", PASSWORD).await;
+    for _ in 0..3 {
+        assert_eq!(second_step(&app, &b, "111111").await.status(), 401);
+    }
+    let r = second_step(&app, &b, "111111").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Even the right code waits: guessing cannot go on from another browser either.
+    let now = steady_now().await;
+    let other = first_step(&app, "dee@example.org", PASSWORD).await;
+    assert_eq!(second_step(&app, &other, &oathtool(&secret, now + 30)).await.status(), 429);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_second_steps_with_one_code_open_one_session() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let c = member(&app, "eve@example.org").await;
+    let (secret, _) = enrol(&app, &c).await;
+    // Twenty sign-ins from one address, twenty tries at one account: allowed here.
+    for (key, value) in [
+        ("security.login_attempts_per_ip_per_15min", "1000"),
+        ("security.second_factor_attempts_per_account_per_15min", "1000"),
+    ] {
+        portico::flows::settings::set(&app.store, &portico::flows::Ctx::cli(), key, value).await.unwrap();
+    }
+    let mut browsers = Vec::new();
+    for _ in 0..20 {
+        browsers.push(first_step(&app, "eve@example.org", PASSWORD).await);
+    }
+    let before: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    let now = steady_now().await;
+    let code = oathtool(&secret, now + 30);
+    // Each browser's form token first, then every submission at once.
+    let mut forms = Vec::new();
+    for b in &browsers {
+        let (_, page) = app.get_page(b, "/login/second-factor").await;
+        forms.push(common::csrf_token(&page));
+    }
+    let tasks = browsers.iter().zip(&forms).map(|(b, token)| {
+        let form = [("csrf_token", token.as_str()), ("code", code.as_str())];
+        let request = b.post(app.url("/login/second-factor")).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(tasks).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 303 || *s == 401), "{statuses:?}");
+    let after: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(after - before, 1, "one code, one session");
+}
+
+#[tokio::test]
+async fn staff_without_a_factor_reach_nothing_but_enrolment_while_it_is_required() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    portico::flows::settings::set(
+        &app.store,
+        &portico::flows::Ctx::cli(),
+        "security.staff_second_factor_required",
+        "1",
+    )
+    .await
+    .unwrap();
+    let password = app.create_staff("ops@example.org", StaffRole::Admin).await;
+    let c = client();
+    assert_eq!(app.login(&c, "ops@example.org", &password).await.status(), 303);
+    for path in ["/staff/orgs", "/account", "/dashboard", "/staff/settings"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/account/security", "{path}");
+    }
+    // A form elsewhere is not carried out either.
+    let (_, page) = app.get_page(&c, "/account/security").await;
+    let token = common::csrf_token(&page);
+    let r = c
+        .post(app.url("/account/locale"))
+        .form(&[("csrf_token", token.as_str()), ("locale", "ro")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/account/security");
+    let locale: Option<String> =
+        sqlx::query_scalar("SELECT locale FROM users WHERE email = 'ops@example.org'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(locale, None);
+    assert!(page.contains("Staff accounts need a second factor"));
+    // Once added, everything opens; the next sign-in asks for it.
+    let (secret, _) = enrol(&app, &c).await;
+    assert_eq!(c.get(app.url("/staff/orgs")).send().await.unwrap().status(), 200);
+    let b = first_step(&app, "ops@example.org", &password).await;
+    let now = steady_now().await;
+    let r = second_step(&app, &b, &oathtool(&secret, now + 30)).await;
+    assert_eq!(r.headers()["location"], "/staff/orgs");
+    // API tokens are not affected (bearer).
+    let token = app.api_token("ops@example.org").await;
+    let r = reqwest::Client::new().get(app.url("/api/v1/audit")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn removing_a_factor_needs_the_password_or_a_code_and_emails_the_person() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, sink) = setup().await;
+    let c = member(&app, "fay@example.org").await;
+    let (_, codes) = enrol(&app, &c).await;
+    let remove = |proof: String| {
+        let (app, c) = (&app, &c);
+        async move {
+            app.post_form(
+                c,
+                "/account/security",
+                "/account/security/remove",
+                &[("factor", "totp"), ("proof", &proof)],
+            )
+            .await
+        }
+    };
+    assert_eq!(remove("not my password".into()).await.status(), 400);
+    let still: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(still, 1, "a wrong proof removes nothing");
+    assert_eq!(remove(codes[3].clone()).await.status(), 303, "a recovery code proves it");
+    let notice = sink.take_for("fay@example.org", Duration::from_secs(10)).await.expect("a notice");
+    let text = String::from_utf8_lossy(&notice.data).to_string();
+    assert!(text.contains("authenticator app"), "it names the factor");
+    // Without a factor, the password alone signs in again; audit rows for each change.
+    let again = client();
+    assert_eq!(app.login(&again, "fay@example.org", PASSWORD).await.headers()["location"], "/");
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'second_factor.%' ORDER BY id")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(actions, ["second_factor.totp_added", "second_factor.removed"]);
+}
