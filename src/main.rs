@@ -159,6 +159,14 @@ enum StaffAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove every second factor of an account (the locked-out last admin); audited, and the
+    /// person is emailed. They then sign in with their password and add a factor again.
+    ResetFactors {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "reset from the command line")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +357,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             if !password_stdin {
                 println!("password: {password}");
             }
+            Ok(())
+        }
+        Command::Staff { action: StaffAction::ResetFactors { email, reason } } => {
+            let store = open_store(&config).await?;
+            let address = portico::domain::Email::parse(&email).map_err(|e| e.to_string())?;
+            let user = portico::store::users::find_by_email(store.pool(), &address)
+                .await
+                .map_err(|e| describe(e.into()))?
+                .ok_or_else(|| format!("no account with email {email:?}"))?;
+            flows::second_factor::reset(&store, &config, &ctx, user.id, &reason).await.map_err(describe)?;
+            println!("second factors removed: {}", user.email);
             Ok(())
         }
         Command::Token { action: TokenAction::Create { staff, name } } => {
@@ -544,6 +563,12 @@ async fn demo_setup(store: &Store) -> Result<(String, String), FlowError> {
         };
         flows::plans::create(store, &ctx, "demo", &plan).await?;
     }
+    // The demo's secret key is new on every start, so a TOTP added in one run could not be read
+    // in the next: its staff sign in with a password alone (the printed one).
+    let required = portico::domain::settings::STAFF_SECOND_FACTOR_REQUIRED;
+    if flows::settings::get(store, &required).await? != 0 {
+        flows::settings::set(store, &ctx, required.key, "0").await?;
+    }
     let password = flows::password::generate();
     flows::staff::create_staff(store, &Hasher::new(1, 1), &ctx, DEMO_STAFF, StaffRole::Admin, &password)
         .await?;
@@ -558,7 +583,10 @@ async fn serve(config: Config, store: Store, demo_login: Option<(String, String)
     tracing::info!(address = %config.bind, base_url = %base, database = config.database_url.split('?').next().unwrap_or(""), "portico listening");
     if let Some((email, password)) = demo_login {
         println!("\nPortico demo is running at {base}");
-        println!("Staff login: {email}  password: {password}\n");
+        println!("Staff login: {email}  password: {password}");
+        println!(
+            "Second factors for staff are not required in the demo (security.staff_second_factor_required = 0).\n"
+        );
     }
     let state = AppState::new(config, store.clone());
     server::serve(state, listener, shutdown_signal()).await.map_err(|e| format!("server error: {e}"))?;

@@ -186,6 +186,8 @@ pub async fn regenerate_recovery_codes(store: &Store, me: &Me<'_>) -> FlowResult
 pub enum Factor {
     Totp,
     RecoveryCodes,
+    /// Every factor (an admin's reset).
+    All,
 }
 
 impl Factor {
@@ -193,12 +195,14 @@ impl Factor {
         match self {
             Factor::Totp => "factor-name-totp",
             Factor::RecoveryCodes => "factor-name-recovery",
+            Factor::All => "factor-name-all",
         }
     }
     fn as_str(self) -> &'static str {
         match self {
             Factor::Totp => "totp",
             Factor::RecoveryCodes => "recovery_codes",
+            Factor::All => "all",
         }
     }
 }
@@ -229,6 +233,10 @@ pub async fn remove(
     let removed = match factor {
         Factor::Totp => factors::delete_totp(tx.conn(), user.id).await?,
         Factor::RecoveryCodes => factors::delete_recovery_codes(tx.conn(), user.id).await?,
+        Factor::All => {
+            factors::delete_totp(tx.conn(), user.id).await?
+                + factors::delete_recovery_codes(tx.conn(), user.id).await?
+        }
     };
     if removed == 0 {
         return Err(FlowError::NotFound);
@@ -254,6 +262,47 @@ async fn notify(
         .render(locale, &config.brand)
         .map_err(|e| FlowError::Internal(e.to_string()))?;
     crate::mail::enqueue(tx, config, &user.email, &notice, Some(("user", user.id)), None).await?;
+    Ok(())
+}
+
+/// An admin removes every second factor of another person (who lost their device), with a
+/// reason; their sign-ins waiting for a second step end, the person is emailed. Audited. What
+/// the person then signs in with is the password alone (staff are sent to add a factor again
+/// while it is required).
+pub async fn reset(
+    store: &Store,
+    config: &Config,
+    ctx: &super::Ctx,
+    user_id: i64,
+    reason: &str,
+) -> FlowResult<()> {
+    ctx.require_admin()?;
+    let reason = match crate::domain::text::clean(reason, 500, crate::domain::text::Lines::Single) {
+        Ok(Some(reason)) => reason,
+        Ok(None) => return Err(invalid("reason", "required")),
+        Err(e) => return Err(invalid("reason", e.code())),
+    };
+    let user = user(store, user_id).await?;
+    let mut tx = store.begin().await?;
+    let totp = factors::delete_totp(tx.conn(), user.id).await?;
+    let codes = factors::delete_recovery_codes(tx.conn(), user.id).await?;
+    let pending = factors::delete_pending_of(tx.conn(), user.id).await?;
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &ctx.actor,
+            origin: &ctx.origin,
+            action: "second_factor.reset",
+            target: Some(user.email.as_str()),
+            org_id: None,
+            details: json!({ "reason": reason, "totp": totp > 0, "recovery_codes": codes, "pending_sign_ins_ended": pending }),
+        },
+    )
+    .await?;
+    if totp + codes > 0 {
+        notify(&mut tx, config, &user, AccountMail::FactorRemovedNotice, Some(Factor::All)).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

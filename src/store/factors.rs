@@ -204,6 +204,13 @@ pub async fn delete_pending(conn: &mut AnyConnection, id_hash: &str) -> Result<b
     Ok(done.rows_affected() == 1)
 }
 
+/// Ends every sign-in of a user waiting for its second step.
+pub async fn delete_pending_of(conn: &mut AnyConnection, user_id: i64) -> Result<u64> {
+    let done =
+        sqlx::query("DELETE FROM pending_sign_ins WHERE user_id = $1").bind(user_id).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn delete_expired_pending(conn: &mut AnyConnection, now: i64) -> Result<u64> {
     let done =
         sqlx::query("DELETE FROM pending_sign_ins WHERE expires_at <= $1").bind(now).execute(conn).await?;

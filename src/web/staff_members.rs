@@ -139,6 +139,15 @@ pub async fn act(
             .await
         }
         "note" => members::add_note(store, &fctx, &slug, id, &f.text).await,
+        "reset-factors" => match members::get(store, &fctx, &slug, id).await {
+            Ok(record) => {
+                let user_id = record.membership.user_id;
+                crate::flows::second_factor::reset(store, &state.config, &fctx, user_id, &f.reason)
+                    .await
+                    .map(|()| record)
+            }
+            Err(e) => Err(e),
+        },
         "credential" => members::add_credential(store, &fctx, &slug, id, &f.tag).await,
         "credential-remove" => members::remove_credential(store, &fctx, &slug, id, f.credential_id).await,
         "grant" => members::set_authorisation(store, &fctx, &slug, id, &f.name, true).await,

@@ -94,6 +94,8 @@ pub async fn create(
 pub struct RoleForm {
     #[serde(default)]
     role: String,
+    #[serde(default)]
+    reason: String,
 }
 
 /// `POST /staff/people/{id}/{action}`: `role`, `disable` or `enable`.
@@ -113,6 +115,10 @@ pub async fn act(
         "role" => (staff::set_role(store, &fctx, id, &f.role).await, "flash-staff-role-changed"),
         "disable" => (staff::disable(store, &fctx, id).await, "flash-staff-disabled"),
         "enable" => (staff::enable(store, &fctx, id).await, "flash-staff-enabled"),
+        "reset-factors" => (
+            crate::flows::second_factor::reset(store, &state.config, &fctx, id, &f.reason).await,
+            "flash-factors-reset",
+        ),
         _ => return not_found_page(&ctx),
     };
     respond(&state, &ctx, outcome, done).await

@@ -398,3 +398,68 @@ async fn removing_a_factor_needs_the_password_or_a_code_and_emails_the_person() 
             .unwrap();
     assert_eq!(actions, ["second_factor.totp_added", "second_factor.removed"]);
 }
+
+#[tokio::test]
+async fn an_admin_resets_someones_factors_with_a_reason_and_the_cli_resets_the_last_admins() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, sink) = setup().await;
+    let c = member(&app, "gus@example.org").await;
+    enrol(&app, &c).await;
+    let id: i64 = sqlx::query_scalar(
+        "SELECT m.id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'gus@example.org'",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let page = format!("/staff/orgs/club/members/{id}");
+    let action = format!("{page}/reset-factors");
+    // Support staff may not; an admin must give a reason.
+    let support = app.create_staff("desk@example.org", StaffRole::Support).await;
+    let s = client();
+    app.login(&s, "desk@example.org", &support).await;
+    assert_eq!(app.post_form(&s, &page, &action, &[("reason", "lost phone")]).await.status(), 403);
+    let admin = app.create_staff("admin@example.org", StaffRole::Admin).await;
+    let a = client();
+    app.login(&a, "admin@example.org", &admin).await;
+    assert_eq!(app.post_form(&a, &page, &action, &[("reason", " ")]).await.status(), 400);
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(left, 1, "refused, nothing removed");
+    assert_eq!(app.post_form(&a, &page, &action, &[("reason", "lost phone")]).await.status(), 303);
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors").fetch_one(app.store.pool()).await.unwrap();
+    let codes: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!((left, codes), (0, 0));
+    let notice = sink.take_for("gus@example.org", Duration::from_secs(10)).await.expect("a notice");
+    assert!(String::from_utf8_lossy(&notice.data).contains("by an administrator"));
+    let details: String =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'second_factor.reset'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert!(details.contains("lost phone"), "{details}");
+    assert_eq!(app.login(&client(), "gus@example.org", PASSWORD).await.headers()["location"], "/");
+
+    // The last admin, locked out: the command line removes their factors.
+    enrol(&app, &a).await;
+    first_step(&app, "admin@example.org", &admin).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["staff", "reset-factors", "--email", "admin@example.org"])
+        .env_clear()
+        .env("PORTICO_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.org"));
+    assert_eq!(app.login(&client(), "admin@example.org", &admin).await.headers()["location"], "/staff/orgs");
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["staff", "reset-factors", "--email", "nobody@example.org"])
+        .env_clear()
+        .env("PORTICO_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
