@@ -145,13 +145,8 @@ pub async fn confirm_totp(
         None
     };
     // The person just proved the factor in this session.
-    crate::store::sessions::verified(
-        tx.conn(),
-        &crate::domain::SecretToken::hash_presented(me.session),
-        "pwd otp mfa",
-        at,
-    )
-    .await?;
+    crate::store::sessions::verified(tx.conn(), &crate::domain::SecretToken::hash_presented(me.session), at)
+        .await?;
     audit_user(
         &mut tx,
         &user,
@@ -262,6 +257,45 @@ async fn notify(
         .render(locale, &config.brand)
         .map_err(|e| FlowError::Internal(e.to_string()))?;
     crate::mail::enqueue(tx, config, &user.email, &notice, Some(("user", user.id)), None).await?;
+    Ok(())
+}
+
+/// How long a sign-in or a check of the password or a factor counts as recent for sensitive
+/// actions (API tokens, staff accounts, settings, exports, erasure).
+pub const RECENT_SECS: i64 = 10 * 60;
+
+/// Whether a session proved who it is recently enough for a sensitive action.
+pub fn recent(verified_at: i64) -> bool {
+    now() - verified_at <= RECENT_SECS
+}
+
+/// The person proves it is them again, for a sensitive action: a code of their second factor
+/// if they have one (a password is what a stolen session's thief may also know), else their
+/// password. Counts against the client's sign-in allowance; marks the session as verified now.
+pub async fn confirm_identity(
+    store: &Store,
+    hasher: &Hasher,
+    config: &Config,
+    me: &Me<'_>,
+    proof: &str,
+) -> FlowResult<()> {
+    auth::charge_password_attempt(store, me.origin).await?;
+    let user = user(store, me.user_id).await?;
+    let at = now();
+    let with_factor = factors::has_factor(store.pool(), user.id).await?;
+    let password_ok = !with_factor && hasher.verify(proof, user.password_hash.clone()).await?;
+    let mut tx = store.begin().await?;
+    let passed = if with_factor { check_code(&mut tx, config, user.id, proof, at).await? } else { None };
+    if !password_ok && passed.is_none() {
+        let code = if with_factor { "invalid_code" } else { "wrong_password" };
+        return Err(invalid("proof", code));
+    }
+    if passed == Some(Passed::RecoveryCode) {
+        recovery_code_used(&mut tx, config, &user).await?;
+    }
+    crate::store::sessions::verified(tx.conn(), &crate::domain::SecretToken::hash_presented(me.session), at)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 

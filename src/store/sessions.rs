@@ -60,12 +60,11 @@ pub async fn insert(
 }
 
 /// Records that the person proved who they are again in this session (a second factor or the
-/// password, for a sensitive action), and how.
-pub async fn verified(conn: &mut AnyConnection, id_hash: &str, amr: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE sessions SET verified_at = $2, amr = $3 WHERE id_hash = $1")
+/// password, for a sensitive action).
+pub async fn verified(conn: &mut AnyConnection, id_hash: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET verified_at = $2 WHERE id_hash = $1")
         .bind(id_hash)
         .bind(now)
-        .bind(amr)
         .execute(conn)
         .await?;
     Ok(())

@@ -14,6 +14,7 @@ pub mod oidc;
 mod pages;
 mod password;
 pub mod payment;
+mod reauth;
 mod signup;
 mod staff;
 mod staff_audit;
@@ -37,6 +38,8 @@ use crate::state::AppState;
 pub use context::{FlashKind, WebCtx};
 
 pub fn router(state: AppState) -> Router<AppState> {
+    // Sensitive actions want a recent sign-in or check of a factor (`reauth`).
+    let sensitive = || from_fn_with_state(state.clone(), reauth::require_recent);
     let mut pages = Router::new();
     // The dev mail viewer exists only while mail goes to the dev mailbox.
     if state.config.smtp_url.is_none() {
@@ -76,11 +79,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/devices/{id}/requires", post(staff_devices::set_requirement))
         .route("/staff/settings", get(staff_settings::show))
         .route("/staff/audit", get(staff_audit::show))
-        .route("/staff/people", get(staff_people::show).post(staff_people::create))
+        .route("/staff/people", post(staff_people::create).route_layer(sensitive()).get(staff_people::show))
         .route("/staff/people/{id}/{action}", post(staff_people::act))
         .route("/staff/tokens/{id}/revoke", post(staff_people::revoke_token))
-        .route("/staff/audit.csv", get(staff_audit::csv))
-        .route("/staff/settings/{key}", post(staff_settings::save))
+        .route("/staff/audit.csv", get(staff_audit::csv).route_layer(sensitive()))
+        .route("/staff/settings/{key}", post(staff_settings::save).route_layer(sensitive()))
+        .route("/reauth", post(reauth::confirm))
         .route("/staff/orgs/{slug}/oidc", get(staff_oidc::show).post(staff_oidc::create))
         .route("/staff/orgs/{slug}/oidc/{client_id}", get(staff_oidc::client))
         .route("/staff/orgs/{slug}/oidc/{client_id}/{action}", post(staff_oidc::act))
@@ -92,7 +96,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(staff_webhooks::replay),
         )
         .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
-        .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv))
+        .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))
         .route("/staff/orgs/{slug}/members/{id}", get(staff_members::show))
         .route("/staff/orgs/{slug}/members/{id}/{action}", post(staff_members::act))

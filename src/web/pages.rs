@@ -60,6 +60,28 @@ impl SecurityPage<'_> {
 }
 
 #[derive(Template)]
+#[template(path = "reauth.html")]
+pub struct Reauth<'a> {
+    pub p: &'a WebCtx,
+    /// `get` or `post`: how to go back to the action.
+    pub method: &'static str,
+    pub action: String,
+    /// The form being sent, carried through.
+    pub fields: Vec<(String, String)>,
+    /// Ask for a code of the second factor (else the password).
+    pub with_factor: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reauth_continue.html")]
+pub struct ReauthContinue<'a> {
+    pub p: &'a WebCtx,
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
 #[template(path = "second_factor.html")]
 pub struct SecondFactor<'a> {
     pub p: &'a WebCtx,

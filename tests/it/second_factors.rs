@@ -463,3 +463,121 @@ async fn an_admin_resets_someones_factors_with_a_reason_and_the_cli_resets_the_l
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// Makes every session look signed in `secs` ago (what ten minutes of waiting would do).
+async fn age_sessions(app: &TestApp, secs: i64) {
+    sqlx::query("UPDATE sessions SET verified_at = created_at - $1")
+        .bind(secs)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+/// The hidden fields of the form that posts to `action` on a page.
+fn hidden_fields(page: &str, action: &str) -> Vec<(String, String)> {
+    let form = page.split(&format!("action=\"{action}\"")).nth(1).unwrap().split("</form>").next().unwrap();
+    form.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|s| {
+            let name = s.split('"').next().unwrap().to_string();
+            let value = s.split("value=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#x2F;", "/");
+            (name, value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sensitive_actions_want_a_recent_sign_in_and_keep_their_input_through_the_check() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let password = app.create_staff("ops@example.org", StaffRole::Admin).await;
+    let c = client();
+    app.login(&c, "ops@example.org", &password).await;
+    age_sessions(&app, 3600).await;
+    let setting = "security.invite_limit_per_recipient_per_hour";
+    let value = || async {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(setting)
+            .fetch_optional(app.store.pool())
+            .await
+            .unwrap();
+        v
+    };
+
+    // A setting: the check page instead, nothing changed, the value carried.
+    let action = format!("/staff/settings/{setting}");
+    let r = app.post_form(&c, "/staff/settings", &action, &[("value", "7")]).await;
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Confirm it is you"));
+    assert_eq!(value().await, None);
+    let mut fields = hidden_fields(&page, "/reauth");
+    assert!(fields.contains(&("field_value".into(), "7".into())), "{fields:?}");
+    // A wrong password: the page again.
+    let with = |proof: &str, fields: &Vec<(String, String)>| {
+        let mut f = fields.clone();
+        f.push(("proof".into(), proof.into()));
+        f
+    };
+    let r = c.post(app.url("/reauth")).form(&with("wrong password", &fields)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // The right one: a page that sends the kept form on.
+    fields = hidden_fields(&r.text().await.unwrap(), "/reauth");
+    let r = c.post(app.url("/reauth")).form(&with(&password, &fields)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let resend = hidden_fields(&page, &action);
+    assert!(resend.contains(&("value".into(), "7".into())), "{resend:?}");
+    let r = c.post(app.url(&action)).form(&resend).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(value().await.as_deref(), Some("7"));
+
+    // With a second factor, a code is asked for, and the password is not enough.
+    let (secret, _) = enrol(&app, &c).await;
+    age_sessions(&app, 3600).await;
+    let r = c.get(app.url("/staff/audit.csv?action=staff.signed_in")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let fields = hidden_fields(&r.text().await.unwrap(), "/reauth");
+    assert!(
+        fields.contains(&("reauth_action".into(), "/staff/audit.csv?action=staff.signed_in".into())),
+        "{fields:?}"
+    );
+    let r = c.post(app.url("/reauth")).form(&with(&password, &fields)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let now = steady_now().await;
+    let r =
+        c.post(app.url("/reauth")).form(&with(&oathtool(&secret, now + 30), &fields)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/staff/audit.csv?action=staff.signed_in");
+    assert_eq!(c.get(app.url("/staff/audit.csv")).send().await.unwrap().status(), 200, "recent now");
+
+    // Creating a staff account and exporting members are checked the same way.
+    age_sessions(&app, 3600).await;
+    let r = app
+        .post_form(&c, "/staff/people", "/staff/people", &[("email", "new@example.org"), ("role", "support")])
+        .await;
+    assert_eq!(r.status(), 403);
+    let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = 'new@example.org'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(made, 0);
+    portico::flows::orgs::create(
+        &app.store,
+        &portico::flows::Ctx::cli(),
+        &portico::flows::orgs::OrgInput {
+            slug: "club".into(),
+            name: "Club".into(),
+            kind: "nonprofit".into(),
+            company_name: None,
+            signup: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.get(app.url("/staff/orgs/club/members.csv")).send().await.unwrap().status(), 403);
+    // Reading is not sensitive.
+    assert_eq!(c.get(app.url("/staff/settings")).send().await.unwrap().status(), 200);
+}
