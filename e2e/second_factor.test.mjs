@@ -30,7 +30,7 @@ test('staff add an authenticator application first, then sign in in two steps', 
   await page.fill('#email', 'ops@e2e.example');
   await page.fill('#password', 'e2e ops password');
   await Promise.all([page.waitForURL(`${base}/account/security`), page.click('main button[type=submit]')]);
-  assert.match(await page.textContent('main'), /Staff accounts need a second factor/);
+  assert.match(await page.textContent('main'), /Your account needs a second factor/);
   // Elsewhere is closed until then.
   await page.goto(`${base}/staff/orgs`);
   assert.equal(new URL(page.url()).pathname, '/account/security');

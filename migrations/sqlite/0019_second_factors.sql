@@ -27,5 +27,8 @@ CREATE TABLE pending_sign_ins (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX pending_sign_ins_user ON pending_sign_ins (user_id);
+-- An organisation may require a second factor from its owners and admins, or from everyone.
+ALTER TABLE organisations ADD COLUMN second_factor TEXT NOT NULL DEFAULT 'none'
+    CHECK (second_factor IN ('none', 'admins', 'everyone'));
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';
 ALTER TABLE sessions ADD COLUMN verified_at BIGINT;

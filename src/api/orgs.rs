@@ -26,6 +26,8 @@ pub struct OrgJson {
     pub requires_waiver: bool,
     pub requires_id_check: bool,
     pub past_due_grace_days: i64,
+    /// Who must have a second factor: `none`, `admins` (owners and admins) or `everyone`.
+    pub second_factor: String,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -44,6 +46,7 @@ impl From<&Org> for OrgJson {
             requires_waiver: o.requires_waiver,
             requires_id_check: o.requires_id_check,
             past_due_grace_days: o.past_due_grace_days,
+            second_factor: o.second_factor.clone(),
             created_at: rfc3339(o.created_at),
         }
     }

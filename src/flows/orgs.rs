@@ -75,7 +75,13 @@ pub struct OrgPatch {
     /// Days a past-due membership keeps its access (0 to 60).
     #[serde(default, deserialize_with = "super::present_whole_number")]
     pub past_due_grace_days: Option<i64>,
+    /// Who must have a second factor: `none`, `admins` (owners and admins) or `everyone`.
+    #[serde(default, deserialize_with = "super::present")]
+    pub second_factor: Option<String>,
 }
+
+/// The values of an organisation's `second_factor`.
+pub const SECOND_FACTOR_RULES: [&str; 3] = ["none", "admins", "everyone"];
 
 /// Changes an organisation's settings (admin); audited with what changed.
 pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> FlowResult<Org> {
@@ -99,6 +105,13 @@ pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> F
         }),
         None => Some(org.activation.clone()),
     };
+    let second_factor = match patch.second_factor.as_deref().map(str::trim) {
+        Some(rule) => SECOND_FACTOR_RULES.iter().find(|x| **x == rule).map(|x| x.to_string()).or_else(|| {
+            errors.push(FieldError { field: "second_factor", code: "invalid_second_factor" });
+            None
+        }),
+        None => Some(org.second_factor.clone()),
+    };
     let grace = patch.past_due_grace_days.unwrap_or(org.past_due_grace_days);
     if !GRACE_DAYS.contains(&grace) {
         errors.push(FieldError { field: "past_due_grace_days", code: "invalid_grace_days" });
@@ -108,11 +121,13 @@ pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> F
         && patch.activation.is_none()
         && patch.requires_waiver.is_none()
         && patch.requires_id_check.is_none()
-        && patch.past_due_grace_days.is_none();
+        && patch.past_due_grace_days.is_none()
+        && patch.second_factor.is_none();
     if nothing {
         errors.push(FieldError { field: "body", code: "empty_patch" });
     }
-    let (Some(name), Some(signup), Some(activation), true) = (name, signup, activation, errors.is_empty())
+    let (Some(name), Some(signup), Some(activation), Some(second_factor), true) =
+        (name, signup, activation, second_factor, errors.is_empty())
     else {
         return Err(FlowError::Invalid(errors));
     };
@@ -123,6 +138,7 @@ pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> F
         requires_waiver: patch.requires_waiver.unwrap_or(org.requires_waiver),
         requires_id_check: patch.requires_id_check.unwrap_or(org.requires_id_check),
         past_due_grace_days: grace,
+        second_factor: &second_factor,
     };
     let mut tx = store.begin().await?;
     let updated = store::orgs::update(tx.conn(), org.id, &settings).await?;
@@ -141,6 +157,7 @@ pub async fn update(store: &Store, ctx: &Ctx, slug: &str, patch: &OrgPatch) -> F
                 "requires_waiver": patch.requires_waiver,
                 "requires_id_check": patch.requires_id_check,
                 "past_due_grace_days": patch.past_due_grace_days,
+                "second_factor": patch.second_factor.as_ref().map(|_| &updated.second_factor),
             }),
         },
     )

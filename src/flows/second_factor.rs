@@ -390,11 +390,19 @@ pub async fn recovery_code_used(tx: &mut Tx, config: &Config, user: &users::User
     notify(tx, config, user, AccountMail::RecoveryCodeUsedNotice, None).await
 }
 
-/// Whether a signed-in person must add a second factor before anything else: staff without
-/// one, while the setting requires it.
-pub async fn enrolment_required(store: &Store, is_staff: bool, has_factor: bool) -> FlowResult<bool> {
-    if !is_staff || has_factor {
+/// Whether a signed-in person must add a second factor before anything else: someone without
+/// one whom an organisation of theirs requires it of (by role, or everyone), or staff while the
+/// setting requires it.
+pub async fn enrolment_required(
+    store: &Store,
+    user: &crate::store::sessions::SessionUser,
+) -> FlowResult<bool> {
+    if user.has_factor {
         return Ok(false);
     }
-    Ok(settings::get(store, &setting_defs::STAFF_SECOND_FACTOR_REQUIRED).await? == 1)
+    if user.org_requires_factor {
+        return Ok(true);
+    }
+    Ok(user.staff_role.is_some()
+        && settings::get(store, &setting_defs::STAFF_SECOND_FACTOR_REQUIRED).await? == 1)
 }

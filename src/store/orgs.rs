@@ -21,6 +21,8 @@ pub struct Org {
     pub requires_id_check: bool,
     /// Days a membership whose payment is past due keeps its access.
     pub past_due_grace_days: i64,
+    /// Who must have a second factor: `none`, `admins` (owners and admins) or `everyone`.
+    pub second_factor: String,
 }
 
 /// The settings staff may change on an organisation (all of them, already validated).
@@ -31,6 +33,7 @@ pub struct OrgSettings<'a> {
     pub requires_waiver: bool,
     pub requires_id_check: bool,
     pub past_due_grace_days: i64,
+    pub second_factor: &'a str,
 }
 
 impl Org {
@@ -51,11 +54,11 @@ pub struct NewOrg<'a> {
 macro_rules! columns {
     () => {
         "id, slug, name, kind, company_name, signup, activation, created_at, min_age, requires_waiver, \
-         requires_id_check, past_due_grace_days"
+         requires_id_check, past_due_grace_days, second_factor"
     };
 }
 pub(super) use columns;
-pub(super) const COLUMN_COUNT: usize = 12;
+pub(super) const COLUMN_COUNT: usize = 13;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -80,6 +83,7 @@ pub(super) fn from_row_at(row: &AnyRow, at: usize) -> Result<Org> {
         requires_waiver: row.try_get::<i64, _>(at + 9)? == 1,
         requires_id_check: row.try_get::<i64, _>(at + 10)? == 1,
         past_due_grace_days: row.try_get(at + 11)?,
+        second_factor: row.try_get(at + 12)?,
     })
 }
 
@@ -229,7 +233,7 @@ pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
 pub async fn update(conn: &mut AnyConnection, id: i64, s: &OrgSettings<'_>) -> Result<Org> {
     let row = sqlx::query(concat!(
         "UPDATE organisations SET name = $2, signup = $3, activation = $4, requires_waiver = $5,
-             requires_id_check = $6, past_due_grace_days = $7 WHERE id = $1 RETURNING ",
+             requires_id_check = $6, past_due_grace_days = $7, second_factor = $8 WHERE id = $1 RETURNING ",
         columns!()
     ))
     .bind(id)
@@ -239,6 +243,7 @@ pub async fn update(conn: &mut AnyConnection, id: i64, s: &OrgSettings<'_>) -> R
     .bind(i64::from(s.requires_waiver))
     .bind(i64::from(s.requires_id_check))
     .bind(s.past_due_grace_days)
+    .bind(s.second_factor)
     .fetch_one(conn)
     .await?;
     from_row(&row)

@@ -21,6 +21,8 @@ pub struct SessionUser {
     pub verified_at: i64,
     /// Whether the account has a second factor that counts.
     pub has_factor: bool,
+    /// Whether an organisation the person belongs to requires one of them.
+    pub org_requires_factor: bool,
 }
 
 /// One of a user's sessions, as their account page lists it.
@@ -144,7 +146,10 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     let row = sqlx::query(
         "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at), s.created_at,
                 s.amr, COALESCE(s.verified_at, s.created_at),
-                (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
+                (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL),
+                (SELECT COUNT(*) FROM memberships m JOIN organisations o ON o.id = m.org_id
+                 WHERE m.user_id = u.id AND m.status <> 'banned'
+                   AND (o.second_factor = 'everyone' OR (o.second_factor = 'admins' AND m.role IN ('admin', 'owner'))))
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
     )
@@ -163,6 +168,7 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             amr: r.try_get(6)?,
             verified_at: r.try_get(7)?,
             has_factor: r.try_get::<i64, _>(8)? > 0,
+            org_requires_factor: r.try_get::<i64, _>(9)? > 0,
         })
     })
     .transpose()

@@ -60,8 +60,13 @@ async fn page(state: &AppState, ctx: &WebCtx, extra: Extra, status: StatusCode) 
                 second_factor::pending_enrolment(&state.store, &state.config, me.user_id).await?.map(shown)
             }
         };
-        let required = ctx.user.as_ref().is_some_and(|u| u.staff_role.is_some())
-            && second_factor::enrolment_required(&state.store, true, false).await?;
+        let required = match &ctx.user {
+            Some(user) => {
+                let without = crate::store::sessions::SessionUser { has_factor: false, ..user.clone() };
+                second_factor::enrolment_required(&state.store, &without).await?
+            }
+            None => false,
+        };
         Ok::<_, FlowError>((status, enrolling, required))
     };
     match loaded.await {

@@ -215,12 +215,11 @@ pub async fn web_context(
         return super::error_page(&ctx, info);
     }
 
-    // Staff without a second factor, while one is required, reach nothing but adding one.
+    // Someone who must have a second factor and has none reaches nothing but adding one.
     if let Some(user) = &ctx.user
         && !enrolment_allows(parts.uri.path())
     {
-        let staff = user.staff_role.is_some();
-        match crate::flows::second_factor::enrolment_required(&state.store, staff, user.has_factor).await {
+        match crate::flows::second_factor::enrolment_required(&state.store, user).await {
             Ok(true) => {
                 return super::flash_redirect(
                     &ctx,

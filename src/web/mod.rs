@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff", get(|| async { Redirect::to("/staff/orgs") }))
         .route("/staff/orgs", get(staff::orgs).post(staff::create_org))
         .route("/staff/orgs/{slug}", get(staff::org))
+        .route("/staff/orgs/{slug}/second-factor", post(staff::set_second_factor))
         .route("/staff/outbox", get(staff::outbox))
         .route("/staff/orgs/{slug}/payments", get(staff_payments::show))
         .route("/staff/orgs/{slug}/payments/policy", post(staff_payments::save_policy))

@@ -29,6 +29,15 @@ pub struct Login<'a> {
     pub next: String,
 }
 
+/// The message key of an organisation's second-factor rule.
+pub fn second_factor_rule_key(rule: &str) -> &'static str {
+    match rule {
+        "admins" => "second-factor-rule-admins",
+        "everyone" => "second-factor-rule-everyone",
+        _ => "second-factor-rule-none",
+    }
+}
+
 /// A TOTP being added, as the security page shows it.
 pub struct TotpShown {
     /// The QR code (SVG drawn by the server from the URI).
@@ -126,6 +135,12 @@ pub struct StaffOrg<'a> {
     pub statuses: &'static [crate::domain::MembershipStatus],
     pub catalogue: Vec<crate::store::records::CatalogueEntry>,
     pub filter: MemberFilterQuery,
+}
+
+impl StaffOrg<'_> {
+    pub fn second_factor_key(&self) -> &'static str {
+        second_factor_rule_key(&self.org.second_factor)
+    }
 }
 
 #[derive(Template)]

@@ -273,3 +273,32 @@ pub async fn outbox(State(state): State<AppState>, ctx: WebCtx) -> Response {
         Err(e) => error_page(&ctx, classify(&e.into())),
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    second_factor: String,
+}
+
+/// Who in the organisation must have a second factor (admins).
+pub async fn set_second_factor(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+    form: Result<axum::Form<SecondFactorForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let (Ok(Path(slug)), Ok(axum::Form(f))) = (slug, form) else { return super::bad_request_page(&ctx) };
+    let patch = flows::orgs::OrgPatch { second_factor: Some(f.second_factor), ..Default::default() };
+    match flows::orgs::update(&state.store, &ctx.flow_ctx(), &slug, &patch).await {
+        Ok(_) => super::flash_redirect(
+            &ctx,
+            super::FlashKind::Success,
+            "flash-org-saved",
+            &format!("/staff/orgs/{slug}"),
+        ),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}

@@ -346,7 +346,7 @@ async fn staff_without_a_factor_reach_nothing_but_enrolment_while_it_is_required
             .await
             .unwrap();
     assert_eq!(locale, None);
-    assert!(page.contains("Staff accounts need a second factor"));
+    assert!(page.contains("Your account needs a second factor"));
     // Once added, everything opens; the next sign-in asks for it.
     let (secret, _) = enrol(&app, &c).await;
     assert_eq!(c.get(app.url("/staff/orgs")).send().await.unwrap().status(), 200);
@@ -580,4 +580,127 @@ async fn sensitive_actions_want_a_recent_sign_in_and_keep_their_input_through_th
     assert_eq!(c.get(app.url("/staff/orgs/club/members.csv")).send().await.unwrap().status(), 403);
     // Reading is not sensitive.
     assert_eq!(c.get(app.url("/staff/settings")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_organisation_requires_a_factor_of_its_admins_or_of_everyone() {
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let member_browser = member(&app, "hal@example.org").await;
+    let admin_browser = member(&app, "ida@example.org").await;
+    sqlx::query(
+        "UPDATE memberships SET role = 'admin' WHERE user_id = (SELECT id FROM users WHERE email = 'ida@example.org')",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let token = app.admin_token().await;
+    let patch = |rule: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = reqwest::Client::new()
+                .patch(app.url("/api/v1/orgs/club"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "second_factor": rule }))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert_eq!(patch("sometimes").await.0, 400);
+    let (status, org) = patch("admins").await;
+    assert_eq!((status, org["second_factor"].as_str()), (200, Some("admins")));
+    let goes_to = |c: &reqwest::Client| {
+        let request = c.get(app.url("/dashboard"));
+        async move {
+            let r = request.send().await.unwrap();
+            r.headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string())
+                .unwrap_or(r.status().to_string())
+        }
+    };
+    assert_eq!(goes_to(&admin_browser).await, "/account/security", "an admin without a factor");
+    assert_eq!(goes_to(&member_browser).await, "200 OK", "a member is free");
+    patch("everyone").await;
+    assert_eq!(goes_to(&member_browser).await, "/account/security");
+    // Adding one opens everything again.
+    enrol(&app, &member_browser).await;
+    assert_eq!(goes_to(&member_browser).await, "200 OK");
+    patch("none").await;
+    assert_eq!(goes_to(&admin_browser).await, "200 OK");
+}
+
+#[tokio::test]
+async fn an_openid_connect_sign_in_says_a_second_factor_was_used() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    if !oathtool_present() {
+        return;
+    }
+    let (app, _sink) = setup().await;
+    let c = member(&app, "jo@example.org").await;
+    let (secret, _) = enrol(&app, &c).await;
+    sqlx::query("UPDATE memberships SET status = 'active'").execute(app.store.pool()).await.unwrap();
+    let token = app.admin_token().await;
+    let redirect = "https://wiki.example.org/cb";
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/api/v1/orgs/club/oidc/clients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Wiki", "redirect_uris": [redirect], "first_party": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, client_secret) =
+        (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let app = &app;
+    let amr_after = |browser: reqwest::Client| async move {
+        let verifier = "a-verifier-of-enough-length-0123456789-abcdefghij";
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+        let mut url = url::Url::parse(&app.url("/o/club/oidc/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let r = browser.get(url.as_str()).send().await.unwrap();
+        let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+        let tokens: serde_json::Value = reqwest::Client::new()
+            .post(app.url("/o/club/oidc/token"))
+            .basic_auth(id, Some(client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+        )
+        .unwrap();
+        claims["amr"].clone()
+    };
+    // The session of the enrolment was signed in with the password alone.
+    assert_eq!(amr_after(c).await, serde_json::json!(["pwd"]));
+    let b = first_step(&app, "jo@example.org", PASSWORD).await;
+    let now = steady_now().await;
+    assert_eq!(second_step(&app, &b, &oathtool(&secret, now + 30)).await.status(), 303);
+    assert_eq!(amr_after(b).await, serde_json::json!(["pwd", "otp", "mfa"]));
 }
