@@ -699,8 +699,8 @@ async fn an_openid_connect_sign_in_says_a_second_factor_was_used() {
     };
     // The session of the enrolment was signed in with the password alone.
     assert_eq!(amr_after(c).await, serde_json::json!(["pwd"]));
-    let b = first_step(&app, "jo@example.org", PASSWORD).await;
+    let b = first_step(app, "jo@example.org", PASSWORD).await;
     let now = steady_now().await;
-    assert_eq!(second_step(&app, &b, &oathtool(&secret, now + 30)).await.status(), 303);
+    assert_eq!(second_step(app, &b, &oathtool(&secret, now + 30)).await.status(), 303);
     assert_eq!(amr_after(b).await, serde_json::json!(["pwd", "otp", "mfa"]));
 }
