@@ -97,14 +97,15 @@ export async function waitFor(predicate, what, timeoutMs = 15000) {
  * `setup(run)` runs admin commands first; `printed()` is what the server wrote to stdout;
  * `extraEnv` adds settings.
  * Everything is torn down after the test. */
-export async function startPortico(t, setup, command = 'serve', extraEnv = {}) {
+export async function startPortico(t, setup, command = 'serve', extraEnv = {}, host = '127.0.0.1') {
   mkdirSync(shots, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'portico-e2e-'));
   const sink = smtpSink();
   const sinkPort = await freePort();
   await new Promise((ok) => sink.server.listen(sinkPort, '127.0.0.1', ok));
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  // `host` names the server in its base URL (`localhost` for passkeys: WebAuthn refuses an IP).
+  const base = `http://${host}:${port}`;
   const env = {
     PATH: process.env.PATH,
     PORTICO_DATABASE_URL: `sqlite://${join(dir, 'portico.db')}`,

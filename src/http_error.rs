@@ -138,6 +138,8 @@ pub fn code_key(code: &str) -> Option<&'static str> {
         "invitation_pending" => "error-invitation-pending",
         "public_client" => "error-public-client",
         "totp_exists" => "error-totp-exists",
+        "passkeys_unavailable" => "error-passkeys-unavailable",
+        "passkey_exists" => "error-passkey-exists",
         "missing_prerequisites" => "error-missing-prerequisites",
         // Other refusals.
         "not_found" => "error-not-found",

@@ -27,6 +27,31 @@ CREATE TABLE pending_sign_ins (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX pending_sign_ins_user ON pending_sign_ins (user_id);
+-- Passkeys (WebAuthn): each a credential of a user, named by them; the credential as
+-- webauthn-rs keeps it (JSON, with its counter). A user's handle for authenticators is a
+-- random UUID, not their id or address. A ceremony's state waits between its two requests in
+-- `webauthn_challenges`: it expires and is taken once.
+ALTER TABLE users ADD COLUMN webauthn_handle TEXT;
+CREATE UNIQUE INDEX users_webauthn_handle ON users (webauthn_handle) WHERE webauthn_handle IS NOT NULL;
+CREATE TABLE passkeys (
+    id           BIGSERIAL PRIMARY KEY,
+    user_id      BIGINT NOT NULL REFERENCES users (id),
+    cred_id      TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    credential   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX passkeys_user ON passkeys (user_id);
+CREATE TABLE webauthn_challenges (
+    id_hash    TEXT PRIMARY KEY,
+    purpose    TEXT NOT NULL CHECK (purpose IN ('register', 'authenticate', 'discover')),
+    user_id    BIGINT REFERENCES users (id),
+    state      TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges (expires_at);
 -- An organisation may require a second factor from its owners and admins, or from everyone.
 ALTER TABLE organisations ADD COLUMN second_factor TEXT NOT NULL DEFAULT 'none'
     CHECK (second_factor IN ('none', 'admins', 'everyone'));

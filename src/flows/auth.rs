@@ -143,6 +143,66 @@ pub async fn pending_sign_in(store: &Store, presented: &str) -> FlowResult<Optio
     Ok(factors::pending(store.pool(), &SecretToken::hash_presented(presented), now()).await?)
 }
 
+/// Counts a second-step attempt against the account's and the client IP's allowances.
+pub async fn charge_second_step(store: &Store, origin: &Origin, user_id: i64) -> FlowResult<()> {
+    let per_account = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT).await?;
+    let per_ip = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_IP).await?;
+    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
+    throttle::charge(store, &format!("2fa:ip:{ip}"), per_ip, LOGIN_WINDOW_SECS).await?;
+    throttle::charge(store, &format!("2fa:user:{user_id}"), per_account, LOGIN_WINDOW_SECS).await
+}
+
+/// Audits a failed second step.
+pub async fn second_step_failed(
+    tx: &mut store::Tx,
+    user: &store::users::User,
+    origin: &Origin,
+) -> FlowResult<()> {
+    audit::record(
+        tx.conn(),
+        audit::NewEvent {
+            actor: &Actor::user(user.id, user.email.as_str()),
+            origin,
+            action: "sign_in.second_factor_failed",
+            target: Some(user.email.as_str()),
+            org_id: None,
+            details: json!({}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends a pending sign-in whose second step passed (`amr` says how) and opens its session, in
+/// `tx`, which it commits. If another request finished it meanwhile, this one opens nothing.
+pub async fn finish_pending(
+    mut tx: store::Tx,
+    config: &crate::config::Config,
+    origin: &Origin,
+    user: &store::users::User,
+    pending_token: &str,
+    next_path: Option<String>,
+    amr: &str,
+) -> FlowResult<SecondStepDone> {
+    if !factors::delete_pending(tx.conn(), &SecretToken::hash_presented(pending_token)).await? {
+        return Err(FlowError::NotFound);
+    }
+    let session = open_session(&mut tx, user.id, None, config.session_hours, origin, amr).await?;
+    signed_in(&mut tx, user, origin, amr).await?;
+    tx.commit().await?;
+    Ok(SecondStepDone { session_token: session, is_staff: user.staff_role.is_some(), next_path })
+}
+
+/// Audits a sign-in (by whatever means `amr` says).
+pub async fn record_signed_in(
+    tx: &mut store::Tx,
+    user: &store::users::User,
+    origin: &Origin,
+    amr: &str,
+) -> FlowResult<()> {
+    signed_in(tx, user, origin, amr).await
+}
+
 /// The second step of a sign-in: a TOTP code or a recovery code (one field). Throttled per
 /// account and per client IP; every wrong input answers the same (`InvalidCredentials`) and is
 /// audited. A pending sign-in that has expired or was finished is `NotFound`.
@@ -153,47 +213,20 @@ pub async fn second_step(
     pending_token: &str,
     code: &str,
 ) -> FlowResult<SecondStepDone> {
-    let pending_hash = SecretToken::hash_presented(pending_token);
     let at = now();
-    let pending = factors::pending(store.pool(), &pending_hash, at).await?.ok_or(FlowError::NotFound)?;
-    let per_account = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT).await?;
-    let per_ip = settings::get(store, &SECOND_FACTOR_ATTEMPTS_PER_IP).await?;
-    let ip = origin.client_ip.as_deref().unwrap_or("unknown");
-    throttle::charge(store, &format!("2fa:ip:{ip}"), per_ip, LOGIN_WINDOW_SECS).await?;
-    throttle::charge(store, &format!("2fa:user:{}", pending.user_id), per_account, LOGIN_WINDOW_SECS).await?;
+    let pending = pending_sign_in(store, pending_token).await?.ok_or(FlowError::NotFound)?;
+    charge_second_step(store, origin, pending.user_id).await?;
     let user = store::users::find_by_id(store.pool(), pending.user_id).await?.ok_or(FlowError::NotFound)?;
     let mut tx = store.begin().await?;
     let Some(passed) = super::second_factor::check_code(&mut tx, config, user.id, code, at).await? else {
-        audit::record(
-            tx.conn(),
-            audit::NewEvent {
-                actor: &Actor::user(user.id, user.email.as_str()),
-                origin,
-                action: "sign_in.second_factor_failed",
-                target: Some(user.email.as_str()),
-                org_id: None,
-                details: json!({}),
-            },
-        )
-        .await?;
+        second_step_failed(&mut tx, &user, origin).await?;
         tx.commit().await?;
         return Err(FlowError::InvalidCredentials);
     };
-    // Another request finished this sign-in meanwhile: this one opens nothing.
-    if !factors::delete_pending(tx.conn(), &pending_hash).await? {
-        return Err(FlowError::NotFound);
-    }
-    let session = open_session(&mut tx, user.id, None, config.session_hours, origin, passed.amr()).await?;
-    signed_in(&mut tx, &user, origin, passed.amr()).await?;
     if passed == super::second_factor::Passed::RecoveryCode {
         super::second_factor::recovery_code_used(&mut tx, config, &user).await?;
     }
-    tx.commit().await?;
-    Ok(SecondStepDone {
-        session_token: session,
-        is_staff: user.staff_role.is_some(),
-        next_path: pending.next_path,
-    })
+    finish_pending(tx, config, origin, &user, pending_token, pending.next_path, passed.amr()).await
 }
 
 /// Starts a session for a user inside `tx`, always under a new id: the session the request
@@ -268,6 +301,7 @@ pub async fn housekeeping(store: &Store) -> FlowResult<(u64, u64)> {
     let mut tx = store.begin().await?;
     let sessions = sessions::delete_expired(tx.conn(), now).await?;
     factors::delete_expired_pending(tx.conn(), now).await?;
+    factors::delete_expired_challenges(tx.conn(), now).await?;
     let windows = store::rate_limits::purge_before(tx.conn(), now - 2 * 24 * 3600).await?;
     tx.commit().await?;
     Ok((sessions, windows))

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod orgs;
+pub mod passkeys;
 pub mod password;
 pub mod password_reset;
 pub mod payments;

@@ -44,12 +44,14 @@ pub struct Status {
     pub totp: Option<Totp>,
     /// Recovery codes: (unused, when made, when one was last used).
     pub recovery: Option<(i64, i64, Option<i64>)>,
+    pub passkeys: Vec<factors::PasskeyRow>,
 }
 
 pub async fn status(store: &Store, user_id: i64) -> FlowResult<Status> {
     Ok(Status {
         totp: factors::totp(store.pool(), user_id).await?,
         recovery: factors::recovery_codes(store.pool(), user_id).await?,
+        passkeys: factors::passkeys_of(store.pool(), user_id).await?,
     })
 }
 
@@ -181,6 +183,8 @@ pub async fn regenerate_recovery_codes(store: &Store, me: &Me<'_>) -> FlowResult
 pub enum Factor {
     Totp,
     RecoveryCodes,
+    /// One passkey, by its id.
+    Passkey(i64),
     /// Every factor (an admin's reset).
     All,
 }
@@ -190,6 +194,7 @@ impl Factor {
         match self {
             Factor::Totp => "factor-name-totp",
             Factor::RecoveryCodes => "factor-name-recovery",
+            Factor::Passkey(_) => "factor-name-passkey",
             Factor::All => "factor-name-all",
         }
     }
@@ -197,6 +202,7 @@ impl Factor {
         match self {
             Factor::Totp => "totp",
             Factor::RecoveryCodes => "recovery_codes",
+            Factor::Passkey(_) => "passkey",
             Factor::All => "all",
         }
     }
@@ -228,16 +234,28 @@ pub async fn remove(
     let removed = match factor {
         Factor::Totp => factors::delete_totp(tx.conn(), user.id).await?,
         Factor::RecoveryCodes => factors::delete_recovery_codes(tx.conn(), user.id).await?,
+        Factor::Passkey(id) => super::passkeys::delete(&mut tx, user.id, id).await?,
         Factor::All => {
             factors::delete_totp(tx.conn(), user.id).await?
                 + factors::delete_recovery_codes(tx.conn(), user.id).await?
+                + factors::delete_passkeys_of(tx.conn(), user.id).await?
         }
     };
     if removed == 0 {
         return Err(FlowError::NotFound);
     }
-    audit_user(&mut tx, &user, me.origin, "second_factor.removed", json!({ "factor": factor.as_str() }))
-        .await?;
+    let passkey = match factor {
+        Factor::Passkey(id) => Some(id),
+        _ => None,
+    };
+    audit_user(
+        &mut tx,
+        &user,
+        me.origin,
+        "second_factor.removed",
+        json!({ "factor": factor.as_str(), "passkey": passkey }),
+    )
+    .await?;
     notify(&mut tx, config, &user, AccountMail::FactorRemovedNotice, Some(factor)).await?;
     tx.commit().await?;
     Ok(())
@@ -320,6 +338,7 @@ pub async fn reset(
     let mut tx = store.begin().await?;
     let totp = factors::delete_totp(tx.conn(), user.id).await?;
     let codes = factors::delete_recovery_codes(tx.conn(), user.id).await?;
+    let passkeys = factors::delete_passkeys_of(tx.conn(), user.id).await?;
     let pending = factors::delete_pending_of(tx.conn(), user.id).await?;
     audit::record(
         tx.conn(),
@@ -329,11 +348,11 @@ pub async fn reset(
             action: "second_factor.reset",
             target: Some(user.email.as_str()),
             org_id: None,
-            details: json!({ "reason": reason, "totp": totp > 0, "recovery_codes": codes, "pending_sign_ins_ended": pending }),
+            details: json!({ "reason": reason, "totp": totp > 0, "recovery_codes": codes, "passkeys": passkeys, "pending_sign_ins_ended": pending }),
         },
     )
     .await?;
-    if totp + codes > 0 {
+    if totp + codes + passkeys > 0 {
         notify(&mut tx, config, &user, AccountMail::FactorRemovedNotice, Some(Factor::All)).await?;
     }
     tx.commit().await?;

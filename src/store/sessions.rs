@@ -146,7 +146,8 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     let row = sqlx::query(
         "SELECT u.id, u.email, u.staff_role, u.locale, COALESCE(s.last_seen_at, s.created_at), s.created_at,
                 s.amr, COALESCE(s.verified_at, s.created_at),
-                (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL),
+                (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
+                  + (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id),
                 (SELECT COUNT(*) FROM memberships m JOIN organisations o ON o.id = m.org_id
                  WHERE m.user_id = u.id AND m.status <> 'banned'
                    AND (o.second_factor = 'everyone' OR (o.second_factor = 'admins' AND m.role IN ('admin', 'owner'))))

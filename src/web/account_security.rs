@@ -178,7 +178,10 @@ pub async fn remove(
     let factor = match form.factor.as_str() {
         "totp" => Factor::Totp,
         "recovery_codes" => Factor::RecoveryCodes,
-        _ => return super::bad_request_page(&ctx),
+        other => match other.strip_prefix("passkey:").and_then(|id| id.parse().ok()) {
+            Some(id) => Factor::Passkey(id),
+            None => return super::bad_request_page(&ctx),
+        },
     };
     match second_factor::remove(&state.store, &state.hasher, &state.config, &me, factor, &form.proof).await {
         Ok(()) => flash_redirect(&ctx, FlashKind::Success, "flash-factor-removed", PAGE),

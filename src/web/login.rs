@@ -154,11 +154,16 @@ fn start_again(ctx: &WebCtx) -> Response {
 async fn second_factor_page(
     state: &AppState,
     ctx: &WebCtx,
-    next: Option<&str>,
+    pending: &crate::store::factors::Pending,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let page = render(status, &SecondFactor { p: ctx, error });
+    let next = pending.next_path.as_deref();
+    let has_passkeys = match crate::store::factors::passkeys_of(state.store.pool(), pending.user_id).await {
+        Ok(keys) => !keys.is_empty(),
+        Err(e) => return error_page(ctx, classify(&FlowError::from(e))),
+    };
+    let page = render(status, &SecondFactor { p: ctx, error, has_passkeys });
     match next {
         Some(next) => leading_on(state, page, next).await,
         None => page,
@@ -169,9 +174,7 @@ async fn second_factor_page(
 /// application or a recovery code.
 pub async fn second_factor_form(State(state): State<AppState>, ctx: WebCtx) -> Response {
     match pending(&state, &ctx).await {
-        Ok(Some((_, p))) => {
-            second_factor_page(&state, &ctx, p.next_path.as_deref(), None, StatusCode::OK).await
-        }
+        Ok(Some((_, p))) => second_factor_page(&state, &ctx, &p, None, StatusCode::OK).await,
         Ok(None) => start_again(&ctx),
         Err(page) => page,
     }
@@ -203,8 +206,7 @@ pub async fn second_factor_submit(
         // The same answer for every wrong code.
         Err(FlowError::InvalidCredentials) => {
             let error = Some(ctx.t.t("second-factor-failed"));
-            second_factor_page(&state, &ctx, pending.next_path.as_deref(), error, StatusCode::UNAUTHORIZED)
-                .await
+            second_factor_page(&state, &ctx, &pending, error, StatusCode::UNAUTHORIZED).await
         }
         Err(FlowError::NotFound) => start_again(&ctx),
         Err(e) => error_page(&ctx, classify(&e)),

@@ -12,6 +12,7 @@ mod invite;
 mod login;
 pub mod oidc;
 mod pages;
+mod passkeys;
 mod password;
 pub mod payment;
 mod reauth;
@@ -49,6 +50,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/login/second-factor", get(login::second_factor_form).post(login::second_factor_submit))
+        .route("/login/second-factor/passkey/start", post(passkeys::second_step_start))
+        .route("/login/second-factor/passkey/finish", post(passkeys::second_step_finish))
+        .route("/login/passkey/start", post(passkeys::sign_in_start))
+        .route("/login/passkey/finish", post(passkeys::sign_in_finish))
+        .route("/account/security/passkeys/start", post(passkeys::register_start))
+        .route("/account/security/passkeys/finish", post(passkeys::register_finish))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
@@ -125,6 +132,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn(refusals_as_pages))
         .layer(from_fn_with_state(state, context::web_context))
         .route("/static/portico.css", get(stylesheet))
+        .route("/static/passkeys.js", get(passkeys::script))
 }
 
 /// Renders a template, or a plain 500 if rendering fails (a bug, logged).
@@ -265,11 +273,12 @@ async fn refusals_as_pages(request: axum::extract::Request, next: axum::middlewa
     let ctx = request.extensions().get::<WebCtx>().cloned();
     let response = next.run(request).await;
     let status = response.status();
+    // Pages, and the JSON the passkey script asks for, are answers already.
     let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"));
     match ctx {
         Some(ctx) if (status.is_client_error() || status.is_server_error()) && !is_page => {
             let code = match status {

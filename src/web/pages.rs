@@ -95,6 +95,8 @@ pub struct ReauthContinue<'a> {
 pub struct SecondFactor<'a> {
     pub p: &'a WebCtx,
     pub error: Option<String>,
+    /// The account has passkeys: offer one.
+    pub has_passkeys: bool,
 }
 
 /// A form field's submitted value and its error message, if any.

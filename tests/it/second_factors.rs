@@ -704,3 +704,98 @@ async fn an_openid_connect_sign_in_says_a_second_factor_was_used() {
     assert_eq!(second_step(app, &b, &oathtool(&secret, now + 30)).await.status(), 303);
     assert_eq!(amr_after(b).await, serde_json::json!(["pwd", "otp", "mfa"]));
 }
+
+/// The passkey ceremonies run in Chromium (`e2e/passkeys.test.mjs`); here, that a stored passkey
+/// counts as a second factor wherever one is asked about.
+#[tokio::test]
+async fn a_passkey_is_a_second_factor() {
+    let (app, _sink) = setup().await;
+    let _c = member(&app, "zz@example.org").await;
+    sqlx::query(
+        "INSERT INTO passkeys (user_id, cred_id, name, credential, created_at)
+         SELECT id, 'cred', 'laptop', '{}', 1 FROM users WHERE email = 'zz@example.org'",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let c = client();
+    let r = app.login(&c, "zz@example.org", PASSWORD).await;
+    assert_eq!(r.headers()["location"], "/login/second-factor");
+    let (_, page) = app.get_page(&c, "/login/second-factor").await;
+    assert!(page.contains("data-passkey=\"second-step\""), "the second step offers the passkey");
+}
+
+#[tokio::test]
+async fn the_passkey_requests_answer_bad_input_with_a_4xx_and_use_a_ceremony_once() {
+    // Passkeys want a domain name; on an IP address they are refused with a reason.
+    let (by_ip, _sink) = setup().await;
+    let c = member(&by_ip, "lou@example.org").await;
+    let (_, page) = by_ip.get_page(&c, "/account").await;
+    let form = [("csrf_token", common::csrf_token(&page))];
+    let r = c.post(by_ip.url("/account/security/passkeys/start")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("domain name"), "{text}");
+    let app =
+        spawn_with(|c| c.base_url = format!("http://localhost:{}/", c.bind.port()).parse().unwrap()).await;
+    let c = member(&app, "kim@example.org").await;
+    let post = |c: &reqwest::Client, path: &'static str, fields: Vec<(&'static str, String)>| {
+        let (app, c) = (&app, c.clone());
+        async move {
+            let (_, page) = app.get_page(&c, "/login").await;
+            let page = if page.contains("csrf_token") { page } else { app.get_page(&c, "/account").await.1 };
+            let mut form = vec![("csrf_token", common::csrf_token(&page))];
+            form.extend(fields);
+            let r = c.post(app.url(path)).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    // Adding one: a ceremony is stored; a garbage answer is refused and uses it up.
+    let (status, started) = post(&c, "/account/security/passkeys/start", vec![]).await;
+    assert_eq!(status, 200);
+    assert!(started["options"]["publicKey"]["challenge"].is_string(), "{started}");
+    assert_eq!(started["options"]["publicKey"]["authenticatorSelection"]["residentKey"], "preferred");
+    let ceremony = started["ceremony"].as_str().unwrap().to_string();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webauthn_challenges")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 1);
+    let garbage =
+        vec![("ceremony", ceremony.clone()), ("name", "laptop".into()), ("credential", "{\"id\": 1}".into())];
+    let (status, answer) = post(&c, "/account/security/passkeys/finish", garbage).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].is_string());
+    assert_eq!(count().await, 0, "an answer, even garbage, uses the ceremony up");
+    let unnamed = vec![("ceremony", ceremony.clone()), ("name", " ".into()), ("credential", "{}".into())];
+    assert_eq!(post(&c, "/account/security/passkeys/finish", unnamed).await.0, 400);
+    // Signing in with a passkey alone: an unknown or garbage answer opens nothing.
+    let stranger = client();
+    let (status, started) = post(&stranger, "/login/passkey/start", vec![]).await;
+    assert_eq!(status, 200);
+    assert!(
+        started["options"]["publicKey"]
+            .get("allowCredentials")
+            .is_none_or(|a| a.as_array().unwrap().is_empty())
+    );
+    let ceremony = started["ceremony"].as_str().unwrap().to_string();
+    for credential in
+        ["", "null", "{\"id\":\"AAAA\",\"rawId\":\"AAAA\",\"type\":\"public-key\",\"response\":{}}"]
+    {
+        let (status, _) = post(
+            &stranger,
+            "/login/passkey/finish",
+            vec![("ceremony", ceremony.clone()), ("credential", credential.into())],
+        )
+        .await;
+        assert_eq!(status, 401, "{credential}");
+    }
+    assert!(!signed_in(&app, &stranger).await);
+    assert_eq!(count().await, 0);
+    // The second step with a passkey needs a pending sign-in.
+    assert_eq!(post(&stranger, "/login/second-factor/passkey/start", vec![]).await.0, 404);
+    // Signed out, adding one is refused.
+    assert_eq!(post(&stranger, "/account/security/passkeys/start", vec![]).await.0, 403);
+}
