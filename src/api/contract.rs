@@ -156,6 +156,11 @@ pub fn apply(doc: &mut Value) {
         &format!("{patch}/properties/activation"),
         string(one_of(&crate::flows::orgs::ACTIVATIONS, false)),
     );
+    set(
+        doc,
+        &format!("{patch}/properties/second_factor"),
+        string(one_of(&crate::flows::orgs::SECOND_FACTOR_RULES, false)),
+    );
     set(doc, &format!("{patch}/properties/requires_waiver"), json!({"type": "boolean"}));
     set(doc, &format!("{patch}/properties/requires_id_check"), json!({"type": "boolean"}));
     let grace = crate::flows::orgs::GRACE_DAYS;
