@@ -349,6 +349,22 @@ pub struct Authorization {
     pub nonce: Option<String>,
 }
 
+/// An [`Authorization`] from eight columns starting at `at`, in the order
+/// `client_pk, user_id, membership_id, scope, sid, auth_time, amr, nonce` (codes and grants
+/// store it alike).
+fn authorization_at(r: &AnyRow, at: usize) -> Result<Authorization> {
+    Ok(Authorization {
+        client_pk: r.try_get(at)?,
+        user_id: r.try_get(at + 1)?,
+        membership_id: r.try_get(at + 2)?,
+        scope: r.try_get(at + 3)?,
+        sid: r.try_get(at + 4)?,
+        auth_time: r.try_get(at + 5)?,
+        amr: r.try_get(at + 6)?,
+        nonce: r.try_get(at + 7)?,
+    })
+}
+
 pub async fn insert_code(
     conn: &mut AnyConnection,
     code_hash: &str,
@@ -402,16 +418,7 @@ pub async fn code(conn: &mut AnyConnection, code_hash: &str) -> Result<Option<Co
     .await?;
     let Some(r) = row else { return Ok(None) };
     Ok(Some(CodeRow {
-        authorization: Authorization {
-            client_pk: r.try_get(0)?,
-            user_id: r.try_get(1)?,
-            membership_id: r.try_get(2)?,
-            scope: r.try_get(3)?,
-            sid: r.try_get(4)?,
-            auth_time: r.try_get(5)?,
-            amr: r.try_get(6)?,
-            nonce: r.try_get(7)?,
-        },
+        authorization: authorization_at(&r, 0)?,
         redirect_uri: r.try_get(8)?,
         code_challenge: r.try_get(9)?,
         expires_at: r.try_get(10)?,
@@ -506,16 +513,7 @@ pub async fn token<'c, E: Executor<'c, Database = sqlx::Any>>(
         expires_at: r.try_get(3)?,
         used_at: r.try_get(4)?,
         grant_revoked: r.try_get::<Option<i64>, _>(5)?.is_some(),
-        authorization: Authorization {
-            client_pk: r.try_get(6)?,
-            user_id: r.try_get(7)?,
-            membership_id: r.try_get(8)?,
-            scope: r.try_get(9)?,
-            sid: r.try_get(10)?,
-            auth_time: r.try_get(11)?,
-            amr: r.try_get(12)?,
-            nonce: r.try_get(13)?,
-        },
+        authorization: authorization_at(&r, 6)?,
     }))
 }
 
