@@ -65,6 +65,8 @@ pub struct WebCtx {
     pub session_token: Option<String>,
     /// The cookie of a sign-in waiting for its second step (not a session).
     pub pending_sign_in: Option<String>,
+    /// The person must add a second factor before anything else: pages offer nothing else.
+    pub must_enrol: bool,
     pub flash: Option<Flash>,
     pub origin: Origin,
     pub secure_cookies: bool,
@@ -86,6 +88,7 @@ impl WebCtx {
             user: None,
             session_token: None,
             pending_sign_in: None,
+            must_enrol: false,
             flash: None,
             origin: Origin::default(),
             secure_cookies: state.config.https(),
@@ -205,6 +208,7 @@ pub async fn web_context(
         csrf_token: csrf::token_for(&state.config.secret_key.0, binding),
         session_token: session_token.clone(),
         pending_sign_in,
+        must_enrol: false,
         user,
         flash: flash_cookie.clone(),
         origin,
@@ -216,11 +220,12 @@ pub async fn web_context(
     }
 
     // Someone who must have a second factor and has none reaches nothing but adding one.
+    let mut ctx = ctx;
     if let Some(user) = &ctx.user
-        && !enrolment_allows(parts.uri.path())
+        && !user.has_factor
     {
         match crate::flows::second_factor::enrolment_required(&state.store, user).await {
-            Ok(true) => {
+            Ok(true) if !enrolment_allows(parts.uri.path()) => {
                 return super::flash_redirect(
                     &ctx,
                     super::FlashKind::Info,
@@ -228,7 +233,7 @@ pub async fn web_context(
                     "/account/security",
                 );
             }
-            Ok(false) => {}
+            Ok(required) => ctx.must_enrol = required,
             Err(e) => return super::error_page(&ctx, crate::http_error::classify(&e)),
         }
     }

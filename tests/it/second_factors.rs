@@ -347,6 +347,7 @@ async fn staff_without_a_factor_reach_nothing_but_enrolment_while_it_is_required
             .unwrap();
     assert_eq!(locale, None);
     assert!(page.contains("Your account needs a second factor"));
+    assert!(!page.contains("href=\"/staff/orgs\""), "the staff links wait until a factor is added");
     // Once added, everything opens; the next sign-in asks for it.
     let (secret, _) = enrol(&app, &c).await;
     assert_eq!(c.get(app.url("/staff/orgs")).send().await.unwrap().status(), 200);
