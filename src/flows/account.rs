@@ -42,11 +42,13 @@ pub struct Overview {
     pub current: String,
 }
 
-async fn user(store: &Store, user_id: i64) -> FlowResult<users::User> {
+/// The account behind a signed-in request.
+pub(super) async fn user(store: &Store, user_id: i64) -> FlowResult<users::User> {
     users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)
 }
 
-async fn record(
+/// Audits an action of a person on their own account.
+pub(super) async fn record(
     tx: &mut store::Tx,
     user: &users::User,
     origin: &Origin,

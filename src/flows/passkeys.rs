@@ -12,13 +12,13 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use super::account::Me;
+use super::account::{Me, record, user};
 use super::auth::{self, SecondStepDone};
-use super::{FieldError, FlowError, FlowResult};
+use super::{FlowError, FlowResult, invalid};
 use crate::config::Config;
 use crate::domain::SecretToken;
 use crate::domain::text::{Lines, clean};
-use crate::store::audit::{self, Actor, Origin};
+use crate::store::audit::Origin;
 use crate::store::factors::{self, PasskeyRow};
 use crate::store::{Store, StoreError, Tx, now, users};
 
@@ -35,10 +35,6 @@ fn webauthn(config: &Config) -> FlowResult<Webauthn> {
     WebauthnBuilder::new(rp_id, origin)
         .and_then(|b| b.rp_name(&config.brand).build())
         .map_err(|_| unavailable)
-}
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
 }
 
 fn internal(e: impl std::fmt::Display) -> FlowError {
@@ -88,31 +84,9 @@ async fn take_ceremony(
     Ok(taken)
 }
 
-async fn audit_user(
-    tx: &mut Tx,
-    user: &users::User,
-    origin: &Origin,
-    action: &str,
-    details: Value,
-) -> FlowResult<()> {
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &Actor::user(user.id, user.email.as_str()),
-            origin,
-            action,
-            target: Some(user.email.as_str()),
-            org_id: None,
-            details,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// Starts adding a passkey to the signed-in person's account.
 pub async fn start_registration(store: &Store, config: &Config, me: &Me<'_>) -> FlowResult<Started> {
-    let user = users::find_by_id(store.pool(), me.user_id).await?.ok_or(FlowError::NotFound)?;
+    let user = user(store, me.user_id).await?;
     let existing = factors::passkeys_of(store.pool(), user.id).await?;
     let exclude = existing
         .iter()
@@ -164,7 +138,7 @@ pub async fn finish_registration(
     let passkey = webauthn(config)?
         .finish_passkey_registration(&answer, &state)
         .map_err(|_| invalid("credential", "invalid_credential"))?;
-    let user = users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)?;
+    let user = user(store, user_id).await?;
     let cred_id = cred_id_text(passkey.cred_id().as_ref());
     let credential = serde_json::to_string(&passkey).map_err(internal)?;
     let at = now();
@@ -175,7 +149,7 @@ pub async fn finish_registration(
         Err(e) => return Err(e.into()),
     }
     crate::store::sessions::verified(tx.conn(), &SecretToken::hash_presented(me.session), at).await?;
-    audit_user(&mut tx, &user, me.origin, "second_factor.passkey_added", json!({ "name": name })).await?;
+    record(&mut tx, &user, me.origin, "second_factor.passkey_added", json!({ "name": name })).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -4,16 +4,16 @@
 
 use serde_json::json;
 
-use super::account::Me;
+use super::account::{Me, record, user};
 use super::password::Hasher;
 use super::sealing::Sealer;
-use super::{FieldError, FlowError, FlowResult, auth, settings};
+use super::{FlowError, FlowResult, auth, invalid, settings};
 use crate::config::Config;
 use crate::domain::second_factor::{RECOVERY_CODES, RecoveryCode, TotpSecret, totp_code};
 use crate::domain::settings as setting_defs;
 use crate::i18n::Locale;
 use crate::mail::templates::{AccountLink, AccountMail};
-use crate::store::audit::{self, Actor, Origin};
+use crate::store::audit;
 use crate::store::factors::{self, Totp};
 use crate::store::{Store, Tx, now, users};
 
@@ -61,36 +61,6 @@ pub struct Enrolment {
     pub uri: String,
     /// The secret in base32, to type in.
     pub secret: String,
-}
-
-async fn audit_user(
-    tx: &mut Tx,
-    user: &users::User,
-    origin: &Origin,
-    action: &str,
-    details: serde_json::Value,
-) -> FlowResult<()> {
-    audit::record(
-        tx.conn(),
-        audit::NewEvent {
-            actor: &Actor::user(user.id, user.email.as_str()),
-            origin,
-            action,
-            target: Some(user.email.as_str()),
-            org_id: None,
-            details,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-async fn user(store: &Store, user_id: i64) -> FlowResult<users::User> {
-    users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)
-}
-
-fn invalid(field: &'static str, code: &'static str) -> FlowError {
-    FlowError::Invalid(vec![FieldError { field, code }])
 }
 
 /// Starts adding a TOTP: a new secret, not counted until a code confirms it (starting again
@@ -149,7 +119,7 @@ pub async fn confirm_totp(
     // The person just proved the factor in this session.
     crate::store::sessions::verified(tx.conn(), &crate::domain::SecretToken::hash_presented(me.session), at)
         .await?;
-    audit_user(
+    record(
         &mut tx,
         &user,
         me.origin,
@@ -173,7 +143,7 @@ pub async fn regenerate_recovery_codes(store: &Store, me: &Me<'_>) -> FlowResult
     let user = user(store, me.user_id).await?;
     let mut tx = store.begin().await?;
     let codes = replace_codes(&mut tx, user.id, now()).await?;
-    audit_user(&mut tx, &user, me.origin, "second_factor.recovery_codes_made", json!({})).await?;
+    record(&mut tx, &user, me.origin, "second_factor.recovery_codes_made", json!({})).await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -248,7 +218,7 @@ pub async fn remove(
         Factor::Passkey(id) => Some(id),
         _ => None,
     };
-    audit_user(
+    record(
         &mut tx,
         &user,
         me.origin,

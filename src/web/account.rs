@@ -22,7 +22,7 @@ use crate::state::AppState;
 const PAGE: &str = "/account";
 
 /// The signed-in user and their session (`None`: send them to sign in).
-fn me(ctx: &WebCtx) -> Option<Me<'_>> {
+pub(super) fn me(ctx: &WebCtx) -> Option<Me<'_>> {
     match (&ctx.user, &ctx.session_token) {
         (Some(user), Some(session)) => Some(Me { user_id: user.user_id, origin: &ctx.origin, session }),
         _ => None,

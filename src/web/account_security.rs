@@ -9,22 +9,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::account::me;
 use super::pages::{SecurityPage, TotpShown};
 use super::{FlashKind, WebCtx, error_page, flash_redirect, render, see_other};
 use crate::flows::FlowError;
-use crate::flows::account::Me;
 use crate::flows::second_factor::{self, Enrolment, Factor};
-use crate::http_error::{classify, code_message};
+use crate::http_error::classify;
 use crate::state::AppState;
 
 const PAGE: &str = "/account/security";
-
-fn me(ctx: &WebCtx) -> Option<Me<'_>> {
-    match (&ctx.user, &ctx.session_token) {
-        (Some(user), Some(session)) => Some(Me { user_id: user.user_id, origin: &ctx.origin, session }),
-        _ => None,
-    }
-}
 
 /// The enrolment's QR code, as an SVG drawn from its URI.
 fn qr_svg(uri: &str) -> String {
@@ -78,18 +71,8 @@ async fn page(state: &AppState, ctx: &WebCtx, extra: Extra, status: StatusCode) 
     }
 }
 
-fn message(ctx: &WebCtx, e: &FlowError) -> Option<String> {
-    match e {
-        FlowError::Invalid(fields) => {
-            Some(fields.iter().filter_map(|f| code_message(f.code, &ctx.t)).collect::<Vec<_>>().join(" "))
-        }
-        FlowError::Conflict { code } => code_message(code, &ctx.t),
-        _ => None,
-    }
-}
-
 async fn refused(state: &AppState, ctx: &WebCtx, e: FlowError) -> Response {
-    match message(ctx, &e) {
+    match super::correction(ctx, &e) {
         Some(error) => {
             let status = if matches!(e, FlowError::Conflict { .. }) {
                 StatusCode::CONFLICT

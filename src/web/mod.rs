@@ -40,7 +40,7 @@ pub use context::{FlashKind, WebCtx};
 
 pub fn router(state: AppState) -> Router<AppState> {
     // Sensitive actions want a recent sign-in or check of a factor (`reauth`).
-    let sensitive = || from_fn_with_state(state.clone(), reauth::require_recent);
+    let sensitive = || axum::middleware::from_fn(reauth::require_recent);
     let mut pages = Router::new();
     // The dev mail viewer exists only while mail goes to the dev mailbox.
     if state.config.smtp_url.is_none() {
@@ -362,6 +362,19 @@ pub fn see_other(location: &str) -> Response {
 pub fn explain(ctx: &WebCtx, e: &crate::flows::FlowError) -> (String, StatusCode) {
     let info = crate::http_error::classify(e);
     (crate::http_error::describe(&info, &ctx.t), info.status)
+}
+
+/// The sentence a person reads for a correctable refusal: each field's own message, or the
+/// conflict's; `None` for any other error.
+pub fn correction(ctx: &WebCtx, e: &crate::flows::FlowError) -> Option<String> {
+    use crate::http_error::code_message;
+    match e {
+        crate::flows::FlowError::Invalid(fields) => {
+            Some(fields.iter().filter_map(|f| code_message(f.code, &ctx.t)).collect::<Vec<_>>().join(" "))
+        }
+        crate::flows::FlowError::Conflict { code } => code_message(code, &ctx.t),
+        _ => None,
+    }
 }
 
 /// What a form that worked answers: a message for the next page and a redirect to it.

@@ -10,9 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::account::me;
 use super::login::local_path;
 use super::{WebCtx, cookies, start_session};
-use crate::flows::account::Me;
 use crate::flows::{FlowError, passkeys};
 use crate::http_error::{classify, code_message};
 use crate::state::AppState;
@@ -32,10 +32,7 @@ fn field(fields: &[(String, String)], name: &str) -> String {
 /// An error as JSON: `{"error": message}` in the person's language.
 fn refused(ctx: &WebCtx, e: &FlowError) -> Response {
     let (status, message) = match e {
-        FlowError::Invalid(errors) => (
-            StatusCode::BAD_REQUEST,
-            errors.iter().filter_map(|f| code_message(f.code, &ctx.t)).collect::<Vec<_>>().join(" "),
-        ),
+        FlowError::Invalid(_) => (StatusCode::BAD_REQUEST, super::correction(ctx, e).unwrap_or_default()),
         FlowError::InvalidCredentials => (StatusCode::UNAUTHORIZED, ctx.t.t("passkey-failed")),
         FlowError::NotFound => (StatusCode::NOT_FOUND, ctx.t.t("flash-second-factor-expired")),
         other => {
@@ -48,13 +45,6 @@ fn refused(ctx: &WebCtx, e: &FlowError) -> Response {
 
 fn started(s: passkeys::Started) -> Response {
     Json(json!({ "ceremony": s.ceremony, "options": s.options })).into_response()
-}
-
-fn me(ctx: &WebCtx) -> Option<Me<'_>> {
-    match (&ctx.user, &ctx.session_token) {
-        (Some(user), Some(session)) => Some(Me { user_id: user.user_id, origin: &ctx.origin, session }),
-        _ => None,
-    }
 }
 
 fn signed_out(ctx: &WebCtx) -> Response {

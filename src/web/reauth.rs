@@ -10,13 +10,13 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::account::me;
 use super::login::local_path;
 use super::pages::{Reauth, ReauthContinue};
 use super::{WebCtx, bad_request_page, error_page, render, see_other};
 use crate::flows::FlowError;
-use crate::flows::account::Me;
 use crate::flows::second_factor;
-use crate::http_error::{classify, code_message};
+use crate::http_error::classify;
 use crate::state::AppState;
 
 /// A form's fields, as the page carries them (the form token is the page's own).
@@ -25,7 +25,7 @@ fn carried(body: &[u8]) -> Vec<(String, String)> {
 }
 
 /// The route layer of a sensitive action.
-pub async fn require_recent(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_recent(request: Request, next: Next) -> Response {
     let Some(ctx) = request.extensions().get::<WebCtx>().cloned() else { return next.run(request).await };
     // Someone signed out is the handler's to send away; a recent session goes on.
     let Some(user) = &ctx.user else { return next.run(request).await };
@@ -43,11 +43,10 @@ pub async fn require_recent(State(state): State<AppState>, request: Request, nex
     } else {
         Vec::new()
     };
-    page(&state, &ctx, &method, &action, fields, None, StatusCode::FORBIDDEN).await
+    page(&ctx, &method, &action, fields, None, StatusCode::FORBIDDEN)
 }
 
-async fn page(
-    state: &AppState,
+fn page(
     ctx: &WebCtx,
     method: &Method,
     action: &str,
@@ -59,7 +58,6 @@ async fn page(
         Some(u) => u.has_factor,
         None => return see_other("/login"),
     };
-    let _ = state;
     let page = Reauth {
         p: ctx,
         method: if *method == Method::POST { "post" } else { "get" },
@@ -73,7 +71,7 @@ async fn page(
 
 /// `POST /reauth`: the proof, and what to go back to.
 pub async fn confirm(State(state): State<AppState>, ctx: WebCtx, body: Body) -> Response {
-    let (Some(_), Some(session)) = (&ctx.user, &ctx.session_token) else { return see_other("/login") };
+    let Some(me) = me(&ctx) else { return see_other("/login") };
     let Ok(bytes) = to_bytes(body, usize::MAX).await else { return bad_request_page(&ctx) };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     let one = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -84,15 +82,12 @@ pub async fn confirm(State(state): State<AppState>, ctx: WebCtx, body: Body) -> 
     let names = pairs.iter().filter(|(k, _)| k == "field_name").map(|(_, v)| v.clone());
     let values = pairs.iter().filter(|(k, _)| k == "field_value").map(|(_, v)| v.clone());
     let fields: Vec<(String, String)> = names.zip(values).collect();
-    let Some(user) = &ctx.user else { return see_other("/login") };
-    let me = Me { user_id: user.user_id, origin: &ctx.origin, session };
     match second_factor::confirm_identity(&state.store, &state.hasher, &state.config, &me, &proof).await {
         Ok(()) if method == Method::GET => see_other(&action),
         Ok(()) => render(StatusCode::OK, &ReauthContinue { p: &ctx, action, fields }),
-        Err(FlowError::Invalid(errors)) => {
-            let message =
-                errors.iter().filter_map(|f| code_message(f.code, &ctx.t)).collect::<Vec<_>>().join(" ");
-            page(&state, &ctx, &method, &action, fields, Some(message), StatusCode::UNAUTHORIZED).await
+        Err(e @ FlowError::Invalid(_)) => {
+            let message = super::correction(&ctx, &e);
+            page(&ctx, &method, &action, fields, message, StatusCode::UNAUTHORIZED)
         }
         Err(e) => error_page(&ctx, classify(&e)),
     }
