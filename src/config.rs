@@ -49,6 +49,7 @@ pub struct Config {
     /// How long a new OpenID Connect signing key is published before it signs.
     pub oidc_key_publish_secs: i64,
     pub webhooks: WebhookConfig,
+    pub backup: BackupConfig,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
@@ -71,6 +72,19 @@ pub struct WebhookConfig {
 
 /// SPEC §3.7: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h — about three days in all.
 pub const WEBHOOK_RETRY_SCHEDULE_SECS: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+
+/// Backups of a SQLite database (SPEC §3.12); PostgreSQL has its own tools.
+#[derive(Clone, Debug)]
+pub struct BackupConfig {
+    /// Where backups are written; `None`: a `backups` directory beside the database file.
+    pub dir: Option<std::path::PathBuf>,
+    /// `serve` takes a backup when the newest one is this old; 0: no scheduled backups.
+    pub interval_secs: u64,
+    /// Scheduled backups keep this many newest backups and delete older ones.
+    pub keep: usize,
+    /// Take a backup before applying migrations to a database that holds data.
+    pub before_migrate: bool,
+}
 
 /// Fault injection for tests.
 #[derive(Clone, Debug, Default)]
@@ -212,6 +226,45 @@ struct FileConfig {
     webhooks_allow_private: Option<bool>,
     webhooks_timeout_secs: Option<i64>,
     webhooks_poll_ms: Option<i64>,
+    backup_dir: Option<String>,
+    backup_interval: Option<NumberOrText>,
+    backup_keep: Option<i64>,
+    backup_before_migrate: Option<bool>,
+}
+
+/// A TOML value given either as a number or as text (`backup_interval = 3600` or `"1h"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(i64),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn into_text(self) -> String {
+        match self {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        }
+    }
+}
+
+/// Seconds from `90`, `90s`, `30m`, `24h` or `7d`.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +272,37 @@ struct FileConfig {
 pub struct ConfigError(pub Vec<String>);
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://portico.db";
+
+/// The settings that may hold a secret (a key, or a URL with a password): each can instead be
+/// read from the file `PORTICO_…_FILE` names, as container secrets are mounted.
+pub const SECRET_SETTINGS: [&str; 5] = [
+    "PORTICO_SECRET_KEY",
+    "PORTICO_STRIPE_SECRET_KEY",
+    "PORTICO_STRIPE_WEBHOOK_SECRET",
+    "PORTICO_SMTP_URL",
+    "PORTICO_DATABASE_URL",
+];
+
+/// `env` with each `PORTICO_…_FILE` of [`SECRET_SETTINGS`] replaced by the file's content
+/// (without its final line break). Both forms at once is an error: which one wins would be a guess.
+fn with_secret_files(env: &HashMap<String, String>, errors: &mut Vec<String>) -> HashMap<String, String> {
+    let mut env = env.clone();
+    for key in SECRET_SETTINGS {
+        let file_key = format!("{key}_FILE");
+        let Some(path) = env.remove(&file_key) else { continue };
+        if env.contains_key(key) {
+            errors.push(format!("{key} and {file_key} are both set; set only one"));
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                env.insert(key.to_string(), text.trim_end_matches(['\n', '\r']).to_string());
+            }
+            Err(e) => errors.push(format!("{file_key}: cannot read {path:?}: {e}")),
+        }
+    }
+    env
+}
 
 impl Config {
     /// Loads from the process environment and the file it names (or `config_path`).
@@ -234,6 +318,7 @@ impl Config {
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
+        let env = &with_secret_files(env, &mut errors);
         let path = config_path.map(Path::to_path_buf).or_else(|| env.get("PORTICO_CONFIG").map(Into::into));
         let file = match &path {
             None => FileConfig::default(),
@@ -563,33 +648,34 @@ impl Config {
             86_400,
             1..=604_800,
         ) as u64;
-        let flag = |errors: &mut Vec<String>, env_key: &str, file_key: &str, value: Option<bool>| match pick(
-            env_key,
-            file_key,
-            value.map(|b| b.to_string()),
-        ) {
-            None => false,
-            Some((v, src)) => match v.trim() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    errors.push(format!("{src}: {v:?} is not true or false"));
-                    false
+        let flag_or =
+            |errors: &mut Vec<String>, env_key: &str, file_key: &str, value: Option<bool>, default: bool| {
+                match pick(env_key, file_key, value.map(|b| b.to_string())) {
+                    None => default,
+                    Some((v, src)) => match v.trim() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            errors.push(format!("{src}: {v:?} is not true or false"));
+                            default
+                        }
+                    },
                 }
-            },
-        };
+            };
         let webhooks = WebhookConfig {
-            allow_http: flag(
+            allow_http: flag_or(
                 &mut errors,
                 "PORTICO_WEBHOOKS_ALLOW_HTTP",
                 "webhooks_allow_http",
                 file.webhooks_allow_http,
+                false,
             ),
-            allow_private: flag(
+            allow_private: flag_or(
                 &mut errors,
                 "PORTICO_WEBHOOKS_ALLOW_PRIVATE",
                 "webhooks_allow_private",
                 file.webhooks_allow_private,
+                false,
             ),
             timeout_secs: number(
                 &mut errors,
@@ -608,6 +694,34 @@ impl Config {
                 10..=60_000,
             ) as u64,
             retry_schedule_ms: WEBHOOK_RETRY_SCHEDULE_SECS.iter().map(|s| s * 1000).collect(),
+        };
+        let backup = BackupConfig {
+            dir: pick("PORTICO_BACKUP_DIR", "backup_dir", file.backup_dir)
+                .map(|(v, _)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(Into::into),
+            interval_secs: match pick(
+                "PORTICO_BACKUP_INTERVAL",
+                "backup_interval",
+                file.backup_interval.map(NumberOrText::into_text),
+            ) {
+                None => 0,
+                Some((v, src)) => parse_duration_secs(&v).unwrap_or_else(|| {
+                    errors.push(format!(
+                        "{src}: {v:?} is not a duration like 3600, 30m, 24h or 7d (0: no scheduled backups)"
+                    ));
+                    0
+                }),
+            },
+            keep: number(&mut errors, "PORTICO_BACKUP_KEEP", "backup_keep", file.backup_keep, 7, 1..=10_000)
+                as usize,
+            before_migrate: flag_or(
+                &mut errors,
+                "PORTICO_BACKUP_BEFORE_MIGRATE",
+                "backup_before_migrate",
+                file.backup_before_migrate,
+                true,
+            ),
         };
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
@@ -651,6 +765,7 @@ impl Config {
                 audit_prune_interval_secs,
                 oidc_key_publish_secs,
                 webhooks,
+                backup,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),
@@ -840,5 +955,69 @@ mod tests {
         let err = Config::from_sources(Purpose::Admin, Some(&missing), &env(&[])).unwrap_err();
         assert!(err.to_string().contains("cannot read it"), "{err}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_not_from_both() {
+        let dir = std::env::temp_dir().join(format!("portico-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let stripe = dir.join("stripe");
+        std::fs::write(&stripe, "sk_test_fromfile").unwrap();
+        let key_path = key.to_str().unwrap();
+        let c = Config::from_sources(
+            Purpose::Serve,
+            None,
+            &env(&[
+                ("PORTICO_SECRET_KEY_FILE", key_path),
+                ("PORTICO_STRIPE_SECRET_KEY_FILE", stripe.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.secret_key.0, b"0123456789abcdef0123456789abcdef",
+            "the final line break is not part of it"
+        );
+        assert_eq!(c.stripe.secret_key.map(|s| s.0).as_deref(), Some("sk_test_fromfile"));
+        let err = Config::from_sources(
+            Purpose::Serve,
+            None,
+            &env(&[
+                ("PORTICO_SECRET_KEY_FILE", key_path),
+                ("PORTICO_SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PORTICO_SECRET_KEY and PORTICO_SECRET_KEY_FILE are both set"),
+            "{err}"
+        );
+        let err =
+            Config::from_sources(Purpose::Admin, None, &env(&[("PORTICO_SMTP_URL_FILE", "/nonexistent")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("PORTICO_SMTP_URL_FILE: cannot read \"/nonexistent\""), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn backup_settings() {
+        let c = Config::from_sources(Purpose::Demo, None, &env(&[])).unwrap();
+        assert_eq!((c.backup.interval_secs, c.backup.keep, c.backup.before_migrate), (0, 7, true));
+        let c = Config::from_sources(
+            Purpose::Demo,
+            None,
+            &env(&[("PORTICO_BACKUP_INTERVAL", "6h"), ("PORTICO_BACKUP_BEFORE_MIGRATE", "false")]),
+        )
+        .unwrap();
+        assert_eq!((c.backup.interval_secs, c.backup.before_migrate), (21_600, false));
+        for (text, secs) in
+            [("90", Some(90)), ("30m", Some(1_800)), ("7d", Some(604_800)), ("1w", None), ("h", None)]
+        {
+            assert_eq!(parse_duration_secs(text), secs, "{text}");
+        }
+        let err = Config::from_sources(Purpose::Demo, None, &env(&[("PORTICO_BACKUP_INTERVAL", "daily")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("PORTICO_BACKUP_INTERVAL: \"daily\" is not a duration"), "{err}");
     }
 }

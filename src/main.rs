@@ -26,8 +26,37 @@ struct Cli {
 enum Command {
     /// Run the server (migrates the database first).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (a SQLite database that holds data is backed
+    /// up first, unless `backup_before_migrate = false`).
+    Migrate {
+        /// List the pending migrations without applying them; exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Take a consistent copy of the SQLite database, even while servers write to it; checks
+    /// it and prints its path (`portico-YYYYMMDDTHHMMSSZ-v{schema}.db`).
+    Backup {
+        /// The directory to write it to (default: `backup_dir`, else `backups` beside the
+        /// database).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Put a backup in place of the SQLite database: checks it, refuses while a server uses the
+    /// database, and keeps the replaced database beside it as `….replaced-{time}`.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Exit 0 when the server's `/readyz` answers 200 within the deadline (for container
+    /// health checks; no curl needed).
+    Healthcheck {
+        /// The URL to ask (default: `/readyz` at the configured bind address).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Run a demo server on SQLite with a demo organisation and a printed staff login.
     Demo,
     /// Staff accounts.
@@ -252,6 +281,7 @@ async fn open_store(config: &Config) -> Result<Store, String> {
     let store = Store::connect_with(&config.database_url, config.pool_limits())
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", config.database_url))?;
+    backup_before_migrating(&store, config).await?;
     store.migrate().await.map_err(|e| {
         if e.is_unavailable() {
             format!("{}: {e}", not_writable(config))
@@ -260,6 +290,25 @@ async fn open_store(config: &Config) -> Result<Store, String> {
         }
     })?;
     Ok(store)
+}
+
+/// A SQLite database that holds data is copied before migrations change it, so that an upgrade
+/// that goes wrong can be undone with `portico restore`. A failed backup stops the migration.
+async fn backup_before_migrating(store: &Store, config: &Config) -> Result<(), String> {
+    if store.backend() != portico::store::Backend::Sqlite || !config.backup.before_migrate {
+        return Ok(());
+    }
+    let status = store.schema_status().await.map_err(|e| e.to_string())?;
+    if status.current == 0 || status.pending.is_empty() {
+        return Ok(());
+    }
+    let dir = flows::backup::backup_dir(config).map_err(|e| e.to_string())?;
+    let backup = flows::backup::take(store, &dir).await.map_err(|e| {
+        format!("cannot back up the database before migrating it ({e}); free space or fix the backup directory, or set PORTICO_BACKUP_BEFORE_MIGRATE=false to migrate without a backup")
+    })?;
+    tracing::info!(path = %backup.path.display(), from = status.current, "backed up the database before migrating");
+    eprintln!("backed up the database before migrating: {}", backup.path.display());
+    Ok(())
 }
 
 /// `serve` and `demo` only start on a database they can write: a read-only file (or
@@ -295,6 +344,10 @@ fn describe(e: FlowError) -> String {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // A health check with its URL needs no configuration (a container's may lack some).
+    if let Command::Healthcheck { url: Some(url), timeout } = &cli.command {
+        return healthcheck(url, *timeout).await;
+    }
     let purpose = match cli.command {
         // Signing keys are encrypted with the secret key: rotating them needs it.
         Command::Serve | Command::Oidc { action: OidcAction::RotateKeys } => Purpose::Serve,
@@ -305,6 +358,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let ctx = Ctx::cli();
     match cli.command {
         Command::Serve => {
+            let _lock = flows::backup::hold_server_lock(&config).map_err(|e| e.to_string())?;
             let store = open_store(&config).await?;
             require_writable(&store, &config).await?;
             serve(config, store, None).await
@@ -317,6 +371,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             {
                 config.database_url = "sqlite://portico-demo.db".to_string();
             }
+            let _lock = flows::backup::hold_server_lock(&config).map_err(|e| e.to_string())?;
             let store = open_store(&config).await?;
             require_writable(&store, &config).await?;
             let login = demo_setup(&store).await.map_err(describe)?;
@@ -330,13 +385,61 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             serve(config, store, Some(login)).await
         }
-        Command::Migrate => {
+        Command::Migrate { check: true } => migrate_check(&config).await,
+        Command::Migrate { check: false } => {
             let store = Store::connect_with(&config.database_url, config.pool_limits())
                 .await
                 .map_err(|e| e.to_string())?;
+            backup_before_migrating(&store, &config).await?;
             let applied = store.migrate().await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {applied} migration(s)");
             Ok(())
+        }
+        Command::Backup { to } => {
+            let dir = match to {
+                Some(dir) => dir,
+                None => flows::backup::backup_dir(&config).map_err(|e| e.to_string())?,
+            };
+            let database = flows::backup::database_path(&config).map_err(|e| e.to_string())?;
+            if !database.is_file() {
+                return Err(format!("there is no database at {}", database.display()));
+            }
+            // A copy of the database as it is: no migration first.
+            let store = Store::connect_with(&config.database_url, config.pool_limits())
+                .await
+                .map_err(|e| format!("cannot open the database: {e}"))?;
+            let backup = flows::backup::take(&store, &dir).await.map_err(|e| e.to_string())?;
+            store.close().await;
+            println!("{}", backup.path.display());
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let restored = flows::backup::restore(&config, &file).await.map_err(|e| e.to_string())?;
+            println!(
+                "restored {} (schema version {}) to {}",
+                file.display(),
+                restored.schema_version,
+                restored.database.display()
+            );
+            match restored.replaced {
+                Some(aside) => println!("the database it replaced is kept at {}", aside.display()),
+                None => println!("there was no database to replace"),
+            }
+            Ok(())
+        }
+        Command::Healthcheck { url, timeout } => {
+            let url = url.unwrap_or_else(|| {
+                let mut address = config.bind;
+                if address.ip().is_unspecified() {
+                    address.set_ip(if address.is_ipv4() {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                format!("http://{address}/readyz")
+            });
+            healthcheck(&url, timeout).await
         }
         Command::Staff { action: StaffAction::Create { email, role, password_stdin } } => {
             let store = open_store(&config).await?;
@@ -506,6 +609,50 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+/// `migrate --check`: what a `migrate` would do, changing nothing (not even creating a
+/// database that does not exist yet).
+async fn migrate_check(config: &Config) -> Result<(), String> {
+    use portico::store::migrations::SCHEMA_VERSION;
+    let absent = portico::store::backup::sqlite_path(&config.database_url).is_some_and(|path| !path.exists());
+    let pending = if absent {
+        println!("no database yet: every migration is pending");
+        portico::store::migrations::all()
+    } else {
+        let store = Store::connect_with(&config.database_url, config.pool_limits())
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let status = store.schema_status().await.map_err(|e| e.to_string())?;
+        store.close().await;
+        println!("schema version {}; this binary knows versions up to {SCHEMA_VERSION}", status.current);
+        status.pending
+    };
+    for (version, name) in &pending {
+        println!("pending: {version:04} {name}");
+    }
+    if pending.is_empty() {
+        println!("up to date");
+        Ok(())
+    } else {
+        Err(format!("{} migration(s) pending; `portico migrate` applies them", pending.len()))
+    }
+}
+
+async fn healthcheck(url: &str, timeout_secs: u64) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout_secs.max(1)))
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(url).send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::OK => {
+            println!("ready: {url}");
+            Ok(())
+        }
+        Ok(response) => Err(format!("not ready: {url} answered {}", response.status())),
+        Err(e) if e.is_timeout() => Err(format!("not ready: {url} did not answer within {timeout_secs} s")),
+        Err(e) => Err(format!("not ready: {url}: {e}")),
     }
 }
 

@@ -54,7 +54,12 @@ pub static WRITES_TIMED_OUT: Counter = Counter::new(
     "Connections ended because the client took no more of a response for http_write_timeout_secs.",
 );
 
-const COUNTERS: [&Counter; 9] = [
+pub static BACKUP_FAILED: Counter = Counter::new(
+    "portico_backup_failures_total",
+    "Scheduled backups by this process that failed (see the log).",
+);
+
+const COUNTERS: [&Counter; 10] = [
     &MAIL_QUEUED,
     &MAIL_SENT,
     &MAIL_FAILED,
@@ -64,6 +69,7 @@ const COUNTERS: [&Counter; 9] = [
     &STORE_UNAVAILABLE,
     &CONNECTIONS_REFUSED,
     &WRITES_TIMED_OUT,
+    &BACKUP_FAILED,
 ];
 
 /// A label value with `\`, `"` and line breaks escaped as the text format requires.
@@ -90,6 +96,8 @@ pub struct Gauges {
     pub devices: Vec<DeviceHealth>,
     pub webhook_deliveries: Vec<(String, i64)>,
     pub webhook_oldest_due_ms: i64,
+    /// SQLite: Unix time of the newest good backup (0: none); `None` on PostgreSQL.
+    pub last_backup: Option<i64>,
 }
 
 /// Renders the counters, the outbox depth per state, each door device's staleness and the
@@ -147,5 +155,10 @@ pub fn render(g: &Gauges) -> String {
         "portico_webhook_oldest_due_seconds {:.3}\n",
         g.webhook_oldest_due_ms as f64 / 1000.0
     ));
+    if let Some(at) = g.last_backup {
+        out.push_str("# HELP portico_backup_last_success_timestamp_seconds Unix time of the newest good backup in the backup directory (0: none).\n");
+        out.push_str("# TYPE portico_backup_last_success_timestamp_seconds gauge\n");
+        out.push_str(&format!("portico_backup_last_success_timestamp_seconds {at}\n"));
+    }
     out
 }

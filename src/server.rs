@@ -91,6 +91,7 @@ pub async fn serve(
     let scheduled = tokio::spawn(scheduler(state.clone()));
     let reconcile = tokio::spawn(payments_reconcile(state.clone()));
     let retention = tokio::spawn(audit_retention(state.clone()));
+    let backups = tokio::spawn(scheduled_backups(state.clone()));
     let access_watch = tokio::spawn(state.access_watch.clone().run(state.store.clone()));
     let limits = state.config.http.clone();
     let write_timeout = Duration::from_secs(limits.write_timeout_secs);
@@ -144,6 +145,7 @@ pub async fn serve(
     scheduled.abort();
     reconcile.abort();
     retention.abort();
+    backups.abort();
     access_watch.abort();
     // An interrupted delivery stays leased and is retried by whichever process claims it next.
     mail_worker.abort();
@@ -403,6 +405,31 @@ async fn audit_retention(state: AppState) {
     }
 }
 
+/// Takes a SQLite backup whenever the newest is `backup_interval` old (looking every minute at
+/// most, so a backup another process took counts), keeping the last `backup_keep`. Off on
+/// PostgreSQL and when the interval is 0.
+async fn scheduled_backups(state: AppState) {
+    let every = state.config.backup.interval_secs;
+    if every == 0 || state.store.backend() != crate::store::Backend::Sqlite {
+        return;
+    }
+    let mut interval = tokio::time::interval(Duration::from_secs(every.min(60)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match crate::flows::backup::scheduled(&state.store, &state.config).await {
+            Ok(crate::flows::backup::Scheduled::Taken { backup, pruned }) => {
+                tracing::info!(path = %backup.path.display(), pruned, "scheduled backup taken")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                crate::metrics::BACKUP_FAILED.add(1);
+                tracing::error!(error = %e, "scheduled backup failed");
+            }
+        }
+    }
+}
+
 /// Picks up Stripe events the webhook missed, every `stripe_reconcile_interval_secs` (a day by
 /// default; the first run is one interval after start).
 async fn payments_reconcile(state: AppState) {
@@ -444,6 +471,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The time of the newest good backup in the backup directory (0: none yet), whoever took it;
+/// `None` on PostgreSQL.
+fn last_backup(config: &crate::config::Config) -> Option<i64> {
+    let dir = crate::flows::backup::backup_dir(config).ok()?;
+    match crate::flows::backup::list(&dir) {
+        Ok(found) => Some(found.first().map_or(0, |b| b.taken_at)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the backups");
+            Some(0)
+        }
+    }
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let pool = state.store.pool();
     let read = async {
@@ -455,6 +495,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             devices: crate::flows::access::health(&state.store).await?,
             webhook_deliveries,
             webhook_oldest_due_ms,
+            last_backup: last_backup(&state.config),
         })
     };
     match read.await {

@@ -6,6 +6,7 @@ pub mod access;
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod invitations;
 pub mod lifecycle;
 pub mod mail;

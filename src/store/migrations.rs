@@ -130,6 +130,47 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The newest schema version this binary knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// Where a database stands against the migrations this binary carries.
+#[derive(Debug, Clone)]
+pub struct SchemaStatus {
+    /// The newest applied migration (0: none, a new database).
+    pub current: i64,
+    /// Migrations this binary would apply, oldest first.
+    pub pending: Vec<(i64, &'static str)>,
+}
+
+/// Every migration this binary carries, oldest first.
+pub fn all() -> Vec<(i64, &'static str)> {
+    MIGRATIONS.iter().map(|m| (m.version, m.name)).collect()
+}
+
+/// Reads the applied versions without changing anything (a new database has no table yet).
+pub(super) async fn status(store: &Store) -> Result<SchemaStatus> {
+    let applied = match sqlx::query("SELECT version FROM schema_migrations").fetch_all(store.pool()).await {
+        Ok(rows) => rows.iter().map(|r| r.get::<i64, _>(0)).collect(),
+        Err(sqlx::Error::Database(d))
+            if d.code().as_deref() == Some("42P01") || d.message().contains("no such table") =>
+        {
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    status_of(&applied)
+}
+
+fn status_of(applied: &[i64]) -> Result<SchemaStatus> {
+    let current = applied.iter().copied().max().unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { found: current, known: SCHEMA_VERSION });
+    }
+    let pending =
+        MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)).map(|m| (m.version, m.name)).collect();
+    Ok(SchemaStatus { current, pending })
+}
+
 const LOCK_KEY: i64 = 0x0070_6f72_7469_636f; // "portico"
 
 pub(super) async fn run(store: &Store) -> Result<usize> {
@@ -160,13 +201,7 @@ async fn apply_pending(store: &Store) -> Result<usize> {
         .iter()
         .map(|r| r.get::<i64, _>(0))
         .collect();
-    if let Some(newest) = applied.iter().max()
-        && *newest > MIGRATIONS.last().map_or(0, |m| m.version)
-    {
-        return Err(StoreError::Corrupt(format!(
-            "the database has schema version {newest}, newer than this binary knows"
-        )));
-    }
+    status_of(&applied)?;
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let sql = match store.backend() {

@@ -5,10 +5,11 @@
 pub mod access;
 pub mod api_tokens;
 pub mod audit;
+pub mod backup;
 pub mod factors;
 pub mod invitations;
 pub mod memberships;
-mod migrations;
+pub mod migrations;
 pub mod oidc;
 pub mod orgs;
 pub mod outbox;
@@ -48,6 +49,11 @@ pub enum StoreError {
     BadUrl(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error(
+        "the database has schema version {found}, but this binary (portico {version}) knows versions up to {known}: a newer Portico has upgraded it. Run that version or a newer one, or restore a backup taken before the upgrade (`portico restore FILE`)",
+        version = env!("CARGO_PKG_VERSION")
+    )]
+    NewerSchema { found: i64, known: i64 },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -205,6 +211,14 @@ impl Store {
             // Create the file on first start unless the URL says otherwise.
             let sep = if rest.contains('?') { '&' } else { '?' };
             let url = if rest.contains("mode=") { url.to_string() } else { format!("{url}{sep}mode=rwc") };
+            // ... and its directory (`sqlite:///var/lib/portico/portico.db` on a new machine).
+            if url.contains("mode=rwc")
+                && let Some(dir) = backup::sqlite_path(&url).as_deref().and_then(std::path::Path::parent)
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::BadUrl(format!("cannot create {}: {e}", dir.display())))?;
+            }
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
@@ -322,6 +336,11 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<usize> {
         migrations::run(self).await
+    }
+
+    /// The applied schema version and the migrations still to apply; changes nothing.
+    pub async fn schema_status(&self) -> Result<migrations::SchemaStatus> {
+        migrations::status(self).await
     }
 
     pub async fn ping(&self) -> Result<()> {

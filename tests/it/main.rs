@@ -14,6 +14,7 @@ mod mail;
 mod members;
 mod memory;
 mod oidc;
+mod operating;
 mod password_reset;
 mod payments;
 mod plans;

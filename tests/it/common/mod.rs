@@ -273,6 +273,35 @@ impl TestApp {
     }
 }
 
+/// Runs the `portico` binary as an operator would: on `database_url`, with only `PATH`, the
+/// `env` given and quiet logs; `stdin` is written to its standard input.
+pub fn portico(
+    database_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORTICO_DATABASE_URL", database_url)
+        .env("PORTICO_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portico");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
 /// `portico serve` as a child process on `database_url`, mail to `smtp_url`, with a few more
 /// `PORTICO_*` variables; killed (SIGKILL) when dropped. A second one is a second server process.
 pub struct ServeProcess(std::process::Child);
@@ -280,11 +309,15 @@ pub struct ServeProcess(std::process::Child);
 impl ServeProcess {
     pub fn start(database_url: &str, smtp_url: &str, env: &[(&str, &str)]) -> ServeProcess {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portico"));
+        command.arg("serve").env_clear();
+        // An empty URL, or a secret key from a file, leaves these to `env`.
+        if !database_url.is_empty() {
+            command.env("PORTICO_DATABASE_URL", database_url);
+        }
+        if !env.iter().any(|(k, _)| k.starts_with("PORTICO_SECRET_KEY")) {
+            command.env("PORTICO_SECRET_KEY", SECRET);
+        }
         command
-            .arg("serve")
-            .env_clear()
-            .env("PORTICO_DATABASE_URL", database_url)
-            .env("PORTICO_SECRET_KEY", SECRET)
             .env("PORTICO_BIND", "127.0.0.1:0")
             .env("PORTICO_SMTP_URL", smtp_url)
             .env("PORTICO_LOG", "error")
