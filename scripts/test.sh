@@ -114,6 +114,17 @@ else
     echo "test.sh: python3 not found; SKIPPING the Authlib interoperability test" >&2
 fi
 
+stage "deploy: systemd unit, compose example, container image run under chroot"
+if command -v podman >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1; then
+    cargo build --locked --quiet
+    deploy/check.sh "$CARGO_TARGET_DIR/debug/portico"
+elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: podman and systemd-analyze are required under CI (apt-get install podman systemd)" >&2
+    exit 1
+else
+    echo "test.sh: podman or systemd-analyze not found; SKIPPING the deploy checks" >&2
+fi
+
 stage "browser tests (headless Chromium)"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$CHROMIUM" ] && command -v npm >/dev/null 2>&1; then

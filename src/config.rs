@@ -1020,4 +1020,90 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("PORTICO_BACKUP_INTERVAL: \"daily\" is not a duration"), "{err}");
     }
+
+    /// The keys `FileConfig` reads, as serde sees them: its derived `Deserialize` names its
+    /// fields to the deserializer, which keeps them and stops.
+    fn file_keys() -> &'static [&'static str] {
+        struct Capture<'a>(&'a mut &'static [&'static str]);
+        impl<'de> serde::Deserializer<'de> for Capture<'_> {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(serde::de::Error::custom("a struct was expected"))
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                *self.0 = fields;
+                Err(serde::de::Error::custom("captured"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+                option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+                ignored_any
+            }
+        }
+        let mut fields: &'static [&'static str] = &[];
+        let _ = FileConfig::deserialize(Capture(&mut fields));
+        fields
+    }
+
+    /// deploy/portico.toml lists exactly the keys the configuration reads, each once, with
+    /// values of the right form; and where it shows a default, that is the default.
+    #[test]
+    fn the_example_configuration_lists_every_key_with_its_default() {
+        let text = include_str!("../deploy/portico.toml");
+        // "# key = value" or "key = value" at the start of a line.
+        let entries: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|line| {
+                let line = line.strip_prefix("# ").unwrap_or(line);
+                let (key, _) = line.split_once(" = ")?;
+                key.chars().all(|c| c.is_ascii_lowercase() || c == '_').then_some((key, line))
+            })
+            .collect();
+        let mut listed: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+        listed.sort_unstable();
+        let mut read: Vec<&str> = file_keys().to_vec();
+        read.sort_unstable();
+        assert!(read.len() > 40, "{read:?}");
+        assert_eq!(listed, read, "deploy/portico.toml against the keys Config reads");
+
+        let dir = std::env::temp_dir().join(format!("portico-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Every line in force at once parses and passes every check.
+        let all = dir.join("all.toml");
+        std::fs::write(&all, entries.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
+        let every = Config::from_sources(Purpose::Admin, Some(&all), &env(&[]));
+        assert!(every.is_ok(), "{:?}", every.err());
+        // The defaults shown are the defaults (examples are for keys whose default depends on
+        // something else, or that have none).
+        const EXAMPLES: [&str; 10] = [
+            "base_url",
+            "trusted_proxies",
+            "backup_dir",
+            "secret_key",
+            "smtp_url",
+            "mail_from",
+            "hash_workers",
+            "stripe_secret_key",
+            "stripe_webhook_secret",
+            "database_url",
+        ];
+        let defaults = dir.join("defaults.toml");
+        let shown: String = entries
+            .iter()
+            .filter(|(k, _)| !EXAMPLES.contains(k))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        std::fs::write(&defaults, shown).unwrap();
+        let from_file = Config::from_sources(Purpose::Admin, Some(&defaults), &env(&[])).unwrap();
+        let built_in = Config::from_sources(Purpose::Admin, None, &env(&[])).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+        let database = entries.iter().find(|(k, _)| *k == "database_url").unwrap().1;
+        assert_eq!(database, format!("database_url = \"{DEFAULT_DATABASE_URL}\""));
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
