@@ -77,7 +77,7 @@ fi
 
 # Short mode checks every workload for errors, never speed, so it runs on the debug build the
 # tests already made (a release build of the server took 5-8 of CI's minutes); the figures in
-# the README come from release builds (`cargo bench --bench load`).
+# docs/benchmarks.md come from release builds (`cargo bench --bench load`).
 stage "build (load harness, debug)"
 cargo bench --locked --profile dev --bench load --no-run --quiet
 

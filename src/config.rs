@@ -1093,11 +1093,8 @@ mod tests {
             "database_url",
         ];
         let defaults = dir.join("defaults.toml");
-        let shown: String = entries
-            .iter()
-            .filter(|(k, _)| !EXAMPLES.contains(k))
-            .map(|(_, l)| format!("{l}\n"))
-            .collect();
+        let shown: String =
+            entries.iter().filter(|(k, _)| !EXAMPLES.contains(k)).map(|(_, l)| format!("{l}\n")).collect();
         std::fs::write(&defaults, shown).unwrap();
         let from_file = Config::from_sources(Purpose::Admin, Some(&defaults), &env(&[])).unwrap();
         let built_in = Config::from_sources(Purpose::Admin, None, &env(&[])).unwrap();

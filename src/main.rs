@@ -47,13 +47,13 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// Exit 0 when the server's `/readyz` answers 200 within the deadline (for container
-    /// health checks; no curl needed).
+    /// Exit 0 when the server's `/readyz` answers 200 within the deadline, asking again while
+    /// it starts (for container health checks and scripts; no curl needed).
     Healthcheck {
         /// The URL to ask (default: `/readyz` at the configured bind address).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
-        /// Seconds to wait for the answer.
+        /// Seconds to wait for a 200.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
@@ -640,19 +640,29 @@ async fn migrate_check(config: &Config) -> Result<(), String> {
     }
 }
 
+/// Asks `url` until it answers 200 or `timeout_secs` have passed: a server that is still
+/// starting (connection refused) or not ready yet (503) is asked again every 200 ms.
 async fn healthcheck(url: &str, timeout_secs: u64) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(timeout_secs.max(1)))
-        .build()
-        .map_err(|e| e.to_string())?;
-    match client.get(url).send().await {
-        Ok(response) if response.status() == reqwest::StatusCode::OK => {
-            println!("ready: {url}");
-            Ok(())
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout_secs.max(1));
+    let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
+    let mut last = String::from("no answer");
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, client.get(url).send()).await {
+            Ok(Ok(response)) if response.status() == reqwest::StatusCode::OK => {
+                println!("ready: {url}");
+                return Ok(());
+            }
+            Ok(Ok(response)) => last = format!("answered {}", response.status()),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => {
+                return Err(format!("not ready: {url} did not answer within {timeout_secs} s ({last})"));
+            }
         }
-        Ok(response) => Err(format!("not ready: {url} answered {}", response.status())),
-        Err(e) if e.is_timeout() => Err(format!("not ready: {url} did not answer within {timeout_secs} s")),
-        Err(e) => Err(format!("not ready: {url}: {e}")),
+        if tokio::time::Instant::now() + std::time::Duration::from_millis(200) >= deadline {
+            return Err(format!("not ready: {url} within {timeout_secs} s: {last}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

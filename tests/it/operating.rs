@@ -495,9 +495,28 @@ async fn healthcheck_exits_0_only_when_the_server_is_ready_in_time() {
     assert!(out.status.success(), "{}", stderr(&out));
     // Nobody listening.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = portico(&url, &["healthcheck", "--url", &format!("http://{closed}/readyz")], &[], None);
+    let out = portico(
+        &url,
+        &["healthcheck", "--url", &format!("http://{closed}/readyz"), "--timeout", "1"],
+        &[],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not ready"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not ready") && stderr(&out).contains("within 1 s"), "{}", stderr(&out));
+    // A server that is still starting: asked again until it answers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let waiting = {
+        let (url, bind) = (url.clone(), bind.clone());
+        std::thread::spawn(move || {
+            portico(&url, &["healthcheck", "--timeout", "20"], &[("PORTICO_BIND", &bind)], None)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (second_url, _second_dir) = common::fresh_database().await;
+    let _late = ServeProcess::start(&second_url, "", &[("PORTICO_BIND", &bind)]);
+    let out = waiting.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     // A server that accepts and never answers: the deadline decides.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();
@@ -600,6 +619,7 @@ async fn a_pg_dump_restores_into_a_new_database_that_portico_serves() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let database = format!("restore_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
         .execute(&mut conn)
@@ -641,5 +661,129 @@ async fn a_pg_dump_restores_into_a_new_database_that_portico_serves() {
         .execute(&mut conn)
         .await
         .ok();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The fenced blocks of a Markdown text: (info string, body).
+fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// Every `sh` block of docs/operating.md runs as it stands (on PostgreSQL, every `sh postgres`
+/// block), all in order as one script in a scratch directory, with the `portico` binary on the
+/// PATH and nothing set but the port (moved off 8080, so that nothing else on the machine
+/// matters). A block that fails fails the test.
+#[tokio::test]
+async fn every_command_of_the_operating_guide_runs() {
+    let guide = include_str!("../../docs/operating.md");
+    let blocks = fenced_blocks(guide);
+    for (info, _) in &blocks {
+        assert!(
+            ["sh", "sh postgres", "console", "text", "toml", "json", "nginx"].contains(&info.as_str()),
+            "a ```{info} block in docs/operating.md: use sh (run by this test), sh postgres or console"
+        );
+    }
+    let postgres = common::backend() == Backend::Postgres;
+    let wanted = if postgres { "sh postgres" } else { "sh" };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let script: String = blocks
+        .iter()
+        .filter(|(info, _)| info == wanted)
+        .map(|(_, body)| body.replace("127.0.0.1:8080", &bind))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(script.lines().count() > 10, "{script}");
+    let dir = temp_dir("guide");
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_portico"));
+    let path =
+        format!("{}:{}", binary.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-ec", &script])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &dir)
+        .env("PORTICO_LOG", "warn")
+        .env("PORTICO_BIND", &bind)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    // On PostgreSQL: a database of its own, migrated (the blocks dump and restore it), and the
+    // libpq variables the PostgreSQL tools read.
+    let mut cleanup = Vec::new();
+    if postgres {
+        let admin = url::Url::parse(&common::postgres_admin_url()).unwrap();
+        let database = format!("guide_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(admin.as_str()).await.unwrap();
+        for name in [database.as_str(), "portico_restored"] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = admin.clone();
+        url.set_path(&format!("/{database}"));
+        url.set_query(None);
+        assert!(portico(url.as_str(), &["migrate"], &[], None).status.success());
+        command
+            .env("PORTICO_DATABASE_URL", url.as_str())
+            .env("PGHOST", admin.host_str().unwrap_or("127.0.0.1"))
+            .env("PGPORT", admin.port().unwrap_or(5432).to_string())
+            .env("PGUSER", admin.username())
+            .env("PGPASSWORD", admin.password().unwrap_or(""));
+        cleanup = vec![database, "portico_restored".to_string()];
+        conn.close().await.unwrap();
+    }
+    let child = command.spawn().expect("sh");
+    let group = child.id();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    // Whatever the script left running in the background ends with it.
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+    assert!(
+        out.status.success(),
+        "the guide's commands failed:\n--- script\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    if !postgres {
+        assert!(stdout(&out).contains("refused: the server is running"), "{}", stdout(&out));
+        let backups = flows::backup::list(&dir.join("data/backups")).unwrap();
+        assert!(!backups.is_empty());
+        assert!(
+            std::fs::read_dir(dir.join("data"))
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("portico.db.replaced-"))
+        );
+    }
+    if !cleanup.is_empty() {
+        let mut conn = sqlx::AnyConnection::connect(&common::postgres_admin_url()).await.unwrap();
+        for name in cleanup {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .ok();
+        }
+    }
     std::fs::remove_dir_all(dir).ok();
 }
