@@ -751,3 +751,22 @@ passkey-failed = The passkey did not work.
 second-factor-passkey = Use a passkey instead
 login-passkey = Sign in with a passkey
 flash-passkey-added = The passkey is added.
+
+overview-heading = At a glance
+overview-total = Members in all
+overview-paying = Paying members
+overview-devices-silent = Door devices silent for 10 minutes
+overview-deliveries = Webhook deliveries failing / given up
+overview-pending = { $count ->
+    [one] { $count } membership waits for activation:
+   *[other] { $count } memberships wait for activation:
+}
+overview-waits-payment = { $count } for payment
+overview-waits-waiver = { $count } for a signed waiver
+overview-waits-id-check = { $count } for an ID check
+overview-waits-staff = { $count } for staff to activate them
+overview-chart = Joins and leaves per month, last 12 months.
+overview-joins = Joins (first activation)
+overview-leaves = Leaves (active to suspended or banned)
+overview-month = Month
+org-members-more = Showing the first { $count } members by email: filter, search or download the CSV for the rest.

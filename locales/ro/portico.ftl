@@ -753,3 +753,23 @@ passkey-failed = Cheia de acces nu a funcționat.
 second-factor-passkey = Folosește o cheie de acces
 login-passkey = Autentificare cu o cheie de acces
 flash-passkey-added = Cheia de acces a fost adăugată.
+
+overview-heading = Pe scurt
+overview-total = Membri în total
+overview-paying = Membri care plătesc
+overview-devices-silent = Dispozitive de acces tăcute de 10 minute
+overview-deliveries = Livrări webhook eșuate / abandonate
+overview-pending = { $count ->
+    [one] { $count } calitate de membru așteaptă activarea:
+    [few] { $count } calități de membru așteaptă activarea:
+   *[other] { $count } de calități de membru așteaptă activarea:
+}
+overview-waits-payment = { $count } plata
+overview-waits-waiver = { $count } o declarație de asumare a riscului semnată
+overview-waits-id-check = { $count } o verificare a actului de identitate
+overview-waits-staff = { $count } activarea de către personal
+overview-chart = Intrări și plecări pe lună, ultimele 12 luni.
+overview-joins = Intrări (prima activare)
+overview-leaves = Plecări (din activ în suspendat sau exclus)
+overview-month = Luna
+org-members-more = Se afișează primii { $count } membri după email: filtrați, căutați sau descărcați CSV-ul pentru restul.

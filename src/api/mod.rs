@@ -33,6 +33,7 @@ use error::ApiError;
         orgs::create_org,
         orgs::get_org,
         orgs::patch_org,
+        orgs::org_stats,
         members::list_members,
         members::get_member,
         members::patch_member,
@@ -77,7 +78,9 @@ use error::ApiError;
         oidc::delete_client,
         oidc::logouts,
     ),
-    components(schemas(orgs::OrgJson, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
+    components(schemas(orgs::OrgJson, crate::flows::overview::Overview, crate::flows::overview::MembersByStatus,
+        crate::flows::overview::PendingActivation, crate::flows::overview::MonthFigures,
+        crate::flows::overview::DeviceFigures, crate::flows::overview::DeliveryFigures, crate::flows::orgs::OrgInput, crate::flows::orgs::OrgPatch, members::MemberJson,
         members::RecordJson,
         members::ProfileJson,
         members::MemberChange,
@@ -178,6 +181,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/orgs", post(orgs::create_org))
         .route("/orgs/{slug}", get(orgs::get_org).patch(orgs::patch_org))
+        .route("/orgs/{slug}/stats", get(orgs::org_stats))
         .route("/orgs/{slug}/members", get(members::list_members))
         .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
         .route("/orgs/{slug}/members/{id}/notes", post(members::add_note))

@@ -113,3 +113,24 @@ pub async fn patch_org(
     let org = flows::orgs::update(&state.store, &ctx, &slug, &patch).await?;
     Ok(Json(OrgJson::from(&org)))
 }
+
+/// An organisation at a glance: members by status, pending activations and what they wait for,
+/// joins and leaves per month for the last 12 months, paying members, silent devices and
+/// failing webhook deliveries (any staff).
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}/stats", tag = "organisations",
+    params(("slug" = String, Path, description = "Organisation slug")),
+    responses(
+        (status = 200, description = "The figures", body = crate::flows::overview::Overview),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn org_stats(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<crate::flows::overview::Overview>, ApiError> {
+    Ok(Json(flows::overview::get(&state.store, &ctx, &slug).await?))
+}

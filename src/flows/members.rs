@@ -18,6 +18,18 @@ pub async fn list(
     status: Option<&str>,
     query: Option<&str>,
 ) -> FlowResult<Vec<MemberRow>> {
+    list_at_most(store, ctx, slug, status, query, None).await
+}
+
+/// [`list`], the first `limit` by email (the console's page; the API and the CSV give all).
+pub async fn list_at_most(
+    store: &Store,
+    ctx: &Ctx,
+    slug: &str,
+    status: Option<&str>,
+    query: Option<&str>,
+    limit: Option<i64>,
+) -> FlowResult<Vec<MemberRow>> {
     ctx.require_staff()?;
     let status =
         match status.map(str::trim).filter(|s| !s.is_empty()) {
@@ -31,7 +43,7 @@ pub async fn list(
         return Err(FlowError::Invalid(vec![FieldError { field: "q", code: "invalid_query" }]));
     }
     let org = store::orgs::find_by_slug(store.pool(), slug).await?.ok_or(FlowError::NotFound)?;
-    Ok(store::orgs::members(store.pool(), org.id, &MemberFilter { status, query }).await?)
+    Ok(store::orgs::members(store.pool(), org.id, &MemberFilter { status, query, limit }).await?)
 }
 
 /// A membership's whole record.

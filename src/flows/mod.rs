@@ -13,6 +13,7 @@ pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod orgs;
+pub mod overview;
 pub mod passkeys;
 pub mod password;
 pub mod password_reset;

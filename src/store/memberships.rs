@@ -231,7 +231,7 @@ pub async fn set_status(
     now: i64,
 ) -> Result<bool> {
     let since = (to == MembershipStatus::Active).then_some(now);
-    Ok(sqlx::query(
+    let changed = sqlx::query(
         "UPDATE memberships SET status = $3, member_since = COALESCE(member_since, $4), suspended_for_payment = 0,
              suspended_until = NULL
          WHERE id = $1 AND status = $2",
@@ -240,10 +240,24 @@ pub async fn set_status(
     .bind(from.as_str())
     .bind(to.as_str())
     .bind(since)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected()
-        == 1)
+        == 1;
+    // The organisation overview counts leaves per month from these rows.
+    if changed {
+        sqlx::query(
+            "INSERT INTO status_changes (org_id, membership_id, from_status, to_status, at)
+             SELECT org_id, id, $2, $3, $4 FROM memberships WHERE id = $1",
+        )
+        .bind(id)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(now)
+        .execute(conn)
+        .await?;
+    }
+    Ok(changed)
 }
 
 pub async fn set_role(conn: &mut AnyConnection, id: i64, role: MembershipRole) -> Result<()> {

@@ -128,6 +128,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0019_second_factors.sql"),
         postgres: include_str!("../../migrations/postgres/0019_second_factors.sql"),
     },
+    Migration {
+        version: 20,
+        name: "org_overview",
+        sqlite: include_str!("../../migrations/sqlite/0020_org_overview.sql"),
+        postgres: include_str!("../../migrations/postgres/0020_org_overview.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

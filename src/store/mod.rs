@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod oidc;
 pub mod orgs;
 pub mod outbox;
+pub mod overview;
 pub mod plans;
 pub mod rate_limits;
 pub mod records;

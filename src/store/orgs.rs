@@ -169,6 +169,8 @@ pub struct MemberFilter<'a> {
     pub status: Option<MembershipStatus>,
     /// Matched case-insensitively anywhere in the email or username.
     pub query: Option<&'a str>,
+    /// At most this many, first by email (`None`: all).
+    pub limit: Option<i64>,
 }
 
 /// `%` and `_` in a search are literal characters, not patterns.
@@ -189,20 +191,25 @@ pub async fn members<'c, E: Executor<'c, Database = sqlx::Any>>(
     org_id: i64,
     filter: &MemberFilter<'_>,
 ) -> Result<Vec<MemberRow>> {
+    // The page of members is chosen first, so the latest email is looked up for those only.
     let rows = sqlx::query(
-        "SELECT m.id, m.user_id, u.email, u.username, m.role, m.status, m.member_since,
+        "SELECT p.id, p.user_id, p.email, p.username, p.role, p.status, p.member_since,
                 o.state, o.attempts, o.last_error, o.updated_at
-         FROM memberships m
-         JOIN users u ON u.id = m.user_id
-         LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.recipient = u.email)
-         WHERE m.org_id = $1
-           AND ($2 IS NULL OR m.status = $2)
-           AND ($3 IS NULL OR lower(u.email) LIKE $3 ESCAPE '\\' OR lower(u.username) LIKE $3 ESCAPE '\\')
-         ORDER BY u.email",
+         FROM (SELECT m.id, m.user_id, u.email, u.username, m.role, m.status, m.member_since
+               FROM memberships m
+               JOIN users u ON u.id = m.user_id
+               WHERE m.org_id = $1
+                 AND ($2 IS NULL OR m.status = $2)
+                 AND ($3 IS NULL OR lower(u.email) LIKE $3 ESCAPE '\\' OR lower(u.username) LIKE $3 ESCAPE '\\')
+               ORDER BY u.email
+               LIMIT $4) p
+         LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.recipient = p.email)
+         ORDER BY p.email",
     )
     .bind(org_id)
     .bind(filter.status.map(|s| s.as_str()))
     .bind(filter.query.map(like_pattern))
+    .bind(filter.limit.unwrap_or(i64::MAX))
     .fetch_all(e)
     .await?;
     rows.iter()

@@ -137,11 +137,72 @@ pub struct StaffOrg<'a> {
     pub statuses: &'static [crate::domain::MembershipStatus],
     pub catalogue: Vec<crate::store::records::CatalogueEntry>,
     pub filter: MemberFilterQuery,
+    pub overview: crate::flows::overview::Overview,
+    /// More members match than the page shows.
+    pub more_members: bool,
 }
 
 impl StaffOrg<'_> {
     pub fn second_factor_key(&self) -> &'static str {
         second_factor_rule_key(&self.org.second_factor)
+    }
+
+    /// The joins-and-leaves chart, laid out for the SVG the server renders.
+    pub fn chart(&self) -> MonthChart {
+        MonthChart::of(&self.overview.months)
+    }
+}
+
+/// A bar chart of joins and leaves per month: two bars per month, scaled to the largest value.
+pub struct MonthChart {
+    pub width: i64,
+    pub height: i64,
+    /// The y of the baseline.
+    pub base: i64,
+    pub bars: Vec<MonthBars>,
+}
+
+pub struct MonthBars {
+    pub x: i64,
+    pub joins: i64,
+    pub leaves: i64,
+    pub join_height: i64,
+    pub leave_height: i64,
+    /// `MM/YY`.
+    pub label: String,
+}
+
+impl MonthChart {
+    const SLOT: i64 = 44;
+    const BAR: i64 = 16;
+    const PLOT: i64 = 120;
+    const TOP: i64 = 18;
+
+    fn of(months: &[crate::flows::overview::MonthFigures]) -> MonthChart {
+        let most = months.iter().map(|m| m.joins.max(m.leaves)).max().unwrap_or(0).max(1);
+        let scale = |n: i64| if n == 0 { 0 } else { (n * Self::PLOT / most).max(2) };
+        let bars = months
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MonthBars {
+                x: 8 + i as i64 * Self::SLOT,
+                joins: m.joins,
+                leaves: m.leaves,
+                join_height: scale(m.joins),
+                leave_height: scale(m.leaves),
+                label: format!("{}/{}", m.month.get(5..7).unwrap_or(""), m.month.get(2..4).unwrap_or("")),
+            })
+            .collect();
+        MonthChart {
+            width: 16 + months.len() as i64 * Self::SLOT,
+            height: Self::TOP + Self::PLOT + 22,
+            base: Self::TOP + Self::PLOT,
+            bars,
+        }
+    }
+
+    pub fn bar_width(&self) -> i64 {
+        Self::BAR
     }
 }
 

@@ -134,15 +134,25 @@ async fn org_page(
         Err(e) => return error_page(ctx, classify(&e)),
     };
     let loaded = async {
-        let members =
-            flows::members::list(&state.store, &flow_ctx, slug, Some(&filter.status), Some(&filter.q))
-                .await?;
+        // One more than shown, to know whether there are more.
+        let mut members = flows::members::list_at_most(
+            &state.store,
+            &flow_ctx,
+            slug,
+            Some(&filter.status),
+            Some(&filter.q),
+            Some(MEMBERS_SHOWN as i64 + 1),
+        )
+        .await?;
+        let more_members = members.len() > MEMBERS_SHOWN;
+        members.truncate(MEMBERS_SHOWN);
         let invitations = flows::invitations::list(&state.store, &flow_ctx, slug, None).await?;
         let catalogue = store::records::catalogue_entries(state.store.pool(), org.id).await?;
-        Ok::<_, FlowError>((members, invitations, catalogue))
+        let overview = flows::overview::get(&state.store, &flow_ctx, slug).await?;
+        Ok::<_, FlowError>((members, more_members, invitations, catalogue, overview))
     };
     match loaded.await {
-        Ok((members, invitations, catalogue)) => render(
+        Ok((members, more_members, invitations, catalogue, overview)) => render(
             status,
             &StaffOrg {
                 p: ctx,
@@ -154,11 +164,16 @@ async fn org_page(
                 statuses: MembershipStatus::ALL,
                 catalogue,
                 filter,
+                overview,
+                more_members,
             },
         ),
         Err(e) => error_page(ctx, classify(&e)),
     }
 }
+
+/// Members listed on an organisation's page; the filters, the search and the CSV reach the rest.
+const MEMBERS_SHOWN: usize = 200;
 
 #[derive(Deserialize, Default)]
 pub struct InviteFormInput {

@@ -29,7 +29,7 @@ fn sqlite_only(test: &str) -> bool {
     false
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portico-{tag}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -245,7 +245,7 @@ async fn restore_refuses_while_a_server_runs_and_keeps_the_database_it_replaces(
 
 /// A database at schema version `version` - 1 with one organisation in it, made by applying the
 /// migration files of this repository one by one.
-async fn database_before_latest(dir: &Path) -> String {
+pub(crate) async fn database_before_latest(dir: &Path) -> String {
     let path = dir.join("portico.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     sqlx::any::install_default_drivers();
