@@ -80,7 +80,9 @@ async fn main() {
     let store = Store::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let (org, token) = support::org_with_admin(&store, "big", "open").await;
-    flows::settings::set(&store, &Ctx::cli(), "security.staff_second_factor_required", "0").await.expect("setting");
+    flows::settings::set(&store, &Ctx::cli(), "security.staff_second_factor_required", "0")
+        .await
+        .expect("setting");
     let seeded = seed(&store, org.id, members).await;
     store.close().await;
     println!("overview: backend={backend} members={members} requests={requests} (seeded in {seeded:.1} s)");
@@ -91,10 +93,21 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let page = browser.get(format!("{}/login", server.base)).send().await.expect("login").text().await.expect("page");
+    let page = browser
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("page");
     let signed_in = browser
         .post(format!("{}/login", server.base))
-        .form(&[("csrf_token", csrf(&page).as_str()), ("email", "staff@bench.test"), ("password", STAFF_PASSWORD)])
+        .form(&[
+            ("csrf_token", csrf(&page).as_str()),
+            ("email", "staff@bench.test"),
+            ("password", STAFF_PASSWORD),
+        ])
         .send()
         .await
         .expect("sign in");

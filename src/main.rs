@@ -375,9 +375,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = open_store(&config).await?;
             require_writable(&store, &config).await?;
             let login = demo_setup(&store).await.map_err(describe)?;
-            demo_stripe(&mut config).await?;
+            let fake = demo_stripe(&mut config).await?;
             // A demo sends its webhooks to receivers on this machine (plain http included).
             config.webhooks.allow_private = true;
+            let seeded = flows::demo::seed(&store, &config).await.map_err(describe)?;
+            match &seeded {
+                Some(s) => {
+                    println!(
+                        "demo: sample members, keys, authorisations, a door device, a webhook endpoint and an OpenID Connect client added to the demo organisation (people at demo.example)"
+                    );
+                    println!(
+                        "demo: door device token {} (GET /api/v1/orgs/demo/access-list)",
+                        s.device_token
+                    );
+                    println!("demo: OpenID Connect client_id {}", s.oidc_client_id);
+                    if let Some(secret) = &s.oidc_client_secret {
+                        println!("demo: OpenID Connect client_secret {secret}");
+                    }
+                }
+                None => println!("demo: the sample data of an earlier start is kept"),
+            }
+            println!("demo: webhook deliveries arrive at /dev/webhooks, email at /dev/mail");
+            // The payments and the device's first poll need the server: once it answers.
+            if let (Some(fake), Some(stripe)) = (fake, portico::stripe::Client::new(&config.stripe)) {
+                let (store, config) = (store.clone(), config.clone());
+                let token = seeded.map(|s| s.device_token);
+                tokio::spawn(async move {
+                    let ready = config.base_url.join("healthz").map(|u| u.to_string()).unwrap_or_default();
+                    for _ in 0..100 {
+                        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    if let Err(e) =
+                        flows::demo::after_start(&store, &config, &stripe, &fake, token.as_deref()).await
+                    {
+                        tracing::warn!(error = %e, "demo: the sample payments did not go through");
+                    }
+                });
+            }
             // Its secret key is new on every start: signing keys of an earlier start are replaced.
             let encryption = flows::oidc::keys::KeyEncryption::derive(&config.secret_key.0);
             if flows::oidc::keys::reset_if_undecryptable(&store, &encryption).await.map_err(describe)? {
@@ -670,9 +707,9 @@ const DEMO_STAFF: &str = "admin@portico.example";
 
 /// Without Stripe keys the demo takes payments through the built-in fake (TEST MODE), so the
 /// whole signup → payment → active path works on a fresh machine.
-async fn demo_stripe(config: &mut Config) -> Result<(), String> {
+async fn demo_stripe(config: &mut Config) -> Result<Option<portico::stripe::fake::FakeStripe>, String> {
     if config.stripe.secret_key.is_some() {
-        return Ok(());
+        return Ok(None);
     }
     let secret = format!(
         "whsec_demo_{}",
@@ -691,7 +728,7 @@ async fn demo_stripe(config: &mut Config) -> Result<(), String> {
     config.stripe.secret_key = Some(portico::config::Redacted("sk_test_portico_demo".into()));
     config.stripe.webhook_secret = Some(portico::config::Redacted(secret));
     config.stripe.api_base = fake.url().clone();
-    Ok(())
+    Ok(Some(fake))
 }
 
 /// Makes sure the demo organisation exists and gives the demo admin a fresh password.

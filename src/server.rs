@@ -21,8 +21,12 @@ pub use crate::state::AppState;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut top = Router::new();
+    // The dev webhook receiver takes JSON, beside the API (see `web::dev_webhooks`).
+    if state.config.smtp_url.is_none() {
+        top = top.route("/dev/webhooks/receive", axum::routing::post(crate::web::dev_webhooks::receive));
+    }
+    top.route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::api::router(state.clone()))

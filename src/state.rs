@@ -35,6 +35,37 @@ pub struct AppInner {
     pub oidc_keys: crate::flows::oidc::keys::KeyCache,
     /// What decrypts them (derived from the secret key).
     pub oidc_encryption: crate::flows::oidc::keys::KeyEncryption,
+    /// The dev webhook receiver's last deliveries (`/dev/webhooks`, dev mailbox only).
+    pub dev_webhooks: DevWebhookInbox,
+}
+
+/// A webhook delivery the dev receiver took.
+#[derive(Clone, Debug)]
+pub struct DevWebhook {
+    pub at: i64,
+    pub id: String,
+    pub event_type: String,
+    /// The `webhook-signature` matched the secret of an endpoint whose URL is the receiver's.
+    pub verified: bool,
+    pub body: String,
+}
+
+/// The last [`DevWebhookInbox::KEEP`] deliveries, newest first, in this process's memory.
+#[derive(Default)]
+pub struct DevWebhookInbox(std::sync::Mutex<std::collections::VecDeque<DevWebhook>>);
+
+impl DevWebhookInbox {
+    pub const KEEP: usize = 100;
+
+    pub fn push(&self, delivery: DevWebhook) {
+        let mut items = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        items.push_front(delivery);
+        items.truncate(Self::KEEP);
+    }
+
+    pub fn list(&self) -> Vec<DevWebhook> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +99,7 @@ impl AppState {
             access_watch: Default::default(),
             oidc_keys: Default::default(),
             oidc_encryption,
+            dev_webhooks: Default::default(),
         }))
     }
 }

@@ -10,7 +10,7 @@ CREATE TABLE status_changes (
     to_status     TEXT NOT NULL,
     at            BIGINT NOT NULL
 );
-CREATE INDEX status_changes_org_at ON status_changes (org_id, at);
+CREATE INDEX status_changes_org_at ON status_changes (org_id, from_status, at);
 CREATE INDEX status_changes_membership ON status_changes (membership_id);
 
 INSERT INTO status_changes (org_id, membership_id, from_status, to_status, at)
@@ -21,8 +21,8 @@ JOIN memberships m ON m.org_id = a.org_id AND m.user_id = u.id
 WHERE a.action = 'member.status_changed' AND json_extract(a.details, '$.from') IS NOT NULL AND json_extract(a.details, '$.to') IS NOT NULL
 ORDER BY a.id;
 
--- Members by status, and joins (first activation) per month.
-CREATE INDEX memberships_org_status ON memberships (org_id, status);
+-- Members by status (and paying ones), and joins (first activation) per month.
+CREATE INDEX memberships_org_status ON memberships (org_id, status, subscription_status);
 CREATE INDEX memberships_org_since ON memberships (org_id, member_since) WHERE member_since IS NOT NULL;
 -- Failed and dead webhook deliveries per endpoint.
 CREATE INDEX webhook_deliveries_troubled ON webhook_deliveries (endpoint_id, state) WHERE state IN ('failed', 'dead');

@@ -7,6 +7,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod demo;
 pub mod invitations;
 pub mod lifecycle;
 pub mod mail;

@@ -19,8 +19,12 @@ pub const ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
 
 pub use crate::domain::events::EVENT_TYPES;
 
+/// Where the dev webhook receiver takes deliveries, under the base URL (routed with the dev
+/// mailbox only; its page is `/dev/webhooks`).
+pub const DEV_RECEIVER_PATH: &str = "dev/webhooks/receive";
+
 /// What staff give for a new endpoint.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointInput {
     /// `https://…` (or `http://` where the configuration allows it).

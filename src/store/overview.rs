@@ -1,5 +1,5 @@
 //! The figures of an organisation's overview, each one statement over an index
-//! (`memberships (org_id, status)`, `(org_id, member_since)`, `status_changes (org_id, at)`,
+//! (`memberships (org_id, status, subscription_status)`, `(org_id, member_since)`, `status_changes (org_id, at)`,
 //! the troubled webhook deliveries), so they cost the same with 100 members or 100 000.
 
 use sqlx::{Executor, Row};
@@ -57,29 +57,32 @@ pub async fn pending<'c, E: Executor<'c, Database = sqlx::Any>>(
     Ok(Pending { total: n(0)?, payment: n(1)?, waiver: n(2)?, id_check: n(3)?, ready: n(4)? })
 }
 
-/// How many of the rows `from` picks fall in each of the intervals between consecutive
-/// `bounds` (Unix seconds, ascending), in one pass over the index range.
+/// How many rows of `table` (of the organisation, and `condition`) have `column` in each of
+/// the intervals between consecutive `bounds` (Unix seconds, ascending): one count over an
+/// index range per interval, all in one statement.
 async fn per_interval<'c, E: Executor<'c, Database = sqlx::Any>>(
     e: E,
+    table: &str,
     column: &str,
-    from_where: &str,
+    condition: &str,
     org_id: i64,
     bounds: &[i64],
 ) -> Result<Vec<i64>> {
-    let sums: Vec<String> = (0..bounds.len().saturating_sub(1))
-        .map(|i| format!("SUM(CASE WHEN {column} >= ${} AND {column} < ${} THEN 1 ELSE 0 END)", i + 2, i + 3))
+    let counts: Vec<String> = (0..bounds.len().saturating_sub(1))
+        .map(|i| {
+            format!(
+                "(SELECT COUNT(*) FROM {table} WHERE org_id = $1 {condition} AND {column} >= ${} AND {column} < ${})",
+                i + 2,
+                i + 3
+            )
+        })
         .collect();
-    let sql = format!(
-        "SELECT {} {from_where} AND {column} >= $2 AND {column} < ${}",
-        sums.join(", "),
-        bounds.len() + 1
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {}", counts.join(", ")))).bind(org_id);
     for bound in bounds {
         query = query.bind(*bound);
     }
     let row = query.fetch_one(e).await?;
-    (0..sums.len()).map(|i| Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))).collect()
+    (0..counts.len()).map(|i| Ok(row.try_get::<i64, _>(i)?)).collect()
 }
 
 /// Memberships that became active for the first time, per interval.
@@ -88,7 +91,7 @@ pub async fn joins<'c, E: Executor<'c, Database = sqlx::Any>>(
     org_id: i64,
     bounds: &[i64],
 ) -> Result<Vec<i64>> {
-    per_interval(e, "member_since", "FROM memberships WHERE org_id = $1", org_id, bounds).await
+    per_interval(e, "memberships", "member_since", "", org_id, bounds).await
 }
 
 /// Changes away from `active` (to suspended or banned), per interval.
@@ -97,8 +100,7 @@ pub async fn leaves<'c, E: Executor<'c, Database = sqlx::Any>>(
     org_id: i64,
     bounds: &[i64],
 ) -> Result<Vec<i64>> {
-    per_interval(e, "at", "FROM status_changes WHERE org_id = $1 AND from_status = 'active'", org_id, bounds)
-        .await
+    per_interval(e, "status_changes", "at", "AND from_status = 'active'", org_id, bounds).await
 }
 
 /// Active members whose Stripe subscription is active or trialing.

@@ -532,3 +532,28 @@ pub async fn delivery_exists(conn: &mut AnyConnection, endpoint_id: i64, id: i64
         .await?;
     Ok(row.try_get::<i64, _>(0)? > 0)
 }
+
+/// The signing secrets (current, and previous while it still signs) of the live endpoints
+/// whose URL is `url`: the dev receiver checks signatures with them.
+pub async fn secrets_for_url<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    url: &str,
+    now: i64,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT secret, CASE WHEN previous_until > $2 THEN previous_secret END
+         FROM webhook_endpoints WHERE url = $1 AND deleted_at IS NULL",
+    )
+    .bind(url)
+    .bind(now)
+    .fetch_all(e)
+    .await?;
+    let mut secrets = Vec::new();
+    for r in rows {
+        secrets.push(r.try_get::<String, _>(0)?);
+        if let Some(previous) = r.try_get::<Option<String>, _>(1)? {
+            secrets.push(previous);
+        }
+    }
+    Ok(secrets)
+}

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod csrf;
 mod dashboard;
 mod dev_mail;
+pub mod dev_webhooks;
 mod invite;
 mod login;
 pub mod oidc;
@@ -44,7 +45,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     let mut pages = Router::new();
     // The dev mail viewer exists only while mail goes to the dev mailbox.
     if state.config.smtp_url.is_none() {
-        pages = pages.route("/dev/mail", get(dev_mail::list)).route("/dev/mail/{id}", get(dev_mail::show));
+        pages = pages
+            .route("/dev/mail", get(dev_mail::list))
+            .route("/dev/mail/{id}", get(dev_mail::show))
+            .route("/dev/webhooks", get(dev_webhooks::list));
     }
     pages
         .route("/", get(home))

@@ -335,6 +335,15 @@ pub struct DevMailList<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "dev_webhooks.html")]
+pub struct DevWebhookList<'a> {
+    pub p: &'a WebCtx,
+    /// The receiver's URL, to give an endpoint.
+    pub url: String,
+    pub deliveries: Vec<crate::state::DevWebhook>,
+}
+
+#[derive(Template)]
 #[template(path = "dev_mail_show.html")]
 pub struct DevMailShow<'a> {
     pub p: &'a WebCtx,
