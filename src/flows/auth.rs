@@ -203,32 +203,6 @@ pub async fn record_signed_in(
     signed_in(tx, user, origin, amr).await
 }
 
-/// The second step of a sign-in: a TOTP code or a recovery code (one field). Throttled per
-/// account and per client IP; every wrong input answers the same (`InvalidCredentials`) and is
-/// audited. A pending sign-in that has expired or was finished is `NotFound`.
-pub async fn second_step(
-    store: &Store,
-    config: &crate::config::Config,
-    origin: &Origin,
-    pending_token: &str,
-    code: &str,
-) -> FlowResult<SecondStepDone> {
-    let at = now();
-    let pending = pending_sign_in(store, pending_token).await?.ok_or(FlowError::NotFound)?;
-    charge_second_step(store, origin, pending.user_id).await?;
-    let user = store::users::find_by_id(store.pool(), pending.user_id).await?.ok_or(FlowError::NotFound)?;
-    let mut tx = store.begin().await?;
-    let Some(passed) = super::second_factor::check_code(&mut tx, config, user.id, code, at).await? else {
-        second_step_failed(&mut tx, &user, origin).await?;
-        tx.commit().await?;
-        return Err(FlowError::InvalidCredentials);
-    };
-    if passed == super::second_factor::Passed::RecoveryCode {
-        super::second_factor::recovery_code_used(&mut tx, config, &user).await?;
-    }
-    finish_pending(tx, config, origin, &user, pending_token, pending.next_path, passed.amr()).await
-}
-
 /// Starts a session for a user inside `tx`, always under a new id: the session the request
 /// carried (if any) is deleted.
 pub async fn open_session(

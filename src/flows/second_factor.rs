@@ -395,3 +395,30 @@ pub async fn enrolment_required(
     Ok(user.staff_role.is_some()
         && settings::get(store, &setting_defs::STAFF_SECOND_FACTOR_REQUIRED).await? == 1)
 }
+
+/// The second step of a sign-in: a TOTP code or a recovery code (one field). Throttled per
+/// account and per client IP; every wrong input answers the same (`InvalidCredentials`) and is
+/// audited. A pending sign-in that has expired or was finished is `NotFound`.
+pub async fn second_step(
+    store: &Store,
+    config: &crate::config::Config,
+    origin: &crate::store::audit::Origin,
+    pending_token: &str,
+    code: &str,
+) -> FlowResult<auth::SecondStepDone> {
+    let at = now();
+    let pending = auth::pending_sign_in(store, pending_token).await?.ok_or(FlowError::NotFound)?;
+    auth::charge_second_step(store, origin, pending.user_id).await?;
+    let user =
+        crate::store::users::find_by_id(store.pool(), pending.user_id).await?.ok_or(FlowError::NotFound)?;
+    let mut tx = store.begin().await?;
+    let Some(passed) = check_code(&mut tx, config, user.id, code, at).await? else {
+        auth::second_step_failed(&mut tx, &user, origin).await?;
+        tx.commit().await?;
+        return Err(FlowError::InvalidCredentials);
+    };
+    if passed == Passed::RecoveryCode {
+        recovery_code_used(&mut tx, config, &user).await?;
+    }
+    auth::finish_pending(tx, config, origin, &user, pending_token, pending.next_path, passed.amr()).await
+}

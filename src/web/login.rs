@@ -191,7 +191,7 @@ pub async fn second_factor_submit(
         Ok(None) => return start_again(&ctx),
         Err(page) => return page,
     };
-    match flows::auth::second_step(&state.store, &state.config, &ctx.origin, &token, &code).await {
+    match flows::second_factor::second_step(&state.store, &state.config, &ctx.origin, &token, &code).await {
         Ok(done) => {
             let home = if done.is_staff { "/staff/orgs" } else { "/" };
             let target = done.next_path.as_deref().and_then(local_path).unwrap_or(home).to_string();
