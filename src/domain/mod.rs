@@ -5,6 +5,7 @@ pub mod csv;
 pub mod destination;
 mod email;
 pub mod events;
+pub mod import;
 pub mod member;
 mod names;
 pub mod oidc;
