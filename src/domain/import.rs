@@ -194,7 +194,7 @@ impl ImportRow {
                 }
                 Column::Known(name) => *name,
             };
-            let mut texted = |max: usize| {
+            let texted = |max: usize| {
                 let mut problems = Vec::new();
                 let v = text(value, "text", max, false, &mut problems);
                 (v, problems.first().map(|p| p.1))
