@@ -44,7 +44,7 @@ pub struct Config {
     /// How often `serve` runs its scheduled work: ending past-due grace periods and timed
     /// suspensions, recording expired authorisations, resuming cut-off Stripe event processing.
     pub scheduler_secs: u64,
-    /// How often `serve` deletes audit events past the retention setting (first run at start).
+    /// How often `serve` removes what is past its retention settings (first run at start).
     pub audit_prune_interval_secs: u64,
     /// How long a new OpenID Connect signing key is published before it signs.
     pub oidc_key_publish_secs: i64,

@@ -128,6 +128,7 @@ pub fn code_key(code: &str) -> Option<&'static str> {
         "insecure_destination" => "error-insecure-destination",
         "private_destination" => "error-private-destination",
         "not_finished" => "error-not-finished",
+        "payload_pruned" => "error-payload-pruned",
         "status_changed" => "error-status-changed",
         "price_taken" => "error-price-taken",
         "account_exists" => "error-account-exists",

@@ -394,7 +394,8 @@ async fn scheduler(state: AppState) {
     }
 }
 
-/// Deletes audit events past the retention setting: at start, then every
+/// Removes what is past its retention setting (audit events, emails, webhook deliveries,
+/// finished signups, spent links and tokens, Stripe payloads): at start, then every
 /// `audit_prune_interval_secs` (a day by default).
 async fn audit_retention(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(state.config.audit_prune_interval_secs));
@@ -405,6 +406,11 @@ async fn audit_retention(state: AppState) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "audit retention"),
             Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+        }
+        match crate::flows::retention::run(&state.store).await {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => tracing::info!(?removed, "retention"),
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
     }
 }

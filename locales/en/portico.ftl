@@ -778,3 +778,4 @@ devhooks-signature = Signature
 devhooks-body = Body
 devhooks-verified = valid
 devhooks-unverified = does not match
+error-payload-pruned = This event is older than the Stripe payload retention: only its id, type, times and outcome are kept, so it cannot be processed again.

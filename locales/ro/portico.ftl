@@ -781,3 +781,4 @@ devhooks-signature = Semnătură
 devhooks-body = Conținut
 devhooks-verified = validă
 devhooks-unverified = nu se potrivește
+error-payload-pruned = Acest eveniment este mai vechi decât perioada de păstrare a conținutului Stripe: se păstrează doar id-ul, tipul, momentele și rezultatul, deci nu mai poate fi procesat din nou.

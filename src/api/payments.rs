@@ -110,7 +110,10 @@ pub async fn ledger(
 #[utoipa::path(
     post, path = "/api/v1/stripe/events/{id}/reprocess", tag = "payments",
     params(("id" = String, Path, description = "Stripe event id, `evt_…`")),
-    responses((status = 200, description = "The event after processing", body = LedgerEventJson)),
+    responses(
+        (status = 200, description = "The event after processing", body = LedgerEventJson),
+        (status = 409, description = "`payload_pruned`: retention removed the event's payload", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn reprocess(

@@ -80,7 +80,11 @@ impl Header {
                 match super::text::clean(key, 50, Lines::Single) {
                     Ok(Some(clean)) if clean == key => Column::Custom(key.to_string()),
                     _ => {
-                        refusals.push(Refusal { line: 1, column: name.to_string(), reason: "invalid_custom_key" });
+                        refusals.push(Refusal {
+                            line: 1,
+                            column: name.to_string(),
+                            reason: "invalid_custom_key",
+                        });
                         continue;
                     }
                 }
@@ -160,7 +164,12 @@ impl ImportRow {
     /// Reads the cells of one data row (as many as the header has columns; fewer or more is a
     /// refusal of the row) that starts on `line`, as of `today` (dates in the future are
     /// refused where they cannot be).
-    pub fn parse(header: &Header, cells: &[String], line: u64, today: Date) -> Result<ImportRow, Vec<Refusal>> {
+    pub fn parse(
+        header: &Header,
+        cells: &[String],
+        line: u64,
+        today: Date,
+    ) -> Result<ImportRow, Vec<Refusal>> {
         if cells.len() != header.columns.len() {
             return Err(vec![Refusal { line, column: String::new(), reason: "wrong_number_of_cells" }]);
         }
@@ -324,7 +333,10 @@ mod tests {
     #[test]
     fn the_header_names_known_and_custom_columns_once_with_email() {
         let h = header(&["Email", "first_name", "custom.Locker"]);
-        assert_eq!(h.columns, [Column::Known("email"), Column::Known("first_name"), Column::Custom("Locker".into())]);
+        assert_eq!(
+            h.columns,
+            [Column::Known("email"), Column::Known("first_name"), Column::Custom("Locker".into())]
+        );
         let bad = Header::parse(&cells(&["first_name", "nickname", "first_name", "custom. x"])).unwrap_err();
         let reasons: Vec<_> = bad.iter().map(|r| (r.column.as_str(), r.reason)).collect();
         assert_eq!(
@@ -377,7 +389,16 @@ mod tests {
 
     #[test]
     fn every_bad_cell_is_named_with_its_reason() {
-        let h = header(&["email", "username", "birthday", "status", "tags", "authorisations", "custom.shoe", "phone"]);
+        let h = header(&[
+            "email",
+            "username",
+            "birthday",
+            "status",
+            "tags",
+            "authorisations",
+            "custom.shoe",
+            "phone",
+        ]);
         let refusals = ImportRow::parse(
             &h,
             &cells(&[
@@ -411,7 +432,8 @@ mod tests {
         );
         let short = ImportRow::parse(&h, &cells(&["a@b.org"]), 9, TODAY).unwrap_err();
         assert_eq!(short[0].reason, "wrong_number_of_cells");
-        let blank = ImportRow::parse(&header(&["email", "note"]), &cells(&["  ", "x"]), 3, TODAY).unwrap_err();
+        let blank =
+            ImportRow::parse(&header(&["email", "note"]), &cells(&["  ", "x"]), 3, TODAY).unwrap_err();
         assert_eq!(blank[0].reason, "required");
     }
 

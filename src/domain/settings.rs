@@ -58,6 +58,46 @@ pub const AUDIT_RETENTION_DAYS: SettingDef = SettingDef {
     help: "days audit events are kept (0 keeps them forever); older ones are deleted once a day",
 };
 
+pub const EMAIL_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "retention.emails_days",
+    default: 90,
+    min: 0,
+    max: 36_500,
+    help: "days sent and given-up emails are kept (recipient, subject, state; 0 keeps them forever)",
+};
+
+pub const WEBHOOK_DELIVERY_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "retention.webhook_deliveries_days",
+    default: 30,
+    min: 0,
+    max: 36_500,
+    help: "days delivered and dead webhook deliveries (and their events) are kept (0 keeps them forever)",
+};
+
+pub const SIGNUP_REQUEST_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "retention.signup_requests_days",
+    default: 30,
+    min: 0,
+    max: 36_500,
+    help: "days finished signup requests are kept (0 keeps them forever)",
+};
+
+pub const EXPIRED_TOKEN_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "retention.expired_tokens_days",
+    default: 30,
+    min: 0,
+    max: 36_500,
+    help: "days used, revoked or expired links and OpenID Connect codes and tokens are kept (0 keeps them forever)",
+};
+
+pub const STRIPE_PAYLOAD_RETENTION_DAYS: SettingDef = SettingDef {
+    key: "retention.stripe_payloads_days",
+    default: 400,
+    min: 0,
+    max: 36_500,
+    help: "days the payloads of processed Stripe events are kept; then only id, type, time and outcome stay (0 keeps them forever)",
+};
+
 pub const OIDC_ACCESS_TOKEN_MINUTES: SettingDef = SettingDef {
     key: "oidc.access_token_minutes",
     default: 10,
@@ -113,6 +153,11 @@ pub const ALL_SETTINGS: &[SettingDef] = &[
     SIGNUP_EMAILS_PER_RECIPIENT,
     SIGNUP_REQUESTS_PER_IP,
     AUDIT_RETENTION_DAYS,
+    EMAIL_RETENTION_DAYS,
+    WEBHOOK_DELIVERY_RETENTION_DAYS,
+    SIGNUP_REQUEST_RETENTION_DAYS,
+    EXPIRED_TOKEN_RETENTION_DAYS,
+    STRIPE_PAYLOAD_RETENTION_DAYS,
     OIDC_ACCESS_TOKEN_MINUTES,
     OIDC_ID_TOKEN_MINUTES,
     OIDC_REFRESH_TOKEN_DAYS,

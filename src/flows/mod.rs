@@ -20,6 +20,7 @@ pub mod password;
 pub mod password_reset;
 pub mod payments;
 pub mod plans;
+pub mod retention;
 pub mod sealing;
 pub mod second_factor;
 pub mod settings;

@@ -605,6 +605,9 @@ pub async fn ledger(store: &Store, ctx: &Ctx, q: &LedgerQuery) -> FlowResult<Vec
 }
 
 /// Staff re-process one ledger event (after fixing what made it fail); audited.
+/// What retention leaves of a Stripe event's payload (`retention.stripe_payloads_days`).
+pub const PRUNED_PAYLOAD: &str = "{}";
+
 pub async fn reprocess(
     store: &Store,
     ctx: &Ctx,
@@ -613,6 +616,10 @@ pub async fn reprocess(
 ) -> FlowResult<LedgerEvent> {
     ctx.require_admin()?;
     stripe_events::find(store.pool(), id).await?.ok_or(FlowError::NotFound)?;
+    // Retention keeps an old event's id, type, times and outcome, not its payload.
+    if stripe_events::payload(store.pool(), id).await?.as_deref() == Some(PRUNED_PAYLOAD) {
+        return Err(FlowError::Conflict { code: "payload_pruned" });
+    }
     let mut tx = store.begin().await?;
     audit::record(
         tx.conn(),

@@ -17,6 +17,7 @@ pub mod overview;
 pub mod plans;
 pub mod rate_limits;
 pub mod records;
+pub mod retention;
 pub mod sessions;
 pub mod settings;
 pub mod signups;

@@ -20,6 +20,7 @@ mod password_reset;
 mod payments;
 mod plans;
 mod reliability;
+mod retention;
 mod second_factors;
 mod security;
 mod settings;
