@@ -779,3 +779,7 @@ devhooks-body = Body
 devhooks-verified = valid
 devhooks-unverified = does not match
 error-payload-pruned = This event is older than the Stripe payload retention: only its id, type, times and outcome are kept, so it cannot be processed again.
+member-export-person = Download everything Portico holds about this member (JSON; recorded in the audit log)
+account-export = Your data
+account-export-intro = Everything Portico holds about you — account, memberships, records, keys, authorisations, notes, second factors, connected applications, sessions, emails, payments and history — in one JSON file.
+account-export-link = Download your data

@@ -782,3 +782,7 @@ devhooks-body = Conținut
 devhooks-verified = validă
 devhooks-unverified = nu se potrivește
 error-payload-pruned = Acest eveniment este mai vechi decât perioada de păstrare a conținutului Stripe: se păstrează doar id-ul, tipul, momentele și rezultatul, deci nu mai poate fi procesat din nou.
+member-export-person = Descărcați tot ce păstrează Portico despre acest membru (JSON; înregistrat în jurnalul de audit)
+account-export = Datele dumneavoastră
+account-export-intro = Tot ce păstrează Portico despre dumneavoastră — cont, calități de membru, fișe, chei, autorizări, note, factori secundari, aplicații conectate, sesiuni, emailuri, plăți și istoric — într-un singur fișier JSON.
+account-export-link = Descărcați datele

@@ -163,6 +163,25 @@ pub async fn get_member(
     Ok(Json(flows::members::get(&state.store, &ctx, &slug, id).await?.into()))
 }
 
+/// Everything Portico holds about a member (SPEC §3.11): the same JSON document the member can
+/// download at `/account/export`. Audited (`member.exported`).
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}/members/{id}/export", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    responses(
+        (status = 200, description = "The export: `format`, `generated_at`, `account`, `memberships`, `member_records`, `agreements`, `keys`, `authorisations`, `notes`, `authenticator_app`, `passkeys`, `recovery_codes`, `connected_applications`, `sessions`, `emails`, `payments`, `audit_events`", body = Object),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_member(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(flows::export::member(&state.store, &ctx, &slug, id).await?))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberChange {

@@ -36,6 +36,7 @@ use error::ApiError;
         orgs::org_stats,
         members::list_members,
         members::get_member,
+        members::export_member,
         members::patch_member,
         members::add_note,
         members::add_credential,
@@ -184,6 +185,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/stats", get(orgs::org_stats))
         .route("/orgs/{slug}/members", get(members::list_members))
         .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
+        .route("/orgs/{slug}/members/{id}/export", get(members::export_member))
         .route("/orgs/{slug}/members/{id}/notes", post(members::add_note))
         .route("/orgs/{slug}/members/{id}/credentials", post(members::add_credential))
         .route("/orgs/{slug}/members/{id}/credentials/{credential_id}", delete(members::remove_credential))

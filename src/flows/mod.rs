@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod demo;
+pub mod export;
 pub mod invitations;
 pub mod lifecycle;
 pub mod mail;

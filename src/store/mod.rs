@@ -6,6 +6,7 @@ pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod backup;
+pub mod export;
 pub mod factors;
 pub mod invitations;
 pub mod memberships;

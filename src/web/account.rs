@@ -47,6 +47,15 @@ pub async fn show(State(state): State<AppState>, ctx: WebCtx) -> Response {
     page(&state, &ctx, None, StatusCode::OK).await
 }
 
+/// `GET /account/export`: everything Portico holds about the signed-in person, as a download.
+pub async fn export(State(state): State<AppState>, ctx: WebCtx) -> Response {
+    let Some(me) = me(&ctx) else { return see_other("/login") };
+    match crate::flows::export::own(&state.store, &me).await {
+        Ok(document) => super::json_download(&document, "portico-export.json"),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
 /// A refused form: its section again with the message of each field, or the error page.
 async fn refused(state: &AppState, ctx: &WebCtx, section: &'static str, e: FlowError) -> Response {
     match e {

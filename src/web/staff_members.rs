@@ -196,6 +196,22 @@ pub async fn csv(
     }
 }
 
+/// The member's whole export (audited), behind a recent sign-in or factor check.
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64)>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let Ok(Path((slug, id))) = path else { return not_found_page(&ctx) };
+    match crate::flows::export::member(&state.store, &ctx.flow_ctx(), &slug, id).await {
+        Ok(document) => super::json_download(&document, &format!("{slug}-member-{id}.json")),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub struct CatalogueForm {
     #[serde(default)]
