@@ -50,6 +50,8 @@ pub struct Config {
     pub oidc_key_publish_secs: i64,
     pub webhooks: WebhookConfig,
     pub backup: BackupConfig,
+    /// The largest member import file accepted, in bytes.
+    pub import_max_bytes: u64,
     /// Hooks that only tests set; never read from the environment or the file.
     pub test_hooks: TestHooks,
 }
@@ -230,6 +232,7 @@ struct FileConfig {
     backup_interval: Option<NumberOrText>,
     backup_keep: Option<i64>,
     backup_before_migrate: Option<bool>,
+    import_max_bytes: Option<i64>,
 }
 
 /// A TOML value given either as a number or as text (`backup_interval = 3600` or `"1h"`).
@@ -723,6 +726,14 @@ impl Config {
                 true,
             ),
         };
+        let import_max_bytes = number(
+            &mut errors,
+            "PORTICO_IMPORT_MAX_BYTES",
+            "import_max_bytes",
+            file.import_max_bytes,
+            20 * 1024 * 1024,
+            1024..=1024 * 1024 * 1024,
+        ) as u64;
         let host =
             base_url.as_ref().and_then(|u| u.domain()).filter(|d| d.contains('.')).unwrap_or("localhost");
         let default_from = || {
@@ -766,6 +777,7 @@ impl Config {
                 oidc_key_publish_secs,
                 webhooks,
                 backup,
+                import_max_bytes,
                 test_hooks: TestHooks::default(),
             }),
             _ => Err(ConfigError(errors)),

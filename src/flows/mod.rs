@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 pub mod demo;
 pub mod export;
+pub mod import;
 pub mod invitations;
 pub mod lifecycle;
 pub mod mail;

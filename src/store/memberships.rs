@@ -416,3 +416,15 @@ pub async fn past_due_expired<'c, E: Executor<'c, Database = sqlx::Any>>(
     .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
+
+/// The membership a Stripe subscription is bound to, if any.
+pub async fn by_subscription<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    subscription: &str,
+) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT id FROM memberships WHERE stripe_subscription = $1")
+        .bind(subscription)
+        .fetch_optional(e)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}

@@ -488,3 +488,19 @@ pub async fn set_staff_fields(
     }
     Ok(())
 }
+
+/// Whether `tag` is a live key of anyone in the organisation.
+pub async fn tag_in_use<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+    tag: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM member_credentials WHERE org_id = $1 AND tag = $2 AND removed_at IS NULL",
+    )
+    .bind(org_id)
+    .bind(tag)
+    .fetch_one(e)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
+}

@@ -10,6 +10,7 @@ mod api_orgs;
 mod audit;
 mod cli;
 mod export;
+mod import;
 mod invitations;
 mod mail;
 mod members;
