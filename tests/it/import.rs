@@ -182,3 +182,29 @@ async fn every_kind_of_bad_row_is_named_and_nothing_is_written() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+#[tokio::test]
+async fn the_example_file_of_the_guide_passes_the_check() {
+    let (url, dir) = common::fresh_database().await;
+    let store = club(&url).await;
+    let ctx = Ctx::cli();
+    for name in ["induction", "laser-cutter"] {
+        flows::members::add_to_catalogue(&store, &ctx, "club", name, None).await.unwrap();
+    }
+    let plan = flows::plans::PlanInput {
+        name: "Founders".into(),
+        price_id: "price_standard".into(),
+        display_price: "€30".into(),
+        interval: "month".into(),
+    };
+    flows::plans::create(&store, &ctx, "club", &plan).await.unwrap();
+    store.close().await;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/members.csv");
+    let out = portico(&url, &["import", "members", "--org", "club", example, "--dry-run"], &[], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("created 3, updated 0, unchanged 0, refused 0"), "{text}");
+    if let Some(dir) = dir {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
