@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod downloads;
 pub mod flows;
 pub mod http_error;
 pub mod i18n;

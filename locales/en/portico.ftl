@@ -783,3 +783,4 @@ member-export-person = Download everything Portico holds about this member (JSON
 account-export = Your data
 account-export-intro = Everything Portico holds about you — account, memberships, records, keys, authorisations, notes, second factors, connected applications, sessions, emails, payments and history — in one JSON file.
 account-export-link = Download your data
+org-export = Export the whole organisation (JSON Lines)

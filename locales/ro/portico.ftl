@@ -786,3 +786,4 @@ member-export-person = Descărcați tot ce păstrează Portico despre acest memb
 account-export = Datele dumneavoastră
 account-export-intro = Tot ce păstrează Portico despre dumneavoastră — cont, calități de membru, fișe, chei, autorizări, note, factori secundari, aplicații conectate, sesiuni, emailuri, plăți și istoric — într-un singur fișier JSON.
 account-export-link = Descărcați datele
+org-export = Exportați toată organizația (JSON Lines)

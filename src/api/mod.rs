@@ -34,6 +34,7 @@ use error::ApiError;
         orgs::get_org,
         orgs::patch_org,
         orgs::org_stats,
+        orgs::export_org,
         members::list_members,
         members::get_member,
         members::export_member,
@@ -183,6 +184,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs", post(orgs::create_org))
         .route("/orgs/{slug}", get(orgs::get_org).patch(orgs::patch_org))
         .route("/orgs/{slug}/stats", get(orgs::org_stats))
+        .route("/orgs/{slug}/export", get(orgs::export_org))
         .route("/orgs/{slug}/members", get(members::list_members))
         .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
         .route("/orgs/{slug}/members/{id}/export", get(members::export_member))

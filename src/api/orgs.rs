@@ -114,6 +114,33 @@ pub async fn patch_org(
     Ok(Json(OrgJson::from(&org)))
 }
 
+/// The whole organisation as JSON Lines (admin; audited as `org.exported`): a line for the
+/// organisation, then its plans, catalogue, devices (no tokens), webhook endpoints (no
+/// secrets), and one line per member with their record, keys and authorisations, named as the
+/// import's columns. Streamed: memory stays the same whatever the organisation's size.
+#[utoipa::path(
+    get, path = "/api/v1/orgs/{slug}/export", tag = "organisations",
+    params(("slug" = String, Path, description = "Organisation slug")),
+    responses(
+        (status = 200, description = "JSON Lines, each with a `type`: `organisation`, `plan`, `authorisation`, `device`, `webhook_endpoint`, `member`", body = String, content_type = "application/x-ndjson"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_org(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let (org_id, head) = flows::export::org_head(&state.store, &ctx, &slug).await?;
+    Ok(crate::downloads::jsonl(
+        flows::export::org_lines(state.store.clone(), org_id, head),
+        &format!("{slug}.jsonl"),
+    ))
+}
+
 /// An organisation at a glance: members by status, pending activations and what they wait for,
 /// joins and leaves per month for the last 12 months, paying members, silent devices and
 /// failing webhook deliveries (any staff).

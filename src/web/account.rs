@@ -51,7 +51,7 @@ pub async fn show(State(state): State<AppState>, ctx: WebCtx) -> Response {
 pub async fn export(State(state): State<AppState>, ctx: WebCtx) -> Response {
     let Some(me) = me(&ctx) else { return see_other("/login") };
     match crate::flows::export::own(&state.store, &me).await {
-        Ok(document) => super::json_download(&document, "portico-export.json"),
+        Ok(document) => crate::downloads::json(&document, "portico-export.json"),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

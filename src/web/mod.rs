@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/staff/stripe/events/{id}/reprocess", post(staff_payments::reprocess))
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv).route_layer(sensitive()))
+        .route("/staff/orgs/{slug}/export.jsonl", get(staff_members::export_org).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))
         .route("/staff/orgs/{slug}/members/{id}", get(staff_members::show))
         .route("/staff/orgs/{slug}/members/{id}/export", get(staff_members::export).route_layer(sensitive()))
@@ -238,20 +239,6 @@ pub fn signed_out(mut response: Response, ctx: &WebCtx) -> Response {
 
 pub fn not_found_page(ctx: &WebCtx) -> Response {
     error_page(ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"))
-}
-
-/// A JSON document offered as a file to save (`filename`), never cached.
-pub fn json_download(document: &serde_json::Value, filename: &str) -> Response {
-    let body = serde_json::to_string_pretty(document).unwrap_or_else(|_| "{}".into());
-    (
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 pub fn method_not_allowed_page(ctx: &WebCtx) -> Response {

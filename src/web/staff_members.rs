@@ -207,7 +207,26 @@ pub async fn export(
     }
     let Ok(Path((slug, id))) = path else { return not_found_page(&ctx) };
     match crate::flows::export::member(&state.store, &ctx.flow_ctx(), &slug, id).await {
-        Ok(document) => super::json_download(&document, &format!("{slug}-member-{id}.json")),
+        Ok(document) => crate::downloads::json(&document, &format!("{slug}-member-{id}.json")),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+/// The whole organisation as JSON Lines (admins; audited), streamed.
+pub async fn export_org(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    slug: Result<Path<String>, PathRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let Ok(Path(slug)) = slug else { return not_found_page(&ctx) };
+    match crate::flows::export::org_head(&state.store, &ctx.flow_ctx(), &slug).await {
+        Ok((org_id, head)) => crate::downloads::jsonl(
+            crate::flows::export::org_lines(state.store.clone(), org_id, head),
+            &format!("{slug}.jsonl"),
+        ),
         Err(e) => error_page(&ctx, classify(&e)),
     }
 }

@@ -121,3 +121,63 @@ async fn a_person_gets_everything_about_them_and_nothing_about_anyone_else() {
     assert!(r.text().await.unwrap().contains("Adaline"));
     assert_eq!(app.audit("member.exported").await.len(), 2);
 }
+
+#[tokio::test]
+async fn admins_export_the_whole_organisation_as_json_lines_page_by_page() {
+    let app = spawn().await;
+    let ctx = Ctx::cli();
+    let org = flows::orgs::OrgInput {
+        slug: "club".into(),
+        name: "Club".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    flows::orgs::create(&app.store, &ctx, &org).await.unwrap();
+    flows::members::add_to_catalogue(&app.store, &ctx, "club", "woodshop", None).await.unwrap();
+    flows::access::create_device(&app.store, &ctx, "club", "Front door", None).await.unwrap();
+    member(&app, "ada@example.org", "Adaline", "0004711001", "n").await;
+    // More members than one page holds.
+    let extra = flows::export::MEMBERS_PER_PAGE as usize + 20;
+    for i in 0..extra {
+        app.join("club", &format!("m{i}@example.org"), None).await;
+    }
+    let token = app.admin_token().await;
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/orgs/club/export"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let text = r.text().await.unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["type"], "organisation");
+    assert_eq!(lines[0]["slug"], "club");
+    let of = |kind: &str| lines.iter().filter(|l| l["type"] == kind).count();
+    assert_eq!((of("authorisation"), of("device"), of("member")), (1, 1, extra + 1));
+    let ada = lines.iter().find(|l| l["email"] == "ada@example.org").unwrap();
+    assert_eq!(ada["first_name"], "Adaline");
+    assert_eq!(ada["tags"], json!(["0004711001"]));
+    assert_eq!(ada["authorisations"][0]["name"], "woodshop");
+    assert!(!text.contains("pdv_") && !text.contains("token"), "no device token");
+    assert_eq!(app.audit("org.exported").await.len(), 1);
+
+    // Support staff may not; the console link is for admins.
+    app.create_staff("help@example.org", StaffRole::Support).await;
+    let support = app.api_token("help@example.org").await;
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/orgs/club/export"))
+        .bearer_auth(&support)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let password = app.create_staff("ops@example.org", StaffRole::Admin).await;
+    let staff = client();
+    app.login(&staff, "ops@example.org", &password).await;
+    let r = staff.get(app.url("/staff/orgs/club/export.jsonl")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap().lines().count(), lines.len());
+}
