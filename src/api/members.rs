@@ -169,7 +169,7 @@ pub async fn get_member(
     get, path = "/api/v1/orgs/{slug}/members/{id}/export", tag = "members",
     params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
     responses(
-        (status = 200, description = "The export: `format`, `generated_at`, `account`, `memberships`, `member_records`, `agreements`, `keys`, `authorisations`, `notes`, `authenticator_app`, `passkeys`, `recovery_codes`, `connected_applications`, `sessions`, `emails`, `payments`, `audit_events`", body = Object),
+        (status = 200, description = "The export: format, generated_at, account, memberships, member_records, agreements, keys, authorisations, notes, authenticator_app, passkeys, recovery_codes, connected_applications, sessions, emails, payments, audit_events", body = Object),
         (status = 404, description = "`not_found`", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -122,7 +122,7 @@ pub async fn patch_org(
     get, path = "/api/v1/orgs/{slug}/export", tag = "organisations",
     params(("slug" = String, Path, description = "Organisation slug")),
     responses(
-        (status = 200, description = "JSON Lines, each with a `type`: `organisation`, `plan`, `authorisation`, `device`, `webhook_endpoint`, `member`", body = String, content_type = "application/x-ndjson"),
+        (status = 200, description = "JSON Lines, each with a type: organisation, plan, authorisation, device, webhook_endpoint, member", body = String, content_type = "application/x-ndjson"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
