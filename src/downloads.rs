@@ -26,9 +26,9 @@ pub fn jsonl(
     let body = axum::body::Body::from_stream(lines.map(|chunk| chunk.map_err(std::io::Error::other)));
     (
         [
-            (axum::http::header::CONTENT_TYPE, "application/x-ndjson".to_string()),
-            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         body,
     )

@@ -429,8 +429,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let token = seeded.map(|s| s.device_token);
                 tokio::spawn(async move {
                     let ready = config.base_url.join("healthz").map(|u| u.to_string()).unwrap_or_default();
+                    let http = reqwest::Client::builder()
+                        .timeout(std::time::Duration::from_secs(2))
+                        .build()
+                        .unwrap_or_default();
                     for _ in 0..100 {
-                        if reqwest::get(&ready).await.is_ok_and(|r| r.status().is_success()) {
+                        if http.get(&ready).send().await.is_ok_and(|r| r.status().is_success()) {
                             break;
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -175,13 +175,7 @@ pub async fn scheduled(store: &Store, config: &Config) -> Result<Scheduled, Back
         return Ok(Scheduled::NotDue);
     }
     std::fs::create_dir_all(&dir).map_err(io("cannot create the backup directory", &dir))?;
-    let lock_path = dir.join(".portico-backup.lock");
-    let lock = open_lock(&lock_path)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(Scheduled::Busy),
-        Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", &lock_path)(e)),
-    }
+    let Some(lock) = lock_exclusively(&dir.join(".portico-backup.lock"))? else { return Ok(Scheduled::Busy) };
     if !due(&dir)? {
         return Ok(Scheduled::NotDue);
     }
@@ -189,6 +183,16 @@ pub async fn scheduled(store: &Store, config: &Config) -> Result<Scheduled, Back
     let pruned = prune(&dir, config.backup.keep)?.len();
     drop(lock);
     Ok(Scheduled::Taken { backup, pruned })
+}
+
+/// The lock file at `path`, held exclusively; `None` while someone else holds it.
+fn lock_exclusively(path: &Path) -> Result<Option<File>, BackupError> {
+    let file = open_lock(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("cannot lock", path)(e)),
+    }
 }
 
 fn open_lock(path: &Path) -> Result<File, BackupError> {
@@ -207,10 +211,15 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-fn lock_path(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push(".lock");
+/// `path` with `suffix` added to its file name (`portico.db` → `portico.db.lock`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+fn lock_path(database: &Path) -> PathBuf {
+    with_suffix(database, ".lock")
 }
 
 /// Held by a running server: while any is held, `restore` refuses.
@@ -248,26 +257,16 @@ pub async fn restore(config: &Config, file: &Path) -> Result<Restored, BackupErr
     if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("cannot create the database directory", parent))?;
     }
-    let lock = open_lock(&lock_path)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(BackupError::InUse {
-                database: database.display().to_string(),
-                lock: lock_path.display().to_string(),
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", &lock_path)(e)),
-    }
+    let Some(lock) = lock_exclusively(&lock_path)? else {
+        return Err(BackupError::InUse {
+            database: database.display().to_string(),
+            lock: lock_path.display().to_string(),
+        });
+    };
     let FileCheck { schema_version } = copies::check_file(file).await?;
     if schema_version > SCHEMA_VERSION {
         return Err(BackupError::NewerSchema { file: file.display().to_string(), found: schema_version });
     }
-    let with_suffix = |path: &Path, suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
     // The copy is made beside the database first, so the swap is one rename on one filesystem.
     let incoming = with_suffix(&database, ".restoring");
     std::fs::copy(file, &incoming).map_err(io("cannot copy the backup to", &incoming))?;

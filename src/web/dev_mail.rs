@@ -12,7 +12,8 @@ use crate::http_error::{ErrorInfo, classify};
 use crate::state::AppState;
 use crate::store::outbox;
 
-fn local_only(ctx: &WebCtx) -> Option<Response> {
+/// The not-found page for anyone not on this machine (the dev viewers are for the developer).
+pub(super) fn local_only(ctx: &WebCtx) -> Option<Response> {
     let local = ctx
         .origin
         .client_ip

@@ -10,25 +10,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::pages::DevWebhookList;
-use super::{WebCtx, error_page, render};
+use super::{WebCtx, render};
 use crate::domain::webhook_signature::SigningSecret;
-use crate::http_error::ErrorInfo;
 use crate::state::{AppState, DevWebhook};
 use crate::store::{now, webhooks};
 
 use crate::flows::webhooks::DEV_RECEIVER_PATH as PATH;
 
-fn local(ctx: &WebCtx) -> bool {
-    ctx.origin
-        .client_ip
-        .as_deref()
-        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-        .is_some_and(|ip| ip.is_loopback())
-}
-
 pub async fn list(State(state): State<AppState>, ctx: WebCtx) -> Response {
-    if !local(&ctx) {
-        return error_page(&ctx, ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "error-not-found"));
+    if let Some(denied) = super::dev_mail::local_only(&ctx) {
+        return denied;
     }
     let url = state.config.base_url.join(PATH).map(|u| u.to_string()).unwrap_or_default();
     render(StatusCode::OK, &DevWebhookList { p: &ctx, url, deliveries: state.dev_webhooks.list() })

@@ -1,6 +1,6 @@
 //! The `portico` binary: admin commands and configuration errors, run as a user would.
 
-use crate::common;
+use crate::common::{self, stderr, stdout};
 
 use std::process::{Command, Output};
 
@@ -8,14 +8,6 @@ use portico::store::Store;
 
 fn portico(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     common::portico(database_url, args, &[], stdin)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 #[tokio::test]

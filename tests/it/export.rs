@@ -39,9 +39,8 @@ async fn member(app: &TestApp, email: &str, first: &str, tag: &str, note: &str) 
     id
 }
 
-#[tokio::test]
-async fn a_person_gets_everything_about_them_and_nothing_about_anyone_else() {
-    let app = spawn().await;
+/// The open organisation `club` with `woodshop` in its catalogue.
+async fn club(app: &TestApp) {
     let ctx = Ctx::cli();
     let org = flows::orgs::OrgInput {
         slug: "club".into(),
@@ -52,6 +51,12 @@ async fn a_person_gets_everything_about_them_and_nothing_about_anyone_else() {
     };
     flows::orgs::create(&app.store, &ctx, &org).await.unwrap();
     flows::members::add_to_catalogue(&app.store, &ctx, "club", "woodshop", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_person_gets_everything_about_them_and_nothing_about_anyone_else() {
+    let app = spawn().await;
+    club(&app).await;
     let ada = member(&app, "ada@example.org", "Adaline", "0004711001", "Brought cake for everyone").await;
     let _bob =
         member(&app, "bob@example.org", "Bobbington", "0004711002", "Left the laser on overnight").await;
@@ -126,15 +131,7 @@ async fn a_person_gets_everything_about_them_and_nothing_about_anyone_else() {
 async fn admins_export_the_whole_organisation_as_json_lines_page_by_page() {
     let app = spawn().await;
     let ctx = Ctx::cli();
-    let org = flows::orgs::OrgInput {
-        slug: "club".into(),
-        name: "Club".into(),
-        kind: "nonprofit".into(),
-        company_name: None,
-        signup: Some("open".into()),
-    };
-    flows::orgs::create(&app.store, &ctx, &org).await.unwrap();
-    flows::members::add_to_catalogue(&app.store, &ctx, "club", "woodshop", None).await.unwrap();
+    club(&app).await;
     flows::access::create_device(&app.store, &ctx, "club", "Front door", None).await.unwrap();
     member(&app, "ada@example.org", "Adaline", "0004711001", "n").await;
     // More members than one page holds.

@@ -11,15 +11,7 @@ use portico::flows::{self, Ctx};
 use portico::store::{Backend, Store};
 use sqlx::{Connection, Row};
 
-use crate::common::{self, ServeProcess, portico, spawn_on, spawn_with};
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
+use crate::common::{self, ServeProcess, portico, spawn_on, spawn_with, stderr, stdout};
 
 fn sqlite_only(test: &str) -> bool {
     if common::backend() == Backend::Sqlite {

@@ -5,24 +5,9 @@ use std::time::Duration;
 
 use portico::flows::{self, Ctx};
 use portico::store::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{self, client, spawn_with, webhook_receiver};
-
-async fn call(
-    app: &common::TestApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn the_organisation_page_opens_with_its_figures_and_the_api_gives_the_same() {
@@ -37,20 +22,20 @@ async fn the_organisation_page_opens_with_its_figures_and_the_api_gives_the_same
     };
     flows::orgs::create(&app.store, &Ctx::cli(), &input).await.unwrap();
     let patch = json!({"activation": "manual", "requires_waiver": true});
-    assert_eq!(call(&app, &token, reqwest::Method::PATCH, "/api/v1/orgs/club", Some(patch)).await.0, 200);
+    assert_eq!(app.api(&token, reqwest::Method::PATCH, "/api/v1/orgs/club", Some(patch)).await.0, 200);
     let plan =
         json!({"name": "Standard", "price_id": "price_std", "display_price": "€20", "interval": "month"});
-    assert_eq!(call(&app, &token, reqwest::Method::POST, "/api/v1/orgs/club/plans", Some(plan)).await.0, 201);
+    assert_eq!(app.api(&token, reqwest::Method::POST, "/api/v1/orgs/club/plans", Some(plan)).await.0, 201);
     let receiver = webhook_receiver::Receiver::start().await;
     receiver.answer(webhook_receiver::Answer::Status(500));
     let endpoint = json!({"url": receiver.url});
     assert_eq!(
-        call(&app, &token, reqwest::Method::POST, "/api/v1/orgs/club/webhooks", Some(endpoint)).await.0,
+        app.api(&token, reqwest::Method::POST, "/api/v1/orgs/club/webhooks", Some(endpoint)).await.0,
         201
     );
     let device = json!({"name": "Front door"});
     assert_eq!(
-        call(&app, &token, reqwest::Method::POST, "/api/v1/orgs/club/devices", Some(device)).await.0,
+        app.api(&token, reqwest::Method::POST, "/api/v1/orgs/club/devices", Some(device)).await.0,
         201
     );
 
@@ -62,14 +47,9 @@ async fn the_organisation_page_opens_with_its_figures_and_the_api_gives_the_same
         let (app, token) = (&app, &token);
         let body = json!({"status": to, "reason": "test"});
         async move {
-            let (code, body) = call(
-                app,
-                token,
-                reqwest::Method::PATCH,
-                &format!("/api/v1/orgs/club/members/{id}"),
-                Some(body),
-            )
-            .await;
+            let (code, body) = app
+                .api(token, reqwest::Method::PATCH, &format!("/api/v1/orgs/club/members/{id}"), Some(body))
+                .await;
             assert_eq!(code, 200, "{body}");
         }
     };
@@ -96,7 +76,7 @@ async fn the_organisation_page_opens_with_its_figures_and_the_api_gives_the_same
     // The receiver refuses every event: deliveries are failing.
     receiver.wait_for(1, Duration::from_secs(20)).await;
 
-    let (code, stats) = call(&app, &token, reqwest::Method::GET, "/api/v1/orgs/club/stats", None).await;
+    let (code, stats) = app.api(&token, reqwest::Method::GET, "/api/v1/orgs/club/stats", None).await;
     assert_eq!(code, 200, "{stats}");
     assert_eq!(stats["members"], json!({"total": 6, "pending": 3, "active": 1, "suspended": 1, "banned": 1}));
     assert_eq!(
@@ -117,8 +97,8 @@ async fn the_organisation_page_opens_with_its_figures_and_the_api_gives_the_same
     // Support staff read the figures too; an unknown organisation is 404.
     app.create_staff("help@example.org", portico::domain::StaffRole::Support).await;
     let support = app.api_token("help@example.org").await;
-    assert_eq!(call(&app, &support, reqwest::Method::GET, "/api/v1/orgs/club/stats", None).await.0, 200);
-    assert_eq!(call(&app, &token, reqwest::Method::GET, "/api/v1/orgs/nope/stats", None).await.0, 404);
+    assert_eq!(app.api(&support, reqwest::Method::GET, "/api/v1/orgs/club/stats", None).await.0, 200);
+    assert_eq!(app.api(&token, reqwest::Method::GET, "/api/v1/orgs/nope/stats", None).await.0, 404);
 
     // The page: the same figures, the chart drawn by the server, and its table.
     let browser = client();

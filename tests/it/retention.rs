@@ -8,7 +8,7 @@ use portico::config::Redacted;
 use portico::domain::stripe_signature::sign;
 use portico::flows::{self, Ctx};
 use portico::store::now;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{TestApp, spawn_with, webhook_receiver};
 
@@ -17,21 +17,6 @@ const DAY: i64 = 86_400;
 
 async fn exec(app: &TestApp, sql: &'static str, at: i64) {
     sqlx::query(sql).bind(at).execute(app.store.pool()).await.unwrap();
-}
-
-async fn api(
-    app: &TestApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 async fn stripe_event(app: &TestApp, id: &str) {
@@ -60,11 +45,11 @@ async fn one_run_removes_what_is_past_its_retention_and_keeps_the_rest() {
     .await;
     let token = app.admin_token().await;
     let org = json!({"slug": "club", "name": "Club", "kind": "nonprofit", "signup": "open"});
-    assert_eq!(api(&app, &token, reqwest::Method::POST, "/api/v1/orgs", Some(org)).await.0, 201);
+    assert_eq!(app.api(&token, reqwest::Method::POST, "/api/v1/orgs", Some(org)).await.0, 201);
     let receiver = webhook_receiver::Receiver::start().await;
     let endpoint = json!({"url": receiver.url});
     assert_eq!(
-        api(&app, &token, reqwest::Method::POST, "/api/v1/orgs/club/webhooks", Some(endpoint)).await.0,
+        app.api(&token, reqwest::Method::POST, "/api/v1/orgs/club/webhooks", Some(endpoint)).await.0,
         201
     );
 
@@ -73,7 +58,7 @@ async fn one_run_removes_what_is_past_its_retention_and_keeps_the_rest() {
     for who in ["old@example.org", "new@example.org"] {
         let invite = json!({"email": who, "role": "member"});
         assert_eq!(
-            api(&app, &token, reqwest::Method::POST, "/api/v1/orgs/club/invitations", Some(invite)).await.0,
+            app.api(&token, reqwest::Method::POST, "/api/v1/orgs/club/invitations", Some(invite)).await.0,
             201
         );
     }
@@ -144,7 +129,7 @@ async fn one_run_removes_what_is_past_its_retention_and_keeps_the_rest() {
         1
     );
     let (code, body) =
-        api(&app, &token, reqwest::Method::POST, "/api/v1/stripe/events/evt_old/reprocess", None).await;
+        app.api(&token, reqwest::Method::POST, "/api/v1/stripe/events/evt_old/reprocess", None).await;
     assert_eq!((code, body["error"]["code"].as_str()), (409, Some("payload_pruned")), "{body}");
 
     // One audit record for the run, naming what went; a second run finds nothing and records nothing.

@@ -267,10 +267,36 @@ impl TestApp {
         audit::list(self.store.pool(), None, Some(action), 1000).await.expect("audit")
     }
 
+    /// One API call with `token`; the status and the JSON body (null when there is none).
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new().request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.expect("api call");
+        (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql).fetch_one(self.store.pool()).await.expect("count").get::<i64, _>(0)
     }
+}
+
+/// What a command printed on standard output.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// What a command printed on standard error.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 /// Runs the `portico` binary as an operator would: on `database_url`, with only `PATH`, the
