@@ -27,6 +27,20 @@ if [ -n "$warnings" ]; then
 fi
 systemd-analyze security --offline=true --threshold=20 "$work/portico.service" | tail -1
 
+echo "deploy: install.sh into a scratch root"
+DESTDIR="$work/installed" "$here/install.sh" "$binary" >/dev/null 2>&1
+for f in usr/local/bin/portico etc/portico/portico.toml etc/portico/secret_key etc/systemd/system/portico.service \
+         etc/systemd/system/multi-user.target.wants/portico.service; do
+    [ -e "$work/installed/$f" ] || [ -L "$work/installed/$f" ] || { echo "deploy: install.sh did not install $f" >&2; exit 1; }
+done
+[ "$(stat -c %a "$work/installed/etc/portico/secret_key")" = 600 ] || { echo "deploy: the secret key must be 0600" >&2; exit 1; }
+# The installed binary reads the installed configuration and key as the unit hands them over.
+env -i PATH="$PATH" PORTICO_CONFIG="$work/installed/etc/portico/portico.toml" \
+    PORTICO_SECRET_KEY_FILE="$work/installed/etc/portico/secret_key" \
+    PORTICO_DATABASE_URL="sqlite://$work/installed/var/lib/portico/portico.db" \
+    "$work/installed/usr/local/bin/portico" migrate >/dev/null 2>&1 \
+    || { echo "deploy: the installed portico does not start on its installed configuration" >&2; exit 1; }
+
 echo "deploy: compose example"
 python3 - "$here/compose.yaml" "$here/portico.toml" <<'PY'
 import re, sys, yaml

@@ -693,6 +693,17 @@ async fn every_command_of_the_operating_guide_runs() {
             "a ```{info} block in docs/operating.md: use sh (run by this test), sh postgres or console"
         );
     }
+    // The console blocks run deploy/ scripts, which deploy/check.sh runs (a stage of the suite).
+    let check = include_str!("../../deploy/check.sh");
+    for (_, body) in blocks.iter().filter(|(info, _)| info == "console") {
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let script = line.split_whitespace().next().unwrap_or("");
+            let name = script
+                .strip_prefix("deploy/")
+                .unwrap_or_else(|| panic!("a console line that is no deploy/ script: {line}"));
+            assert!(check.contains(&format!("$here/{name}")), "deploy/check.sh does not run {script}");
+        }
+    }
     let postgres = common::backend() == Backend::Postgres;
     let wanted = if postgres { "sh postgres" } else { "sh" };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
