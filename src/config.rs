@@ -977,6 +977,10 @@ mod tests {
         std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
         let stripe = dir.join("stripe");
         std::fs::write(&stripe, "sk_test_fromfile").unwrap();
+        let hook = dir.join("hook");
+        std::fs::write(&hook, "whsec_fromfile\r\n").unwrap();
+        let smtp = dir.join("smtp");
+        std::fs::write(&smtp, "smtps://user:pass@mail.example.org:465").unwrap();
         let key_path = key.to_str().unwrap();
         let c = Config::from_sources(
             Purpose::Serve,
@@ -984,6 +988,8 @@ mod tests {
             &env(&[
                 ("PORTICO_SECRET_KEY_FILE", key_path),
                 ("PORTICO_STRIPE_SECRET_KEY_FILE", stripe.to_str().unwrap()),
+                ("PORTICO_STRIPE_WEBHOOK_SECRET_FILE", hook.to_str().unwrap()),
+                ("PORTICO_SMTP_URL_FILE", smtp.to_str().unwrap()),
             ]),
         )
         .unwrap();
@@ -992,6 +998,8 @@ mod tests {
             "the final line break is not part of it"
         );
         assert_eq!(c.stripe.secret_key.map(|s| s.0).as_deref(), Some("sk_test_fromfile"));
+        assert_eq!(c.stripe.webhook_secret.map(|s| s.0).as_deref(), Some("whsec_fromfile"));
+        assert_eq!(c.smtp_url.as_ref().and_then(|u| u.host_str()), Some("mail.example.org"));
         let err = Config::from_sources(
             Purpose::Serve,
             None,
