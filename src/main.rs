@@ -116,15 +116,18 @@ enum ImportAction {
         org: String,
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Check only; write nothing. (This version checks only: writing is not built yet.)
+        /// Check only; write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Send imported people a "claim your account" email (with the writing step).
+        /// Send each imported person without a password a "claim your account" email.
         #[arg(long)]
         invite: bool,
-        /// Import the good rows even when some are refused (with the writing step).
+        /// Import the good rows even when some are refused.
         #[arg(long)]
         skip_invalid: bool,
+        /// Add authorisations the organisation's catalogue lacks instead of refusing their rows.
+        #[arg(long)]
+        create_authorisations: bool,
     },
 }
 
@@ -641,36 +644,48 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Import { action: ImportAction::Members { org, file, dry_run, invite, skip_invalid } } => {
+        Command::Import {
+            action: ImportAction::Members { org, file, dry_run, invite, skip_invalid, create_authorisations },
+        } => {
             let store = open_store(&config).await?;
-            let input =
-                std::fs::File::open(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let open = || {
+                std::fs::File::open(&file)
+                    .map(std::io::BufReader::new)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            };
             let today = time::OffsetDateTime::now_utc().date();
-            let report = flows::import::check(
-                &store,
-                &ctx,
-                &org,
-                std::io::BufReader::new(input),
-                config.import_max_bytes,
-                today,
-            )
-            .await
-            .map_err(describe)?;
+            let options = flows::import::Options { skip_invalid, invite, create_authorisations };
+            let report =
+                flows::import::check(&store, &ctx, &org, open()?, config.import_max_bytes, today, &options)
+                    .await
+                    .map_err(describe)?;
             for r in &report.refusals {
                 let column =
                     if r.column.is_empty() { String::new() } else { format!(", column {}", r.column) };
                 println!("line {}{column}: {} ({})", r.line, flows::import::reason_text(r.reason), r.reason);
             }
-            println!("{}", report.summary());
-            if !report.refusals.is_empty() && !skip_invalid {
+            if dry_run || report.file_refused || (!report.refusals.is_empty() && !skip_invalid) {
+                println!("{}", report.summary());
+                if report.refusals.is_empty() {
+                    return Ok(());
+                }
                 return Err(match report.refused {
                     0 => "the file was refused; nothing was written".to_string(),
                     n => format!("{n} row(s) refused; nothing was written"),
                 });
             }
-            if !dry_run {
-                let _ = invite;
-                return Err("writing an import is not built yet in this version: the file was checked, nothing was written (use --dry-run)".into());
+            let written = flows::import::write(&store, &config, &ctx, &org, open()?, today, &options)
+                .await
+                .map_err(describe)?;
+            println!("{}", written.report.summary());
+            if invite {
+                println!("claim emails queued: {}", written.invited);
+                if written.invite_limited > 0 {
+                    println!(
+                        "claim emails not sent (the address's hourly allowance is used up): {}",
+                        written.invite_limited
+                    );
+                }
             }
             Ok(())
         }

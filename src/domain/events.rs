@@ -41,7 +41,7 @@ pub fn event_for(action: &str, details: &Value) -> Option<&'static str> {
         // `member.paid` (the first payment) comes with its invoice's `member.payment_succeeded`.
         "member.payment_succeeded" => "payment.succeeded",
         "member.payment_failed" => "payment.failed",
-        "member.signed_up" | "member.joined" => "membership.created",
+        "member.signed_up" | "member.joined" | "member.imported" => "membership.created",
         "invitation.accepted" => "invitation.accepted",
         _ => return None,
     })

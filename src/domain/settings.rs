@@ -146,6 +146,14 @@ pub const SECOND_FACTOR_ATTEMPTS_PER_IP: SettingDef = SettingDef {
     help: "second-step codes one client IP may try in 15 minutes",
 };
 
+pub const IMPORT_CLAIM_EMAILS_PER_MINUTE: SettingDef = SettingDef {
+    key: "import.claim_emails_per_minute",
+    default: 30,
+    min: 1,
+    max: 6_000,
+    help: "\"claim your account\" emails an import sends per minute (the rest wait their turn in the outbox)",
+};
+
 pub const ALL_SETTINGS: &[SettingDef] = &[
     LOGIN_ATTEMPTS_PER_IP,
     INVITE_LIMIT_PER_RECIPIENT,
@@ -164,6 +172,7 @@ pub const ALL_SETTINGS: &[SettingDef] = &[
     STAFF_SECOND_FACTOR_REQUIRED,
     SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT,
     SECOND_FACTOR_ATTEMPTS_PER_IP,
+    IMPORT_CLAIM_EMAILS_PER_MINUTE,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

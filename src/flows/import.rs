@@ -3,18 +3,27 @@
 //! and reason, and says of every other row whether it would create a membership, update one or
 //! leave it unchanged. The file is read as a stream (one row in memory at a time, besides what
 //! it takes to find duplicates within the file) and refused past `import_max_bytes`.
-//!
-//! Writing the checked rows is not built yet: `portico import members` runs with `--dry-run`
-//! only, and says so otherwise.
+//! Writing follows the check, row by row in batched transactions, each row judged again as it
+//! is written: idempotent by email, and a re-run after a crash finishes the job.
 
 use std::collections::HashSet;
 use std::io::Read;
 
 use time::Date;
 
-use super::{Ctx, FlowResult};
+use serde_json::{Value, json};
+
+use super::{Ctx, FlowError, FlowResult, lifecycle};
+use crate::config::Config;
 use crate::domain::import::{Header, ImportRow, Refusal};
-use crate::store::{self, Store, orgs::Org, records};
+use crate::domain::settings::{IMPORT_CLAIM_EMAILS_PER_MINUTE, INVITE_LIMIT_PER_RECIPIENT};
+use crate::domain::{MembershipRole, MembershipStatus};
+use crate::i18n::Locale;
+use crate::mail::templates::AccountMail;
+use crate::store::memberships::{self, Membership};
+use crate::store::{
+    self, Store, StoreError, Tx, audit, now, now_ms, orgs::Org, outbox, rate_limits, records, users,
+};
 
 /// A row longer than this (bytes) is refused without being read further into a membership.
 pub const MAX_ROW_BYTES: usize = 64 * 1024;
@@ -29,6 +38,9 @@ pub struct Report {
     pub refused: u64,
     /// Every refusal, in file order.
     pub refusals: Vec<Refusal>,
+    /// The file itself was refused (empty, unreadable, too large, a bad header): nothing in it
+    /// is written, whatever the options.
+    pub file_refused: bool,
 }
 
 impl Report {
@@ -41,6 +53,7 @@ impl Report {
     }
 
     fn refuse_file(&mut self, line: u64, reason: &'static str) {
+        self.file_refused = true;
         self.refusals.push(Refusal { line, column: String::new(), reason });
     }
 }
@@ -51,6 +64,17 @@ pub enum Verdict {
     Create,
     Update,
     Unchanged,
+}
+
+/// How an import runs (the command's flags, the console's options).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Write the good rows even when some are refused.
+    pub skip_invalid: bool,
+    /// Send each imported person without a password a "claim your account" email.
+    pub invite: bool,
+    /// Add authorisations the catalogue lacks instead of refusing the rows that name them.
+    pub create_authorisations: bool,
 }
 
 /// Reads at most `limit` bytes and notes whether there was more.
@@ -76,12 +100,149 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// The rows of one file, one at a time: each refusal of the file or of a row it cannot read
+/// goes straight into the report; what it yields passed the rules of `domain::import`.
+struct Rows<R> {
+    reader: csv::Reader<Capped<R>>,
+    record: csv::ByteRecord,
+    header: Option<Header>,
+    /// Data rows seen (read or not).
+    rows: u64,
+    today: Date,
+    done: bool,
+}
+
+impl<R: Read> Rows<R> {
+    fn new(input: R, max_bytes: u64, today: Date) -> Rows<R> {
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(Capped {
+            inner: input,
+            left: max_bytes,
+            over: false,
+        });
+        Rows { reader, record: csv::ByteRecord::new(), header: None, rows: 0, today, done: false }
+    }
+
+    /// A row refused before it could be read; a refusal before the header is the file's.
+    fn refuse_unread(&mut self, report: &mut Report, line: u64, reason: &'static str) {
+        report.refusals.push(Refusal { line, column: String::new(), reason });
+        if self.header.is_none() {
+            report.file_refused = true;
+        } else {
+            self.rows += 1;
+            report.refused += 1;
+        }
+    }
+
+    /// The next row that passed the domain's rules; `None` at the end (or where the file can
+    /// no longer be read).
+    fn next(&mut self, report: &mut Report) -> Option<ImportRow> {
+        while !self.done {
+            let line = self.reader.position().line();
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => self.done = true,
+                Ok(true) => {
+                    let line = self.record.position().map_or(line, csv::Position::line);
+                    if let Some(row) = self.read(report, line) {
+                        return Some(row);
+                    }
+                }
+                Err(e) => {
+                    // A broken quote or an I/O error: nothing after it can be trusted.
+                    tracing::debug!(error = %e, "import file unreadable");
+                    report.refuse_file(line, "unreadable_csv");
+                    self.done = true;
+                }
+            }
+        }
+        None
+    }
+
+    fn read(&mut self, report: &mut Report, line: u64) -> Option<ImportRow> {
+        if self.record.as_slice().len() > MAX_ROW_BYTES {
+            self.refuse_unread(report, line, "row_too_long");
+            return None;
+        }
+        let mut cells = Vec::with_capacity(self.record.len());
+        for field in self.record.iter() {
+            match std::str::from_utf8(field) {
+                Ok(text) => cells.push(text.to_string()),
+                Err(_) => {
+                    self.refuse_unread(report, line, "invalid_utf8");
+                    return None;
+                }
+            }
+        }
+        let Some(h) = &self.header else {
+            // The header: a byte-order mark before it is not part of the first name.
+            if let Some(first) = cells.first_mut()
+                && let Some(rest) = first.strip_prefix('\u{feff}')
+            {
+                *first = rest.to_string();
+            }
+            match Header::parse(&cells) {
+                Ok(parsed) => self.header = Some(parsed),
+                Err(refusals) => {
+                    report.file_refused = true;
+                    report.refusals.extend(refusals.into_iter().map(|r| Refusal { line, ..r }));
+                    self.done = true;
+                }
+            }
+            return None;
+        };
+        // A line of nothing (a trailing blank line, say) is no row.
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return None;
+        }
+        self.rows += 1;
+        match ImportRow::parse(h, &cells, line, self.today) {
+            Ok(row) => Some(row),
+            Err(refusals) => {
+                report.refused += 1;
+                report.refusals.extend(refusals);
+                None
+            }
+        }
+    }
+
+    /// The refusals of the file as a whole, once it has been read.
+    fn finish(self, report: &mut Report) {
+        if self.reader.get_ref().over {
+            report.refuse_file(0, "file_too_large");
+        } else if self.header.is_none() && report.refusals.is_empty() {
+            report.refuse_file(1, "empty_file");
+        } else if self.header.is_some() && self.rows == 0 && report.refusals.is_empty() {
+            report.refuse_file(2, "no_rows");
+        }
+    }
+}
+
 /// What the rows of one file must not share.
 #[derive(Default)]
 struct Seen {
     emails: HashSet<String>,
     usernames: HashSet<String>,
     tags: HashSet<String>,
+}
+
+/// What the import knows of the organisation before it reads a row.
+struct Target {
+    org: Org,
+    catalogue: Vec<records::CatalogueEntry>,
+    plans: Vec<store::plans::Plan>,
+}
+
+impl Target {
+    async fn load(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Target> {
+        ctx.require_admin()?;
+        let org = super::orgs::get(store, ctx, slug).await?;
+        let catalogue = records::catalogue_entries(store.pool(), org.id).await?;
+        let plans = store::plans::list(store.pool(), org.id).await?;
+        Ok(Target { org, catalogue, plans })
+    }
+
+    fn plan(&self, given: &str) -> Option<&store::plans::Plan> {
+        self.plans.iter().find(|x| x.name.eq_ignore_ascii_case(given) || x.price_id == given)
+    }
 }
 
 /// Checks a whole file for the organisation `slug`; writes nothing.
@@ -92,115 +253,418 @@ pub async fn check(
     input: impl Read,
     max_bytes: u64,
     today: Date,
+    options: &Options,
 ) -> FlowResult<Report> {
-    ctx.require_admin()?;
-    let org = super::orgs::get(store, ctx, slug).await?;
-    let catalogue = records::catalogue(store.pool(), org.id).await?;
-    let plans = store::plans::list(store.pool(), org.id).await?;
+    let target = Target::load(store, ctx, slug).await?;
     let mut report = Report::default();
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(Capped {
-        inner: input,
-        left: max_bytes,
-        over: false,
-    });
-    let mut record = csv::ByteRecord::new();
-    let mut header: Option<Header> = None;
+    let mut rows = Rows::new(input, max_bytes, today);
     let mut seen = Seen::default();
-    let mut rows = 0u64;
-    loop {
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // A broken quote or an I/O error: nothing after it can be trusted.
-                tracing::debug!(error = %e, "import file unreadable");
-                report.refuse_file(line, "unreadable_csv");
-                break;
-            }
-        }
-        let line = record.position().map_or(line, csv::Position::line);
-        if record.as_slice().len() > MAX_ROW_BYTES {
-            report.refusals.push(Refusal { line, column: String::new(), reason: "row_too_long" });
-            if header.is_some() {
-                report.refused += 1;
-            }
-            continue;
-        }
-        let mut cells = Vec::with_capacity(record.len());
-        let mut utf8 = true;
-        for field in record.iter() {
-            match std::str::from_utf8(field) {
-                Ok(text) => cells.push(text.to_string()),
-                Err(_) => utf8 = false,
-            }
-        }
-        if !utf8 {
-            report.refusals.push(Refusal { line, column: String::new(), reason: "invalid_utf8" });
-            if header.is_some() {
-                report.refused += 1;
-            }
-            continue;
-        }
-        let Some(h) = &header else {
-            // The header: a byte-order mark before it is not part of the first name.
-            if let Some(first) = cells.first_mut()
-                && let Some(rest) = first.strip_prefix('\u{feff}')
-            {
-                *first = rest.to_string();
-            }
-            match Header::parse(&cells) {
-                Ok(parsed) => header = Some(parsed),
-                Err(refusals) => {
-                    report.refusals.extend(refusals.into_iter().map(|r| Refusal { line, ..r }));
-                    return Ok(report);
-                }
-            }
-            continue;
-        };
-        // A line of nothing (a trailing blank line, say) is no row.
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        rows += 1;
-        match ImportRow::parse(h, &cells, line, today) {
+    while let Some(row) = rows.next(&mut report) {
+        match judge(store, &target, options, &row, &mut seen, today).await? {
+            Ok(Verdict::Create) => report.created += 1,
+            Ok(Verdict::Update) => report.updated += 1,
+            Ok(Verdict::Unchanged) => report.unchanged += 1,
             Err(refusals) => {
                 report.refused += 1;
                 report.refusals.extend(refusals);
             }
-            Ok(row) => match judge(store, &org, &catalogue, &plans, &row, &mut seen, today).await? {
-                Ok(Verdict::Create) => report.created += 1,
-                Ok(Verdict::Update) => report.updated += 1,
-                Ok(Verdict::Unchanged) => report.unchanged += 1,
-                Err(refusals) => {
-                    report.refused += 1;
-                    report.refusals.extend(refusals);
-                }
-            },
         }
     }
-    let over = reader.get_ref().over;
-    if over {
-        report.refuse_file(0, "file_too_large");
-    } else if header.is_none() && report.refusals.is_empty() {
-        report.refuse_file(1, "empty_file");
-    } else if header.is_some() && rows == 0 && report.refusals.is_empty() {
-        report.refuse_file(2, "no_rows");
-    }
+    rows.finish(&mut report);
     Ok(report)
 }
+
+/// Rows written in one transaction: a crash loses at most one batch, which a re-run writes.
+pub const BATCH_ROWS: usize = 100;
+
+/// What writing did.
+#[derive(Debug, Default, Clone)]
+pub struct Written {
+    /// Rows created, updated, left unchanged, and refused (skipped), as written.
+    pub report: Report,
+    /// "Claim your account" emails queued.
+    pub invited: u64,
+    /// People who would have had one but their address is over its hourly allowance.
+    pub invite_limited: u64,
+}
+
+/// Writes a file that [`check`] found good (or, with `skip_invalid`, its good rows): every row
+/// is judged again as it is written, so a run after a crash finds the rows written before it
+/// unchanged and writes the rest. `BATCH_ROWS` rows to a transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn write(
+    store: &Store,
+    config: &Config,
+    ctx: &Ctx,
+    slug: &str,
+    input: impl Read,
+    today: Date,
+    options: &Options,
+) -> FlowResult<Written> {
+    let target = Target::load(store, ctx, slug).await?;
+    let mut writer = Writer::new(store, config, ctx, target, *options).await?;
+    let mut rows = Rows::new(input, config.import_max_bytes, today);
+    let mut seen = Seen::default();
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    while let Some(row) = rows.next(&mut writer.done.report) {
+        match judge(store, &writer.target, options, &row, &mut seen, today).await? {
+            Err(refusals) => {
+                writer.done.report.refused += 1;
+                writer.done.report.refusals.extend(refusals);
+            }
+            Ok(verdict) => batch.push((row, verdict)),
+        }
+        if batch.len() == BATCH_ROWS {
+            writer.write_batch(std::mem::take(&mut batch)).await?;
+        }
+    }
+    rows.finish(&mut writer.done.report);
+    writer.write_batch(batch).await?;
+    Ok(writer.done)
+}
+
+/// Pacing and allowances of the claim emails, and what has been written so far.
+struct Writer<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    ctx: &'a Ctx,
+    target: Target,
+    options: Options,
+    /// When the next claim email may go out (ms), and the gap between two.
+    next_claim_ms: i64,
+    claim_gap_ms: i64,
+    recipient_limit: i64,
+    done: Written,
+}
+
+impl<'a> Writer<'a> {
+    async fn new(
+        store: &'a Store,
+        config: &'a Config,
+        ctx: &'a Ctx,
+        target: Target,
+        options: Options,
+    ) -> FlowResult<Writer<'a>> {
+        let per_minute = super::settings::get(store, &IMPORT_CLAIM_EMAILS_PER_MINUTE).await?.max(1);
+        let recipient_limit = super::settings::get(store, &INVITE_LIMIT_PER_RECIPIENT).await?;
+        Ok(Writer {
+            store,
+            config,
+            ctx,
+            target,
+            options,
+            next_claim_ms: 0,
+            claim_gap_ms: 60_000 / per_minute,
+            recipient_limit,
+            done: Written::default(),
+        })
+    }
+
+    async fn write_batch(&mut self, batch: Vec<(ImportRow, Verdict)>) -> FlowResult<()> {
+        if batch.iter().all(|(_, v)| *v == Verdict::Unchanged) && !self.options.invite {
+            self.done.report.unchanged += batch.len() as u64;
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        // Claim emails continue after those already queued (by this run or an earlier one).
+        let queued = outbox::last_queued_ms(tx.conn(), CLAIM_TEMPLATE).await?;
+        self.next_claim_ms =
+            self.next_claim_ms.max(queued.map_or(0, |q| q + self.claim_gap_ms)).max(now_ms());
+        let mut counted = Report::default();
+        for (row, verdict) in &batch {
+            if *verdict != Verdict::Unchanged {
+                self.apply(&mut tx, row).await?;
+            }
+            match verdict {
+                Verdict::Create => counted.created += 1,
+                Verdict::Update => counted.updated += 1,
+                Verdict::Unchanged => counted.unchanged += 1,
+            }
+            if self.options.invite {
+                self.claim(&mut tx, row).await?;
+            }
+        }
+        tx.commit().await?;
+        let r = &mut self.done.report;
+        r.created += counted.created;
+        r.updated += counted.updated;
+        r.unchanged += counted.unchanged;
+        Ok(())
+    }
+
+    /// Audits a change of the membership with cause `import` and emits its event.
+    async fn record(&self, tx: &mut Tx, m: &Membership, action: &str, mut details: Value) -> FlowResult<()> {
+        details["cause"] = "import".into();
+        let about = lifecycle::About { org_id: self.target.org.id, membership_id: m.id, email: &m.email };
+        lifecycle::record(tx, &self.ctx.actor, &self.ctx.origin, about, action, details).await
+    }
+
+    /// Writes one row: the account and membership when missing, then each value the row gives
+    /// that differs from what is stored, each change audited and sent out as staff's would be.
+    async fn apply(&mut self, tx: &mut Tx, row: &ImportRow) -> FlowResult<()> {
+        let email =
+            row.email.as_ref().ok_or_else(|| FlowError::Internal("an import row without email".into()))?;
+        let org_id = self.target.org.id;
+        let now = now();
+        let user = users::find_by_email(tx.conn(), email).await?;
+        let user_id = match &user {
+            Some(u) => u.id,
+            None => users::insert(tx.conn(), email, None, None, now).await?,
+        };
+        let mut fields: Vec<&'static str> = Vec::new();
+        if let Some(username) = &row.username
+            && user.as_ref().and_then(|u| u.username.as_deref()) != Some(username.as_str())
+        {
+            users::set_username(tx.conn(), user_id, username).await?;
+            fields.push("username");
+        }
+        let m = match memberships::find_of_user(tx.conn(), org_id, user_id).await? {
+            Some(m) => {
+                self.change_status_and_role(tx, &m, row).await?;
+                m
+            }
+            None => {
+                let status = row.status.unwrap_or(MembershipStatus::Active);
+                let role = row.role.unwrap_or(MembershipRole::Member);
+                let id = memberships::insert(tx.conn(), org_id, user_id, role, status, now).await?;
+                let m = memberships::find(tx.conn(), id).await?.ok_or(FlowError::NotFound)?;
+                let details = json!({ "line": row.line, "status": status, "role": role });
+                self.record(tx, &m, "member.imported", details).await?;
+                if status == MembershipStatus::Active {
+                    lifecycle::list_changed(tx, org_id, false, "import", Some(id), "imported").await?;
+                }
+                m
+            }
+        };
+        fields.extend(self.set_record(tx, &m, row, now).await?);
+        if !fields.is_empty() {
+            self.record(tx, &m, "member.record_updated", json!({ "fields": fields })).await?;
+        }
+        self.add_keys(tx, &m, row, now).await?;
+        self.grant(tx, &m, row, now).await?;
+        if let Some(note) = &row.note
+            && !records::notes(tx.conn(), m.id).await?.iter().any(|n| &n.text == note)
+        {
+            records::add_note(tx.conn(), m.id, note, &self.ctx.actor.label, now).await?;
+            self.record(tx, &m, "member.note_added", json!({})).await?;
+        }
+        Ok(())
+    }
+
+    async fn change_status_and_role(&self, tx: &mut Tx, m: &Membership, row: &ImportRow) -> FlowResult<()> {
+        if let Some(to) = row.status.filter(|to| *to != m.status) {
+            // Conditional on the status judged: a change since then makes the row fail.
+            if !m.status.can_become(to)
+                || !memberships::set_status(tx.conn(), m.id, m.status, to, now()).await?
+            {
+                return Err(FlowError::Conflict { code: "status_changed" });
+            }
+            let details = json!({ "from": m.status, "to": to, "reason": "import" });
+            self.record(tx, m, "member.status_changed", details).await?;
+            lifecycle::status_changed(tx, self.target.org.id, m.id, m.status, to, "import").await?;
+        }
+        if let Some(role) = row.role.filter(|r| *r != m.role) {
+            memberships::set_role(tx.conn(), m.id, role).await?;
+            self.record(tx, m, "member.role_changed", json!({ "from": m.role, "to": role })).await?;
+        }
+        Ok(())
+    }
+
+    /// The profile, custom fields and terms the row gives; returns the fields that changed.
+    async fn set_record(
+        &self,
+        tx: &mut Tx,
+        m: &Membership,
+        row: &ImportRow,
+        now: i64,
+    ) -> FlowResult<Vec<&'static str>> {
+        let mut changed = Vec::new();
+        let stored = records::profile(tx.conn(), m.id).await?;
+        let had_record = stored.is_some();
+        let mut p =
+            stored.unwrap_or_else(|| records::Profile { custom_fields: "{}".into(), ..Default::default() });
+        let mut set = |field: &'static str, slot: &mut Option<String>, given: &Option<String>| {
+            if given.is_some() && slot != given {
+                slot.clone_from(given);
+                changed.push(field);
+            }
+        };
+        let mut first = Some(p.first_name.clone());
+        set("first_name", &mut first, &row.first_name);
+        let mut last = Some(p.last_name.clone());
+        set("last_name", &mut last, &row.last_name);
+        set("preferred_name", &mut p.preferred_name, &row.preferred_name);
+        set("phone", &mut p.phone, &row.phone);
+        set("birthday", &mut p.birthday, &row.birthday.map(|b| b.to_string()));
+        p.first_name = first.unwrap_or_default();
+        p.last_name = last.unwrap_or_default();
+        let mut custom: serde_json::Map<String, Value> =
+            serde_json::from_str(&p.custom_fields).unwrap_or_default();
+        for (key, value) in &row.custom {
+            if custom.get(key).and_then(Value::as_str) != Some(value.as_str()) {
+                custom.insert(key.clone(), value.clone().into());
+                if !changed.contains(&"custom_fields") {
+                    changed.push("custom_fields");
+                }
+            }
+        }
+        p.custom_fields = Value::Object(custom).to_string();
+        if !had_record {
+            records::insert(tx.conn(), m.id, &p, now).await?;
+        } else if !changed.is_empty() {
+            records::set_imported_profile(tx.conn(), m.id, &p, now).await?;
+        }
+        let plan = row.plan.as_deref().and_then(|given| self.target.plan(given));
+        let day = |d: Option<Date>| d.map(|d| d.midnight().assume_utc().unix_timestamp());
+        let terms = memberships::ImportedTerms {
+            plan: plan
+                .filter(|p| m.plan.as_deref() != Some(p.name.as_str()))
+                .map(|p| (p.id, p.name.as_str())),
+            member_since: day(row.member_since).filter(|d| m.member_since != Some(*d)),
+            renews_at: day(row.paid_through).filter(|d| m.renews_at != Some(*d)),
+            customer: row.stripe_customer.as_deref().filter(|c| m.payment.customer.as_deref() != Some(*c)),
+            subscription: row
+                .stripe_subscription
+                .as_deref()
+                .filter(|s| m.payment.subscription.as_deref() != Some(*s)),
+        };
+        for (field, set) in [
+            ("plan", terms.plan.is_some()),
+            ("member_since", terms.member_since.is_some()),
+            ("paid_through", terms.renews_at.is_some()),
+            ("stripe_customer", terms.customer.is_some()),
+            ("stripe_subscription", terms.subscription.is_some()),
+        ] {
+            if set {
+                changed.push(field);
+            }
+        }
+        if changed.iter().any(|f| {
+            ["plan", "member_since", "paid_through", "stripe_customer", "stripe_subscription"].contains(f)
+        }) {
+            memberships::set_imported_terms(tx.conn(), m.id, &terms).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Keys the row gives that the member lacks: each a change of the door lists.
+    async fn add_keys(&self, tx: &mut Tx, m: &Membership, row: &ImportRow, now: i64) -> FlowResult<()> {
+        let live: Vec<String> =
+            records::credentials(tx.conn(), m.id).await?.into_iter().map(|c| c.tag).collect();
+        for tag in row.tags.iter().filter(|t| !live.contains(t)) {
+            match records::add_credential(
+                tx.conn(),
+                m.id,
+                self.target.org.id,
+                tag,
+                &self.ctx.actor.label,
+                now,
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => return Err(FlowError::Conflict { code: "credential_taken" }),
+                Err(e) => return Err(e.into()),
+            }
+            self.record(tx, m, "member.credential_added", json!({ "tag": tag })).await?;
+            let detail = format!("key {tag} added");
+            lifecycle::list_changed(tx, self.target.org.id, false, "import", Some(m.id), &detail).await?;
+        }
+        Ok(())
+    }
+
+    /// Authorisations the row gives that the member lacks, granted on the day the file says
+    /// (the expiry counted from it). Prerequisites are not asked: the file records what was
+    /// granted before Portico. A name the catalogue lacks is added when the options say so.
+    async fn grant(&mut self, tx: &mut Tx, m: &Membership, row: &ImportRow, now: i64) -> FlowResult<()> {
+        let held = records::authorisations(tx.conn(), m.id).await?;
+        for a in row.authorisations.iter().filter(|a| !held.iter().any(|h| h.name == a.name.as_str())) {
+            let name = a.name.as_str();
+            let rules = match self.target.catalogue.iter().find(|c| c.name == name) {
+                Some(entry) => entry.clone(),
+                None => {
+                    records::add_to_catalogue(tx.conn(), self.target.org.id, name).await?;
+                    audit::record(
+                        tx.conn(),
+                        audit::NewEvent {
+                            actor: &self.ctx.actor,
+                            origin: &self.ctx.origin,
+                            action: "org.authorisation_added",
+                            target: Some(name),
+                            org_id: Some(self.target.org.id),
+                            details: json!({ "cause": "import" }),
+                        },
+                    )
+                    .await?;
+                    let entry = records::CatalogueEntry {
+                        name: name.to_string(),
+                        valid_days: None,
+                        requires: vec![],
+                    };
+                    self.target.catalogue.push(entry.clone());
+                    entry
+                }
+            };
+            let granted = a.granted.map_or(now, |d| d.midnight().assume_utc().unix_timestamp());
+            let expires = rules.valid_days.map(|days| granted + days * 86_400);
+            records::grant(tx.conn(), m.id, name, &self.ctx.actor.label, granted, expires).await?;
+            self.record(tx, m, "member.authorisation_granted", json!({ "name": name })).await?;
+            let detail = format!("authorisation {name} granted");
+            lifecycle::list_changed(tx, self.target.org.id, false, "import", Some(m.id), &detail).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a "claim your account" email for a person with no password who never had one,
+    /// at the paced rate and within their hourly allowance.
+    async fn claim(&mut self, tx: &mut Tx, row: &ImportRow) -> FlowResult<()> {
+        let Some(email) = &row.email else { return Ok(()) };
+        let Some(user) = users::find_by_email(tx.conn(), email).await? else { return Ok(()) };
+        if user.password_hash.is_some()
+            || user.disabled_at.is_some()
+            || outbox::ever_sent(tx.conn(), email.as_str(), CLAIM_TEMPLATE).await?
+        {
+            return Ok(());
+        }
+        let bucket = format!("invite:recipient:{email}");
+        let (hits, window) = rate_limits::hit(tx.conn(), &bucket, 3600, now()).await?;
+        if hits > self.recipient_limit {
+            self.done.invite_limited += 1;
+            return Ok(());
+        }
+        let locale = user.locale.as_deref().and_then(Locale::parse).unwrap_or(self.config.default_locale);
+        let spec = super::mail::AccountLinkSpec {
+            purpose: store::tokens::Purpose::PasswordReset,
+            subject: ("user", user.id),
+            to: email,
+            path: "password/reset/",
+            hours: self.config.invitation_hours,
+            kind: AccountMail::ClaimAccount,
+            address: None,
+        };
+        let send_at = self.next_claim_ms;
+        super::mail::queue_account_link_at(tx, self.config, spec, locale, Some((&bucket, window)), send_at)
+            .await?;
+        self.next_claim_ms += self.claim_gap_ms;
+        self.done.invited += 1;
+        Ok(())
+    }
+}
+
+/// The outbox template of the claim emails.
+const CLAIM_TEMPLATE: &str = "claim_account";
 
 /// The rules that need the database or the rest of the file, then what the row would do.
 async fn judge(
     store: &Store,
-    org: &Org,
-    catalogue: &[String],
-    plans: &[store::plans::Plan],
+    target: &Target,
+    options: &Options,
     row: &ImportRow,
     seen: &mut Seen,
     today: Date,
 ) -> FlowResult<Result<Verdict, Vec<Refusal>>> {
     let pool = store.pool();
+    let org = &target.org;
     let line = row.line;
     let mut refusals = Vec::new();
     let mut refuse = |column: &str, reason: &'static str| {
@@ -239,13 +703,13 @@ async fn judge(
         }
     }
     for held in &row.authorisations {
-        if !catalogue.iter().any(|c| c == held.name.as_str()) {
+        if !options.create_authorisations && !target.catalogue.iter().any(|c| c.name == held.name.as_str()) {
             refuse("authorisations", "unknown_authorisation");
         }
     }
     let plan = match &row.plan {
         None => None,
-        Some(p) => match plans.iter().find(|x| x.name.eq_ignore_ascii_case(p) || &x.price_id == p) {
+        Some(p) => match target.plan(p) {
             Some(found) => Some(found.name.clone()),
             None => {
                 refuse("plan", "unknown_plan");

@@ -59,6 +59,18 @@ pub async fn queue_account_link(
     locale: Locale,
     charged: Option<(&str, i64)>,
 ) -> FlowResult<()> {
+    queue_account_link_at(tx, config, spec, locale, charged, 0).await
+}
+
+/// [`queue_account_link`], the email to be sent no earlier than `send_at_ms`.
+pub async fn queue_account_link_at(
+    tx: &mut crate::store::Tx,
+    config: &Config,
+    spec: AccountLinkSpec<'_>,
+    locale: Locale,
+    charged: Option<(&str, i64)>,
+    send_at_ms: i64,
+) -> FlowResult<()> {
     let now = crate::store::now();
     let token = crate::store::tokens::issue(
         tx.conn(),
@@ -81,6 +93,7 @@ pub async fn queue_account_link(
     }
     .render(locale, &config.brand)
     .map_err(|e| FlowError::Internal(e.to_string()))?;
-    mail::enqueue(tx, config, spec.to, &rendered, Some(("user", spec.subject.1)), charged).await?;
+    mail::enqueue_at(tx, config, spec.to, &rendered, Some(("user", spec.subject.1)), charged, send_at_ms)
+        .await?;
     Ok(())
 }

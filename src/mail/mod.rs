@@ -21,6 +21,19 @@ pub async fn enqueue(
     belongs_to: Option<(&str, i64)>,
     charged: Option<(&str, i64)>,
 ) -> Result<i64> {
+    enqueue_at(tx, config, recipient, email, belongs_to, charged, 0).await
+}
+
+/// [`enqueue`], to be sent no earlier than `send_at_ms` (a paced series).
+pub async fn enqueue_at(
+    tx: &mut Tx,
+    config: &Config,
+    recipient: &Email,
+    email: &RenderedEmail,
+    belongs_to: Option<(&str, i64)>,
+    charged: Option<(&str, i64)>,
+    send_at_ms: i64,
+) -> Result<i64> {
     // The Message-ID names this instance's host, so replies and bounces can be traced to it.
     let host = config.base_url.host_str().unwrap_or("localhost");
     let message_id = format!("<{}@{host}>", uuid::Uuid::new_v4().simple());
@@ -36,7 +49,8 @@ pub async fn enqueue(
         charged,
         priority: Priority::of(email.template),
     };
-    outbox::insert(tx, &message, now_ms()).await
+    let now = now_ms();
+    outbox::insert(tx, &message, now, send_at_ms).await
 }
 
 /// The `http(s)://` links of a plain-text body, in order.

@@ -155,6 +155,8 @@ pub enum AccountMail {
     FactorRemovedNotice,
     /// A recovery code was used to sign in (no link).
     RecoveryCodeUsedNotice,
+    /// Staff imported the person's membership: choose a password to claim the account.
+    ClaimAccount,
 }
 
 impl AccountMail {
@@ -202,6 +204,13 @@ impl AccountMail {
                 "email-recovery-used-intro",
                 "email-recovery-used-action",
                 "email-recovery-used-ignore",
+            ),
+            AccountMail::ClaimAccount => (
+                "claim_account",
+                "email-claim-subject",
+                "email-claim-intro",
+                "email-claim-action",
+                "email-claim-ignore",
             ),
         }
     }

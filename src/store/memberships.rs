@@ -345,6 +345,39 @@ pub async fn apply_observed(conn: &mut AnyConnection, id: i64, o: &Observed<'_>,
     Ok(done.rows_affected() == 1)
 }
 
+/// The terms an import gives a membership; `None` leaves a value as it is.
+#[derive(Debug, Default)]
+pub struct ImportedTerms<'a> {
+    /// The plan's id and name.
+    pub plan: Option<(i64, &'a str)>,
+    pub member_since: Option<i64>,
+    /// Paid through (the renewal date).
+    pub renews_at: Option<i64>,
+    pub customer: Option<&'a str>,
+    /// Binding a subscription another membership holds is `Conflict("subscription")`.
+    pub subscription: Option<&'a str>,
+}
+
+pub async fn set_imported_terms(conn: &mut AnyConnection, id: i64, t: &ImportedTerms<'_>) -> Result<()> {
+    sqlx::query(
+        "UPDATE memberships SET plan_id = COALESCE($2, plan_id), plan = COALESCE($3, plan),
+             member_since = COALESCE($4, member_since), renews_at = COALESCE($5, renews_at),
+             stripe_customer = COALESCE($6, stripe_customer), stripe_subscription = COALESCE($7, stripe_subscription)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(t.plan.map(|p| p.0))
+    .bind(t.plan.map(|p| p.1))
+    .bind(t.member_since)
+    .bind(t.renews_at)
+    .bind(t.customer)
+    .bind(t.subscription)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, "subscription"))?;
+    Ok(())
+}
+
 /// Sets when a suspension ends by itself.
 pub async fn set_suspended_until(conn: &mut AnyConnection, id: i64, until: i64) -> Result<()> {
     sqlx::query("UPDATE memberships SET suspended_until = $2 WHERE id = $1 AND status = 'suspended'")

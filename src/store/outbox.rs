@@ -34,14 +34,15 @@ pub enum Priority {
 impl Priority {
     pub fn of(template: &str) -> Priority {
         match template {
-            "invitation" => Priority::Bulk,
+            "invitation" | "claim_account" => Priority::Bulk,
             _ => Priority::Interactive,
         }
     }
 }
 
-/// Adds a message inside the caller's transaction; the worker is woken when it commits.
-pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64> {
+/// Adds a message inside the caller's transaction, to be sent from `send_at_ms` on; the worker
+/// is woken when it commits.
+pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64, send_at_ms: i64) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO outbox (message_id, recipient, template, locale, subject, body_text, body_html,
              state, next_attempt_ms, belongs_to_kind, belongs_to_id, created_at, updated_at,
@@ -55,7 +56,7 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64>
     .bind(m.subject)
     .bind(m.body_text)
     .bind(m.body_html)
-    .bind(now_ms)
+    .bind(send_at_ms.max(now_ms))
     .bind(m.belongs_to.map(|(kind, _)| kind))
     .bind(m.belongs_to.map(|(_, id)| id))
     .bind(now_ms / 1000)
@@ -66,6 +67,30 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now_ms: i64) -> Result<i64>
     .await?;
     tx.enqueued += 1;
     Ok(row.try_get(0)?)
+}
+
+/// The latest time a queued message of `template` is to be sent at, if any is queued: where
+/// a paced series (an import's claim emails) continues.
+pub async fn last_queued_ms(conn: &mut AnyConnection, template: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT MAX(next_attempt_ms) FROM outbox WHERE template = $1 AND state = 'queued'")
+        .bind(template)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Whether an email of `template` was ever queued to `recipient` (and not pruned since).
+pub async fn ever_sent<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    recipient: &str,
+    template: &str,
+) -> Result<bool> {
+    let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND template = $2")
+        .bind(recipient)
+        .bind(template)
+        .fetch_one(e)
+        .await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
 }
 
 /// A message reserved for one delivery attempt by the holder of `claim_token`.

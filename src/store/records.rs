@@ -69,6 +69,31 @@ pub async fn update_profile(
     Ok(())
 }
 
+/// Writes the profile fields an import carries (names, phone, birthday, custom fields).
+pub async fn set_imported_profile(
+    conn: &mut AnyConnection,
+    membership_id: i64,
+    p: &Profile,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE member_records SET first_name = $2, last_name = $3, preferred_name = $4, phone = $5, birthday = $6,
+             custom_fields = $7, updated_at = $8
+         WHERE membership_id = $1",
+    )
+    .bind(membership_id)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(&p.preferred_name)
+    .bind(&p.phone)
+    .bind(&p.birthday)
+    .bind(&p.custom_fields)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The columns [`profile_at`] reads after `membership_id`, in its order.
 macro_rules! profile_columns {
     () => {

@@ -193,6 +193,21 @@ pub async fn set_email(conn: &mut AnyConnection, user_id: i64, email: &Email) ->
     Ok(())
 }
 
+/// Gives a user a username (an import's); `Conflict("username")` when someone else has it.
+pub async fn set_username(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    username: &crate::domain::Username,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET username = $1 WHERE id = $2")
+        .bind(username.as_str())
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map_err(|e| StoreError::conflict_as(e, "username"))?;
+    Ok(())
+}
+
 pub async fn set_locale(conn: &mut AnyConnection, user_id: i64, locale: &str) -> Result<()> {
     sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
         .bind(locale)

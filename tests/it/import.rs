@@ -171,11 +171,22 @@ async fn every_kind_of_bad_row_is_named_and_nothing_is_written() {
     let changed = write(&files, "changed.csv", b"email,status\nold@example.org,suspended\n");
     let out = portico(&url, &["import", "members", "--org", "club", &changed, "--dry-run"], &[], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("created 0, updated 1, unchanged 0, refused 0"));
-    // Writing is not built yet, and says so rather than pretending.
+    assert_eq!(rows(&store).await, before, "a dry run writes nothing");
+    // Written: the new member created, the existing one as she was; a second run changes nothing.
     let out = portico(&url, &["import", "members", "--org", "club", &clean], &[], None);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("writing an import is not built yet"));
-    assert_eq!(rows(&store).await, before);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created 1, updated 0, unchanged 1, refused 0"));
+    let out = portico(&url, &["import", "members", "--org", "club", &clean], &[], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created 0, updated 0, unchanged 2, refused 0"));
+    assert_eq!(rows(&store).await, (before.0 + 1, before.1 + 1));
+    // With --skip-invalid the good rows of a file with bad ones are written, and it says which
+    // were not.
+    let out = portico(&url, &["import", "members", "--org", "club", &file, "--skip-invalid"], &[], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("line 3, column email: not an email address (invalid_email)"), "{text}");
+    assert!(text.contains("created 2, updated 0, unchanged 0, refused 9"), "{text}");
+    assert_eq!(rows(&store).await, (before.0 + 3, before.1 + 3));
     store.close().await;
     std::fs::remove_dir_all(files).ok();
     if let Some(dir) = dir {
@@ -204,6 +215,143 @@ async fn the_example_file_of_the_guide_passes_the_check() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("created 3, updated 0, unchanged 0, refused 0"), "{text}");
+    if let Some(dir) = dir {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(sql).fetch_one(store.pool()).await.unwrap().get::<i64, _>(0)
+}
+
+/// Every column written as the forms would write it; the door list, the audit trail and the
+/// events see the import; a second run changes nothing; a changed file updates what changed.
+#[tokio::test]
+async fn a_full_file_is_written_once_and_a_changed_file_updates_what_changed() {
+    let (url, dir) = common::fresh_database().await;
+    let store = club(&url).await;
+    let ctx = Ctx::cli();
+    let rules = flows::members::CatalogueRules { valid_days: Some(365), requires: vec![] };
+    flows::members::add_to_catalogue(&store, &ctx, "club", "laser", Some(&rules)).await.unwrap();
+    let hook = flows::webhooks::EndpointInput {
+        url: "https://hooks.example.org/in".into(),
+        events: None,
+        enabled: None,
+    };
+    let webhooks = portico::config::WebhookConfig {
+        allow_http: false,
+        allow_private: false,
+        timeout_secs: 5,
+        poll_ms: 1000,
+        retry_schedule_ms: vec![1000],
+    };
+    flows::webhooks::create(&store, &webhooks, &ctx, "club", &hook).await.unwrap();
+    let files = crate::operating::temp_dir("import-write");
+    let csv = "email,first_name,last_name,preferred_name,username,phone,birthday,status,role,plan,member_since,paid_through,tags,authorisations,note,stripe_customer,custom.locker\n\
+        ada@example.org,Ada,Lovelace,Countess,ada,+44 20 7946 0000,1990-12-10,active,member,Standard,2021-03-01,2027-01-31,0004711234;0004711235,woodshop@2021-03-02;laser@2026-06-01,\"Founding member.\nPrefers email.\",cus_A1,A12\n\
+        Bob@Example.org,Bob,,,,,,pending,,,,,0004711300,,,,\n";
+    let file = write(&files, "members.csv", csv.as_bytes());
+    let import = |file: &str| portico(&url, &["import", "members", "--org", "club", file], &[], None);
+    let out = import(&file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created 2, updated 0, unchanged 0, refused 0"));
+
+    let org = portico::store::orgs::find_by_slug(store.pool(), "club").await.unwrap().unwrap();
+    let now = portico::store::now();
+    let door: Vec<(String, String)> = portico::store::access::entries(store.pool(), org.id, None, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.tag, e.name))
+        .collect();
+    assert_eq!(door, [("0004711234".into(), "Countess".into()), ("0004711235".into(), "Countess".into())]);
+    let laser: Vec<String> = portico::store::access::entries(store.pool(), org.id, Some("laser"), now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.tag)
+        .collect();
+    assert_eq!(laser.len(), 2, "the laser grant of 2026-06-01 lasts a year");
+
+    let members = flows::members::list(&store, &ctx, "club", None, None).await.unwrap();
+    let ada = members.iter().find(|m| m.email == "ada@example.org").expect("ada imported").membership_id;
+    let record = flows::members::get(&store, &ctx, "club", ada).await.unwrap();
+    let m = &record.membership;
+    assert_eq!(
+        (m.status.as_str(), m.role.as_str(), m.plan.as_deref()),
+        ("active", "member", Some("Standard"))
+    );
+    assert_eq!(m.username.as_deref(), Some("ada"));
+    assert_eq!(m.member_since, Some(1_614_556_800), "2021-03-01");
+    assert_eq!(m.renews_at, Some(1_801_353_600), "2027-01-31");
+    assert_eq!(m.payment.customer.as_deref(), Some("cus_A1"));
+    let p = &record.profile;
+    assert_eq!((p.first_name.as_str(), p.last_name.as_str()), ("Ada", "Lovelace"));
+    assert_eq!((p.phone.as_deref(), p.birthday.as_deref()), (Some("+44 20 7946 0000"), Some("1990-12-10")));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&p.custom_fields).unwrap(),
+        serde_json::json!({"locker": "A12"})
+    );
+    let woodshop = record.authorisations.iter().find(|a| a.name == "woodshop").unwrap();
+    assert_eq!((woodshop.granted_at, woodshop.expires_at), (1_614_643_200, None), "granted 2021-03-02");
+    let laser = record.authorisations.iter().find(|a| a.name == "laser").unwrap();
+    assert_eq!(laser.expires_at, Some(laser.granted_at + 365 * 86_400));
+    assert_eq!(
+        record.notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(),
+        ["Founding member.\nPrefers email."]
+    );
+
+    let audited = "SELECT COUNT(*) FROM audit_events WHERE details LIKE '%\"cause\":\"import\"%'";
+    let events = "SELECT COUNT(*) FROM webhook_events";
+    let lists = "SELECT COUNT(*) FROM access_changes";
+    let (a1, e1, l1) =
+        (count(&store, audited).await, count(&store, events).await, count(&store, lists).await);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM audit_events WHERE action = 'member.imported'").await, 2);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM webhook_events WHERE type = 'membership.created'").await,
+        2,
+        "each created membership is sent out"
+    );
+    assert!(
+        count(&store, "SELECT COUNT(*) FROM webhook_events WHERE type = 'credentials.changed'").await >= 3
+    );
+
+    // The same file again: nothing written, nothing audited, nothing sent.
+    let out = import(&file);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created 0, updated 0, unchanged 2, refused 0"));
+    assert_eq!(
+        (count(&store, audited).await, count(&store, events).await, count(&store, lists).await),
+        (a1, e1, l1)
+    );
+
+    // Bob becomes active (and his key opens the door), Ada's locker moves.
+    let changed = write(
+        &files,
+        "changed.csv",
+        b"email,status,custom.locker\nbob@example.org,active,\nada@example.org,,B7\n",
+    );
+    let out = import(&changed);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created 0, updated 2, unchanged 0, refused 0"));
+    let door = portico::store::access::entries(store.pool(), org.id, None, now).await.unwrap();
+    assert!(door.iter().any(|e| e.tag == "0004711300"), "bob's key is on the door list");
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM audit_events WHERE action = 'member.status_changed' AND details LIKE '%\"cause\":\"import\"%'").await,
+        1
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM webhook_events WHERE type = 'membership.activated'").await,
+        1
+    );
+    assert!(count(&store, lists).await > l1);
+    let record = flows::members::get(&store, &ctx, "club", ada).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&record.profile.custom_fields).unwrap(),
+        serde_json::json!({"locker": "B7"})
+    );
+    assert_eq!(record.profile.first_name, "Ada", "what the file does not give stays");
+    store.close().await;
+    std::fs::remove_dir_all(files).ok();
     if let Some(dir) = dir {
         std::fs::remove_dir_all(dir).ok();
     }
