@@ -356,3 +356,150 @@ async fn a_full_file_is_written_once_and_a_changed_file_updates_what_changed() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// An import killed mid-way (SIGKILL: no clean-up of any kind) and run again ends with exactly
+/// one membership, one account and one creation audited per address.
+#[tokio::test]
+async fn a_killed_import_finishes_on_a_rerun_without_duplicates() {
+    let (url, dir) = common::fresh_database().await;
+    let store = club(&url).await;
+    let files = crate::operating::temp_dir("import-kill");
+    const N: i64 = 2000;
+    let mut csv = String::from("email,first_name,status,tags\n");
+    for i in 0..N {
+        csv.push_str(&format!("p{i}@example.org,Person {i},active,{:010}\n", 4_000_000_000 + i));
+    }
+    let file = write(&files, "many.csv", csv.as_bytes());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["import", "members", "--org", "club", &file])
+        .env_clear()
+        .env("PORTICO_DATABASE_URL", &url)
+        .env("PORTICO_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let memberships = "SELECT COUNT(*) FROM memberships";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count(&store, memberships).await < 2 * flows::import::BATCH_ROWS as i64
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = count(&store, memberships).await;
+    assert!(at_kill > 0 && at_kill < N, "killed after {at_kill} of {N} rows");
+    assert_eq!(at_kill % flows::import::BATCH_ROWS as i64, 0, "whole batches or nothing");
+
+    let out = portico(&url, &["import", "members", "--org", "club", &file], &[], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains(&format!("created {}, updated 0, unchanged {at_kill}, refused 0", N - at_kill)),
+        "{text}"
+    );
+    assert_eq!(count(&store, memberships).await, N);
+    assert_eq!(count(&store, "SELECT COUNT(DISTINCT user_id) FROM memberships").await, N);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, N);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM audit_events WHERE action = 'member.imported'").await, N);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM member_credentials").await, N);
+    store.close().await;
+    std::fs::remove_dir_all(files).ok();
+    if let Some(dir) = dir {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+/// `--invite`: a "claim your account" email for each imported person without a password, in
+/// their locale, through the outbox and a real SMTP server at the configured rate, within the
+/// recipient's hourly allowance; its link sets a password; a second run sends none again.
+#[tokio::test]
+async fn claim_emails_arrive_at_the_configured_rate() {
+    use common::smtp_sink::SmtpSink;
+    use mail_parser::MessageParser;
+    use std::time::{Duration, Instant};
+    let sink = SmtpSink::start().await;
+    let app = common::spawn_with(|c| {
+        c.smtp_url = Some(sink.url().parse().unwrap());
+        c.outbox.poll_ms = 100;
+    })
+    .await;
+    let store = club(&app.database_url).await;
+    existing(&store).await; // old@example.org has a password: no claim email
+    let ctx = Ctx::cli();
+    flows::settings::set(&store, &ctx, "import.claim_emails_per_minute", "60").await.unwrap();
+    flows::settings::set(&store, &ctx, "security.invite_limit_per_recipient_per_hour", "1").await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let ana = portico::domain::Email::parse("ana@example.org").unwrap();
+    let id = portico::store::users::insert(tx.conn(), &ana, None, None, portico::store::now()).await.unwrap();
+    portico::store::users::set_locale(tx.conn(), id, "ro").await.unwrap();
+    // dan was sent an invitation this hour: his allowance is used up.
+    portico::store::rate_limits::hit(
+        tx.conn(),
+        "invite:recipient:dan@example.org",
+        3600,
+        portico::store::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let files = crate::operating::temp_dir("import-claim");
+    let file = write(
+        &files,
+        "claim.csv",
+        b"email,first_name\nana@example.org,Ana\nben@example.org,Ben\ncat@example.org,Cat\nold@example.org,\ndan@example.org,Dan\n",
+    );
+    let started = Instant::now();
+    let args = ["import", "members", "--org", "club", &file, "--invite"];
+    let out = portico(&app.database_url, &args, &[("PORTICO_BASE_URL", &app.base)], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("created 4, updated 0, unchanged 1, refused 0"), "{text}");
+    assert!(text.contains("claim emails queued: 3"), "{text}");
+    assert!(text.contains("hourly allowance is used up): 1"), "{text}");
+
+    // Paced one a second (the worker looks every 100 ms).
+    let mut arrivals = Vec::new();
+    for n in 1..=3 {
+        sink.wait_for(n, Duration::from_secs(20)).await;
+        arrivals.push(Instant::now());
+    }
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g >= Duration::from_millis(700)), "{gaps:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "three emails at 60 a minute take two seconds");
+    let got = sink.received();
+    assert_eq!(got.len(), 3);
+    let mut subjects = std::collections::BTreeMap::new();
+    for m in &got {
+        let parsed = MessageParser::default().parse(&m.data).unwrap();
+        subjects.insert(
+            m.rcpt_to[0].trim_matches(['<', '>']).to_string(),
+            (parsed.subject().unwrap().to_string(), parsed.body_text(0).unwrap().to_string()),
+        );
+    }
+    assert_eq!(
+        subjects.keys().collect::<Vec<_>>(),
+        ["ana@example.org", "ben@example.org", "cat@example.org"]
+    );
+    assert!(subjects["ana@example.org"].0.starts_with("Calitatea dumneavoastră de membru"), "{subjects:?}");
+    assert_eq!(subjects["ben@example.org"].0, "Your membership is now on Portico");
+
+    // Ben claims his account with the link.
+    let link = portico::mail::links(&subjects["ben@example.org"].1)
+        .into_iter()
+        .find(|l| l.contains("/password/reset/"))
+        .unwrap();
+    let link = &link[app.base.len()..];
+    let c = common::client();
+    assert_eq!(app.get_page(&c, link).await.0, 200);
+    let password = [("password", "ben's own passphrase"), ("password_confirm", "ben's own passphrase")];
+    assert_eq!(app.post_form(&c, link, link, &password).await.status(), 303);
+    assert_eq!(app.login(&common::client(), "ben@example.org", "ben's own passphrase").await.status(), 303);
+
+    // Once is enough.
+    let out = portico(&app.database_url, &args, &[("PORTICO_BASE_URL", &app.base)], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("unchanged 5") && text.contains("claim emails queued: 0"), "{text}");
+    store.close().await;
+    std::fs::remove_dir_all(files).ok();
+}
