@@ -151,7 +151,7 @@ pub const IMPORT_CLAIM_EMAILS_PER_MINUTE: SettingDef = SettingDef {
     default: 30,
     min: 1,
     max: 6_000,
-    help: "\"claim your account\" emails an import sends per minute (the rest wait their turn in the outbox)",
+    help: "claim-your-account emails an import sends per minute (the rest wait their turn in the outbox)",
 };
 
 pub const ALL_SETTINGS: &[SettingDef] = &[
