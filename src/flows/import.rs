@@ -489,15 +489,18 @@ impl<'a> Writer<'a> {
                 changed.push(field);
             }
         };
-        let mut first = Some(p.first_name.clone());
-        set("first_name", &mut first, &row.first_name);
-        let mut last = Some(p.last_name.clone());
-        set("last_name", &mut last, &row.last_name);
         set("preferred_name", &mut p.preferred_name, &row.preferred_name);
         set("phone", &mut p.phone, &row.phone);
         set("birthday", &mut p.birthday, &row.birthday.map(|b| b.to_string()));
-        p.first_name = first.unwrap_or_default();
-        p.last_name = last.unwrap_or_default();
+        for (field, slot, given) in [
+            ("first_name", &mut p.first_name, &row.first_name),
+            ("last_name", &mut p.last_name, &row.last_name),
+        ] {
+            if let Some(given) = given.as_ref().filter(|g| *g != slot) {
+                slot.clone_from(given);
+                changed.push(field);
+            }
+        }
         let mut custom: serde_json::Map<String, Value> =
             serde_json::from_str(&p.custom_fields).unwrap_or_default();
         for (key, value) in &row.custom {
@@ -528,21 +531,19 @@ impl<'a> Writer<'a> {
                 .as_deref()
                 .filter(|s| m.payment.subscription.as_deref() != Some(*s)),
         };
-        for (field, set) in [
+        let term_fields: Vec<&'static str> = [
             ("plan", terms.plan.is_some()),
             ("member_since", terms.member_since.is_some()),
             ("paid_through", terms.renews_at.is_some()),
             ("stripe_customer", terms.customer.is_some()),
             ("stripe_subscription", terms.subscription.is_some()),
-        ] {
-            if set {
-                changed.push(field);
-            }
-        }
-        if changed.iter().any(|f| {
-            ["plan", "member_since", "paid_through", "stripe_customer", "stripe_subscription"].contains(f)
-        }) {
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        if !term_fields.is_empty() {
             memberships::set_imported_terms(tx.conn(), m.id, &terms).await?;
+            changed.extend(term_fields);
         }
         Ok(changed)
     }
