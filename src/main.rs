@@ -655,8 +655,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let today = time::OffsetDateTime::now_utc().date();
             let options = flows::import::Options { skip_invalid, invite, create_authorisations };
+            let stripe = portico::stripe::Client::new(&config.stripe);
+            let max = config.import_max_bytes;
             let report =
-                flows::import::check(&store, &ctx, &org, open()?, config.import_max_bytes, today, &options)
+                flows::import::check(&store, stripe.as_ref(), &ctx, &org, open()?, max, today, &options)
                     .await
                     .map_err(describe)?;
             for r in &report.refusals {
@@ -674,10 +676,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     n => format!("{n} row(s) refused; nothing was written"),
                 });
             }
-            let written = flows::import::write(&store, &config, &ctx, &org, open()?, today, &options)
-                .await
-                .map_err(describe)?;
+            let written =
+                flows::import::write(&store, &config, stripe.as_ref(), &ctx, &org, open()?, today, &options)
+                    .await
+                    .map_err(describe)?;
             println!("{}", written.report.summary());
+            if written.subscriptions_bound > 0 {
+                println!("Stripe subscriptions bound: {}", written.subscriptions_bound);
+            }
             if invite {
                 println!("claim emails queued: {}", written.invited);
                 if written.invite_limited > 0 {

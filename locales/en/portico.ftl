@@ -337,6 +337,7 @@ dash-renews = Renews on
 dash-payment = Payment
 dash-paid-waiting = Your payment is received. Before your membership becomes active, it waits for:
 dash-pay-now = Pay now
+dash-pay-from-paid-through = Your membership is paid up. Set up your subscription now: its first charge comes when your paid period ends, or today if that is less than two days away.
 dash-billing = Manage billing
 subscription-active = Paid
 subscription-trialing = Trial

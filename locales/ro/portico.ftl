@@ -339,6 +339,7 @@ dash-renews = Se reînnoiește la
 dash-payment = Plată
 dash-paid-waiting = Plata a fost primită. Înainte să devină activă, calitatea de membru așteaptă:
 dash-pay-now = Plătiți acum
+dash-pay-from-paid-through = Calitatea de membru este plătită. Configurați acum abonamentul: prima plată va fi la sfârșitul perioadei deja plătite, sau astăzi dacă aceasta se încheie în mai puțin de două zile.
 dash-billing = Gestionați facturarea
 subscription-active = Plătit
 subscription-trialing = Perioadă de probă

@@ -13,7 +13,7 @@ use time::Date;
 
 use serde_json::{Value, json};
 
-use super::{Ctx, FlowError, FlowResult, lifecycle};
+use super::{Ctx, FlowError, FlowResult, lifecycle, payments};
 use crate::config::Config;
 use crate::domain::import::{Header, ImportRow, Refusal};
 use crate::domain::settings::{IMPORT_CLAIM_EMAILS_PER_MINUTE, INVITE_LIMIT_PER_RECIPIENT};
@@ -24,6 +24,7 @@ use crate::store::memberships::{self, Membership};
 use crate::store::{
     self, Store, StoreError, Tx, audit, now, now_ms, orgs::Org, outbox, rate_limits, records, users,
 };
+use crate::stripe::{Client, StripeError, Subscription};
 
 /// A row longer than this (bytes) is refused without being read further into a membership.
 pub const MAX_ROW_BYTES: usize = 64 * 1024;
@@ -222,6 +223,7 @@ struct Seen {
     emails: HashSet<String>,
     usernames: HashSet<String>,
     tags: HashSet<String>,
+    subscriptions: HashSet<String>,
 }
 
 /// What the import knows of the organisation before it reads a row.
@@ -229,15 +231,17 @@ struct Target {
     org: Org,
     catalogue: Vec<records::CatalogueEntry>,
     plans: Vec<store::plans::Plan>,
+    /// Stripe, when the instance takes payments: rows naming a subscription need it.
+    stripe: Option<Client>,
 }
 
 impl Target {
-    async fn load(store: &Store, ctx: &Ctx, slug: &str) -> FlowResult<Target> {
+    async fn load(store: &Store, stripe: Option<&Client>, ctx: &Ctx, slug: &str) -> FlowResult<Target> {
         ctx.require_admin()?;
         let org = super::orgs::get(store, ctx, slug).await?;
         let catalogue = records::catalogue_entries(store.pool(), org.id).await?;
         let plans = store::plans::list(store.pool(), org.id).await?;
-        Ok(Target { org, catalogue, plans })
+        Ok(Target { org, catalogue, plans, stripe: stripe.cloned() })
     }
 
     fn plan(&self, given: &str) -> Option<&store::plans::Plan> {
@@ -245,9 +249,70 @@ impl Target {
     }
 }
 
-/// Checks a whole file for the organisation `slug`; writes nothing.
+/// The membership terms a row gives; where it names a subscription, Stripe's customer, status
+/// and renewal win over the file's, and its price names the plan when the row does not.
+struct Terms<'a> {
+    plan: Option<&'a store::plans::Plan>,
+    member_since: Option<i64>,
+    renews_at: Option<i64>,
+    customer: Option<&'a str>,
+    subscription: Option<&'a str>,
+    status: Option<&'a str>,
+}
+
+impl<'a> Terms<'a> {
+    fn of(target: &'a Target, row: &'a ImportRow, sub: Option<&'a Subscription>) -> Terms<'a> {
+        let midnight = |d: Date| d.midnight().assume_utc().unix_timestamp();
+        Terms {
+            plan: match &row.plan {
+                Some(given) => target.plan(given),
+                None => sub.and_then(Subscription::price_id).and_then(|price| target.plan(price)),
+            },
+            member_since: row.member_since.map(midnight),
+            renews_at: sub.and_then(Subscription::period_end).or(row.paid_through.map(midnight)),
+            customer: sub.map(|s| s.customer.as_str()).or(row.stripe_customer.as_deref()),
+            subscription: row.stripe_subscription.as_deref(),
+            status: sub.map(|s| s.status.as_str()),
+        }
+    }
+
+    /// The terms that differ from the membership's, by column name (dates by day).
+    fn changed(&self, m: &Membership) -> Vec<&'static str> {
+        let day = |t: i64| t.div_euclid(86_400);
+        let differs =
+            |given: Option<i64>, stored: Option<i64>| given.is_some_and(|g| stored.map(day) != Some(day(g)));
+        let payment = &m.payment;
+        [
+            ("plan", self.plan.is_some_and(|p| m.plan.as_deref() != Some(p.name.as_str()))),
+            ("member_since", differs(self.member_since, m.member_since)),
+            ("paid_through", differs(self.renews_at, m.renews_at)),
+            ("stripe_customer", self.customer.is_some_and(|c| payment.customer.as_deref() != Some(c))),
+            (
+                "stripe_subscription",
+                self.subscription.is_some_and(|s| payment.subscription.as_deref() != Some(s)),
+            ),
+            (
+                "subscription_status",
+                self.status.is_some_and(|s| payment.subscription_status.as_deref() != Some(s)),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, differs)| differs.then_some(field))
+        .collect()
+    }
+}
+
+/// What a row would do, and the subscription it names as Stripe has it.
+struct Judged {
+    verdict: Verdict,
+    subscription: Option<Subscription>,
+}
+
+/// Checks a whole file for the organisation `slug`; writes nothing (Stripe is only read).
+#[allow(clippy::too_many_arguments)]
 pub async fn check(
     store: &Store,
+    stripe: Option<&Client>,
     ctx: &Ctx,
     slug: &str,
     input: impl Read,
@@ -255,12 +320,12 @@ pub async fn check(
     today: Date,
     options: &Options,
 ) -> FlowResult<Report> {
-    let target = Target::load(store, ctx, slug).await?;
+    let target = Target::load(store, stripe, ctx, slug).await?;
     let mut report = Report::default();
     let mut rows = Rows::new(input, max_bytes, today);
     let mut seen = Seen::default();
     while let Some(row) = rows.next(&mut report) {
-        match judge(store, &target, options, &row, &mut seen, today).await? {
+        match judge(store, &target, options, &row, &mut seen, today).await?.map(|j| j.verdict) {
             Ok(Verdict::Create) => report.created += 1,
             Ok(Verdict::Update) => report.updated += 1,
             Ok(Verdict::Unchanged) => report.unchanged += 1,
@@ -286,22 +351,26 @@ pub struct Written {
     pub invited: u64,
     /// People who would have had one but their address is over its hourly allowance.
     pub invite_limited: u64,
+    /// Stripe subscriptions whose metadata now names their membership.
+    pub subscriptions_bound: u64,
 }
 
 /// Writes a file that [`check`] found good (or, with `skip_invalid`, its good rows): every row
 /// is judged again as it is written, so a run after a crash finds the rows written before it
-/// unchanged and writes the rest. `BATCH_ROWS` rows to a transaction.
+/// unchanged and writes the rest. `BATCH_ROWS` rows to a transaction; after each commit, the
+/// batch's Stripe subscriptions get the membership reference in their metadata.
 #[allow(clippy::too_many_arguments)]
 pub async fn write(
     store: &Store,
     config: &Config,
+    stripe: Option<&Client>,
     ctx: &Ctx,
     slug: &str,
     input: impl Read,
     today: Date,
     options: &Options,
 ) -> FlowResult<Written> {
-    let target = Target::load(store, ctx, slug).await?;
+    let target = Target::load(store, stripe, ctx, slug).await?;
     let mut writer = Writer::new(store, config, ctx, target, *options).await?;
     let mut rows = Rows::new(input, config.import_max_bytes, today);
     let mut seen = Seen::default();
@@ -312,7 +381,7 @@ pub async fn write(
                 writer.done.report.refused += 1;
                 writer.done.report.refusals.extend(refusals);
             }
-            Ok(verdict) => batch.push((row, verdict)),
+            Ok(judged) => batch.push((row, judged)),
         }
         if batch.len() == BATCH_ROWS {
             writer.write_batch(std::mem::take(&mut batch)).await?;
@@ -360,10 +429,10 @@ impl<'a> Writer<'a> {
         })
     }
 
-    async fn write_batch(&mut self, batch: Vec<(ImportRow, Verdict)>) -> FlowResult<()> {
-        if batch.iter().all(|(_, v)| *v == Verdict::Unchanged) && !self.options.invite {
+    async fn write_batch(&mut self, batch: Vec<(ImportRow, Judged)>) -> FlowResult<()> {
+        if batch.iter().all(|(_, j)| j.verdict == Verdict::Unchanged) && !self.options.invite {
             self.done.report.unchanged += batch.len() as u64;
-            return Ok(());
+            return self.bind_subscriptions(&batch).await;
         }
         let mut tx = self.store.begin().await?;
         // Claim emails continue after those already queued (by this run or an earlier one).
@@ -371,11 +440,11 @@ impl<'a> Writer<'a> {
         self.next_claim_ms =
             self.next_claim_ms.max(queued.map_or(0, |q| q + self.claim_gap_ms)).max(now_ms());
         let mut counted = Report::default();
-        for (row, verdict) in &batch {
-            if *verdict != Verdict::Unchanged {
-                self.apply(&mut tx, row).await?;
+        for (row, judged) in &batch {
+            if judged.verdict != Verdict::Unchanged {
+                self.apply(&mut tx, row, judged.subscription.as_ref()).await?;
             }
-            match verdict {
+            match judged.verdict {
                 Verdict::Create => counted.created += 1,
                 Verdict::Update => counted.updated += 1,
                 Verdict::Unchanged => counted.unchanged += 1,
@@ -389,6 +458,25 @@ impl<'a> Writer<'a> {
         r.created += counted.created;
         r.updated += counted.updated;
         r.unchanged += counted.unchanged;
+        self.bind_subscriptions(&batch).await
+    }
+
+    /// Sets each subscription's `metadata[membership]` to its membership's reference, so that
+    /// Stripe's later events bind; a re-run after a crash between the commit and this finds
+    /// the rows unchanged and the metadata still missing, and sets it.
+    async fn bind_subscriptions(&mut self, batch: &[(ImportRow, Judged)]) -> FlowResult<()> {
+        let Some(client) = &self.target.stripe else { return Ok(()) };
+        for sub in batch.iter().filter_map(|(_, j)| j.subscription.as_ref()) {
+            let pool = self.store.pool();
+            let Some(id) = memberships::by_subscription(pool, &sub.id).await? else { continue };
+            let Some(reference) = memberships::find(pool, id).await?.and_then(|m| m.payment.reference) else {
+                continue;
+            };
+            if sub.metadata.get("membership") != Some(&reference) {
+                client.update_subscription(&sub.id, &[("metadata[membership]", &reference)]).await?;
+                self.done.subscriptions_bound += 1;
+            }
+        }
         Ok(())
     }
 
@@ -401,7 +489,7 @@ impl<'a> Writer<'a> {
 
     /// Writes one row: the account and membership when missing, then each value the row gives
     /// that differs from what is stored, each change audited and sent out as staff's would be.
-    async fn apply(&mut self, tx: &mut Tx, row: &ImportRow) -> FlowResult<()> {
+    async fn apply(&mut self, tx: &mut Tx, row: &ImportRow, sub: Option<&Subscription>) -> FlowResult<()> {
         let email =
             row.email.as_ref().ok_or_else(|| FlowError::Internal("an import row without email".into()))?;
         let org_id = self.target.org.id;
@@ -424,9 +512,19 @@ impl<'a> Writer<'a> {
                 m
             }
             None => {
-                let status = row.status.unwrap_or(MembershipStatus::Active);
+                // A subscription that no longer pays makes a suspended membership that a new
+                // payment reactivates, as when it ends under Portico.
+                let ended = sub.is_some_and(|s| payments::subscription_ended(&s.status));
+                let status = row.status.unwrap_or(if ended {
+                    MembershipStatus::Suspended
+                } else {
+                    MembershipStatus::Active
+                });
                 let role = row.role.unwrap_or(MembershipRole::Member);
                 let id = memberships::insert(tx.conn(), org_id, user_id, role, status, now).await?;
+                if ended && status == MembershipStatus::Suspended {
+                    memberships::set_suspended_for_payment(tx.conn(), id, true).await?;
+                }
                 let m = memberships::find(tx.conn(), id).await?.ok_or(FlowError::NotFound)?;
                 let details = json!({ "line": row.line, "status": status, "role": role });
                 self.record(tx, &m, "member.imported", details).await?;
@@ -436,7 +534,10 @@ impl<'a> Writer<'a> {
                 m
             }
         };
-        fields.extend(self.set_record(tx, &m, row, now).await?);
+        fields.extend(self.set_record(tx, &m, row, sub, now).await?);
+        if sub.is_some() {
+            memberships::ensure_payment_ref(tx.conn(), m.id, &payments::new_payment_ref()).await?;
+        }
         if !fields.is_empty() {
             self.record(tx, &m, "member.record_updated", json!({ "fields": fields })).await?;
         }
@@ -476,6 +577,7 @@ impl<'a> Writer<'a> {
         tx: &mut Tx,
         m: &Membership,
         row: &ImportRow,
+        sub: Option<&Subscription>,
         now: i64,
     ) -> FlowResult<Vec<&'static str>> {
         let mut changed = Vec::new();
@@ -517,32 +619,23 @@ impl<'a> Writer<'a> {
         } else if !changed.is_empty() {
             records::set_imported_profile(tx.conn(), m.id, &p, now).await?;
         }
-        let plan = row.plan.as_deref().and_then(|given| self.target.plan(given));
-        let day = |d: Option<Date>| d.map(|d| d.midnight().assume_utc().unix_timestamp());
-        let terms = memberships::ImportedTerms {
-            plan: plan
-                .filter(|p| m.plan.as_deref() != Some(p.name.as_str()))
-                .map(|p| (p.id, p.name.as_str())),
-            member_since: day(row.member_since).filter(|d| m.member_since != Some(*d)),
-            renews_at: day(row.paid_through).filter(|d| m.renews_at != Some(*d)),
-            customer: row.stripe_customer.as_deref().filter(|c| m.payment.customer.as_deref() != Some(*c)),
-            subscription: row
-                .stripe_subscription
-                .as_deref()
-                .filter(|s| m.payment.subscription.as_deref() != Some(*s)),
-        };
-        let term_fields: Vec<&'static str> = [
-            ("plan", terms.plan.is_some()),
-            ("member_since", terms.member_since.is_some()),
-            ("paid_through", terms.renews_at.is_some()),
-            ("stripe_customer", terms.customer.is_some()),
-            ("stripe_subscription", terms.subscription.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, set)| set.then_some(field))
-        .collect();
+        let terms = Terms::of(&self.target, row, sub);
+        let term_fields = terms.changed(m);
         if !term_fields.is_empty() {
-            memberships::set_imported_terms(tx.conn(), m.id, &terms).await?;
+            let has = |field: &str| term_fields.contains(&field);
+            let imported = memberships::ImportedTerms {
+                plan: terms.plan.filter(|_| has("plan")).map(|p| (p.id, p.name.as_str())),
+                member_since: terms.member_since.filter(|_| has("member_since")),
+                renews_at: terms.renews_at.filter(|_| has("paid_through")),
+                customer: terms.customer.filter(|_| has("stripe_customer")),
+                subscription: terms.subscription.filter(|_| has("stripe_subscription")),
+            };
+            memberships::set_imported_terms(tx.conn(), m.id, &imported).await?;
+            if let Some(status) = terms.status.filter(|_| has("subscription_status")) {
+                // As an event of now would: a paying status records the payment.
+                let observed = memberships::Observed { status: Some(status), at: now, ..Default::default() };
+                memberships::apply_observed(tx.conn(), m.id, &observed, now).await?;
+            }
             changed.extend(term_fields);
         }
         Ok(changed)
@@ -663,7 +756,7 @@ async fn judge(
     row: &ImportRow,
     seen: &mut Seen,
     today: Date,
-) -> FlowResult<Result<Verdict, Vec<Refusal>>> {
+) -> FlowResult<Result<Judged, Vec<Refusal>>> {
     let pool = store.pool();
     let org = &target.org;
     let line = row.line;
@@ -708,29 +801,52 @@ async fn judge(
             refuse("authorisations", "unknown_authorisation");
         }
     }
-    let plan = match &row.plan {
-        None => None,
-        Some(p) => match target.plan(p) {
-            Some(found) => Some(found.name.clone()),
-            None => {
-                refuse("plan", "unknown_plan");
-                None
-            }
-        },
-    };
+    if row.plan.as_ref().is_some_and(|p| target.plan(p).is_none()) {
+        refuse("plan", "unknown_plan");
+    }
     if let Some(birthday) = row.birthday
         && i64::from(crate::domain::member::age_on(birthday, today)) < org.min_age
     {
         refuse("birthday", "too_young");
     }
+    let mut subscription = None;
     if let Some(sub) = &row.stripe_subscription {
+        if !seen.subscriptions.insert(sub.clone()) {
+            refuse("stripe_subscription", "duplicate_in_file");
+        }
+        let ours = |id: i64| membership.as_ref().is_some_and(|m| m.id == id);
         let bound = store::memberships::by_subscription(pool, sub).await?;
-        if bound.is_some_and(|id| membership.as_ref().is_none_or(|m| m.id != id)) {
+        if bound.is_some_and(|id| !ours(id)) {
             refuse("stripe_subscription", "subscription_bound_elsewhere");
+        }
+        match &target.stripe {
+            None => refuse("stripe_subscription", "stripe_not_configured"),
+            Some(client) => match client.retrieve_subscription(sub).await {
+                Ok(found) => {
+                    // Metadata naming another membership of this instance: bound elsewhere.
+                    if let Some(reference) = found.metadata.get("membership")
+                        && let Some(owner) =
+                            store::memberships::by_payment(pool, Some(reference), None).await?
+                        && !ours(owner)
+                        && bound.is_none()
+                    {
+                        refuse("stripe_subscription", "subscription_bound_elsewhere");
+                    }
+                    if row.stripe_customer.as_ref().is_some_and(|c| *c != found.customer) {
+                        refuse("stripe_customer", "customer_mismatch");
+                    }
+                    subscription = Some(found);
+                }
+                Err(StripeError::Api { status: 404, .. }) => {
+                    refuse("stripe_subscription", "unknown_subscription");
+                }
+                Err(e) => return Err(e.into()),
+            },
         }
     }
     let Some(m) = membership else {
-        return Ok(if refusals.is_empty() { Ok(Verdict::Create) } else { Err(refusals) });
+        let judged = Judged { verdict: Verdict::Create, subscription };
+        return Ok(if refusals.is_empty() { Ok(judged) } else { Err(refusals) });
     };
     if let Some(to) = row.status
         && to != m.status
@@ -746,9 +862,6 @@ async fn judge(
     let held: Vec<String> = records::authorisations(pool, m.id).await?.into_iter().map(|a| a.name).collect();
     let notes: Vec<String> = records::notes(pool, m.id).await?.into_iter().map(|n| n.text).collect();
     let custom: serde_json::Value = serde_json::from_str(&profile.custom_fields).unwrap_or_default();
-    let day = |secs: Option<i64>| {
-        secs.and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok()).map(|t| t.date())
-    };
     let same = |given: &Option<String>, stored: &str| given.as_ref().is_none_or(|g| g == stored);
     let unchanged = same(&row.first_name, &profile.first_name)
         && same(&row.last_name, &profile.last_name)
@@ -758,19 +871,13 @@ async fn judge(
         && row.username.as_ref().is_none_or(|u| m.username.as_deref() == Some(u.as_str()))
         && row.status.is_none_or(|s| s == m.status)
         && row.role.is_none_or(|r| r == m.role)
-        && plan.as_ref().is_none_or(|p| m.plan.as_deref() == Some(p.as_str()))
-        && row.member_since.is_none_or(|d| day(m.member_since) == Some(d))
+        && Terms::of(target, row, subscription.as_ref()).changed(&m).is_empty()
         && row.tags.iter().all(|t| live_tags.contains(t))
         && row.authorisations.iter().all(|a| held.iter().any(|h| h == a.name.as_str()))
         && row.note.as_ref().is_none_or(|n| notes.contains(n))
-        && row.custom.iter().all(|(k, v)| custom.get(k).and_then(|x| x.as_str()) == Some(v.as_str()))
-        && row.stripe_customer.as_ref().is_none_or(|c| m.payment.customer.as_deref() == Some(c.as_str()))
-        && row
-            .stripe_subscription
-            .as_ref()
-            .is_none_or(|s| m.payment.subscription.as_deref() == Some(s.as_str()))
-        && row.paid_through.is_none_or(|d| day(m.renews_at) == Some(d));
-    Ok(Ok(if unchanged { Verdict::Unchanged } else { Verdict::Update }))
+        && row.custom.iter().all(|(k, v)| custom.get(k).and_then(|x| x.as_str()) == Some(v.as_str()));
+    let verdict = if unchanged { Verdict::Unchanged } else { Verdict::Update };
+    Ok(Ok(Judged { verdict, subscription }))
 }
 
 /// A refusal as words, for the report (English: the command line's language).
@@ -798,6 +905,9 @@ pub fn reason_text(reason: &str) -> &'static str {
         "formula" => "looks like a spreadsheet formula",
         "invalid_stripe_id" => "not a Stripe id of this kind",
         "subscription_bound_elsewhere" => "this subscription belongs to another membership",
+        "unknown_subscription" => "Stripe has no such subscription",
+        "customer_mismatch" => "not the customer of the row's subscription",
+        "stripe_not_configured" => "this instance takes no payments (no Stripe secret key)",
         "wrong_number_of_cells" => "not as many cells as the header has columns",
         "row_too_long" => "the row is longer than 64 KiB",
         "invalid_utf8" => "not UTF-8 text",

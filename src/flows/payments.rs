@@ -185,6 +185,17 @@ enum Standing {
     Other,
 }
 
+/// A subscription in this status no longer pays (`canceled`, `unpaid`, `incomplete_expired`).
+pub fn subscription_ended(status: &str) -> bool {
+    standing(status) == Standing::Ended
+}
+
+/// A new membership reference for Stripe: opaque, never an email or an id.
+pub fn new_payment_ref() -> String {
+    let candidate: String = rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    format!("mbr_{candidate}")
+}
+
 fn standing(status: &str) -> Standing {
     match status {
         "active" | "trialing" => Standing::Good,
@@ -426,12 +437,29 @@ pub struct PaymentStep {
 }
 
 impl PaymentStep {
-    /// A payment can be started: the membership is pending, unpaid, and there is a plan.
+    /// A payment can be started: see [`may_pay`]; and there is a plan.
     pub fn can_pay(&self) -> bool {
-        self.membership.status == MembershipStatus::Pending
-            && self.membership.payment.paid_at.is_none()
-            && !self.plans.is_empty()
+        may_pay(&self.membership) && !self.plans.is_empty()
     }
+}
+
+/// A membership whose member may start a checkout: pending and unpaid, or active with a
+/// paid-through date and no subscription (moved in by an import: billing starts at that date).
+fn may_pay(m: &Membership) -> bool {
+    let unpaid = m.status == MembershipStatus::Pending && m.payment.paid_at.is_none();
+    let paid_through =
+        m.status == MembershipStatus::Active && m.payment.subscription.is_none() && m.renews_at.is_some();
+    unpaid || paid_through
+}
+
+/// Stripe refuses a trial that ends less than 48 hours ahead; a paid-through date closer than
+/// this is charged at once.
+const MIN_TRIAL_SECS: i64 = 48 * 3600 + 600;
+
+/// When the first charge of a checkout starts: the paid-through date of a member who has one
+/// and no subscription, when it is far enough ahead for Stripe.
+fn first_charge_at(m: &Membership, now: i64) -> Option<i64> {
+    m.renews_at.filter(|at| m.payment.subscription.is_none() && *at >= now + MIN_TRIAL_SECS)
 }
 
 /// The payment step of the signed-in user's own membership.
@@ -443,7 +471,7 @@ pub async fn payment_step(store: &Store, user_id: i64, slug: &str) -> FlowResult
 /// What the dashboard shows about a membership's payment.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentView {
-    /// Pending, unpaid, and the organisation has a plan: "pay now".
+    /// The member may start a checkout (see `may_pay`) and the organisation has a plan.
     pub pay_now: bool,
     /// Paid but still pending: what it waits for (`waiver`, `id_check`, `staff`).
     pub waiting: Vec<&'static str>,
@@ -461,8 +489,7 @@ pub async fn payment_view(
     let pending = m.status == MembershipStatus::Pending;
     let paid = m.payment.paid_at.is_some();
     let pay_now = takes_payments
-        && pending
-        && !paid
+        && may_pay(m)
         && plans::list(store.pool(), record.org.id).await?.iter().any(|p| p.active);
     Ok(PaymentView {
         pay_now,
@@ -507,10 +534,9 @@ pub async fn start_checkout(
         .iter()
         .find(|p| p.id == plan_id)
         .ok_or(FlowError::Unknown { field: "plan", code: "unknown_plan" })?;
-    let candidate: String = rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
     let mut tx = store.begin().await?;
     let reference =
-        memberships::ensure_payment_ref(tx.conn(), step.membership.id, &format!("mbr_{candidate}")).await?;
+        memberships::ensure_payment_ref(tx.conn(), step.membership.id, &new_payment_ref()).await?;
     audit::record(
         tx.conn(),
         audit::NewEvent {
@@ -538,6 +564,9 @@ pub async fn start_checkout(
         ("success_url".into(), success.to_string()),
         ("cancel_url".into(), cancel.to_string()),
     ];
+    if let Some(at) = first_charge_at(&step.membership, now()) {
+        params.push(("subscription_data[trial_end]".into(), at.to_string()));
+    }
     match &step.membership.payment.customer {
         Some(customer) => params.push(("customer".into(), customer.clone())),
         None => params.push(("customer_email".into(), step.membership.email.clone())),

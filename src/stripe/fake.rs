@@ -1,6 +1,7 @@
 //! A local stand-in for Stripe, speaking its wire format over real HTTP: form-encoded requests
 //! with a bearer secret key, JSON objects, `{"error": {…}}` answers, signed webhook deliveries.
-//! It covers what Portico uses — Checkout Sessions (with `Idempotency-Key`), subscriptions,
+//! It covers what Portico uses — Checkout Sessions (with `Idempotency-Key` and trials),
+//! subscriptions (retrieve, update metadata, cancel),
 //! the events list, billing portal sessions — plus a checkout page and a portal page, both
 //! marked TEST MODE, so `portico demo` and the browser tests can go through a payment. Tests
 //! drive subscription changes through its methods and read what Portico sent it.
@@ -64,6 +65,34 @@ impl FakeState {
         format!("{prefix}_fake{:08}", self.counter)
     }
 
+    /// A subscription of `customer` to `price`: active for 30 days, or trialing until
+    /// `trial_end`. Returns its id.
+    fn add_subscription(
+        &mut self,
+        customer: &str,
+        price: &str,
+        metadata: Value,
+        trial_end: Option<i64>,
+    ) -> String {
+        let sub_id = self.next_id("sub");
+        let now = crate::store::now();
+        let (status, period_end) = match trial_end {
+            Some(end) => ("trialing", end),
+            None => ("active", now + 30 * 86_400),
+        };
+        let subscription = json!({
+            "id": sub_id, "object": "subscription", "customer": customer, "status": status,
+            "metadata": metadata, "created": now, "cancel_at_period_end": false, "trial_end": trial_end,
+            "items": {"object": "list", "has_more": false, "data": [{
+                "id": format!("si_{sub_id}"), "object": "subscription_item",
+                "price": {"id": price, "object": "price"},
+                "quantity": 1, "current_period_start": now, "current_period_end": period_end
+            }]}
+        });
+        self.subscriptions.insert(sub_id.clone(), subscription);
+        sub_id
+    }
+
     /// Records an event. Each is created at least a second after the previous one, so their
     /// order is visible in `created` as it is for Stripe's events far enough apart.
     fn emit(&mut self, kind: &str, object: Value) -> Value {
@@ -118,7 +147,10 @@ impl FakeStripe {
         let router = Router::new()
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(retrieve_session))
-            .route("/v1/subscriptions/{id}", get(retrieve_subscription))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(retrieve_subscription).post(update_subscription).delete(cancel_subscription),
+            )
             .route("/v1/events", get(list_events))
             .route("/v1/billing_portal/sessions", post(create_portal))
             .route("/checkout/{id}", get(checkout_page))
@@ -161,6 +193,29 @@ impl FakeStripe {
         self.lock().subscriptions.get(id).cloned()
     }
 
+    /// A customer and an active subscription made outside Portico (in the system a space
+    /// moves from), with no events sent. Returns `(customer, subscription)`.
+    pub fn add_existing_subscription(&self, email: &str, price: &str) -> (String, String) {
+        let (customer, sub) = {
+            let mut s = self.lock();
+            (s.next_id("cus"), s.next_id("sub"))
+        };
+        self.insert_existing_subscription(&customer, &sub, email, price);
+        (customer, sub)
+    }
+
+    /// The same with the ids given (those of a file, say).
+    pub fn insert_existing_subscription(&self, customer: &str, sub: &str, email: &str, price: &str) {
+        let mut s = self.lock();
+        s.customers.insert(customer.to_string(), email.to_string());
+        let generated = s.add_subscription(customer, price, json!({}), None);
+        if let Some(mut object) = s.subscriptions.remove(&generated) {
+            object["id"] = sub.into();
+            object["items"]["data"][0]["id"] = format!("si_{sub}").into();
+            s.subscriptions.insert(sub.to_string(), object);
+        }
+    }
+
     /// What the customer's "Pay" button does: a customer (unless the session names one), an
     /// active subscription carrying the session's metadata, and the three events Stripe sends
     /// (`customer.subscription.created`, `invoice.paid`, `checkout.session.completed`),
@@ -181,30 +236,26 @@ impl FakeStripe {
                     id
                 }
             };
-            let sub_id = s.next_id("sub");
-            let now = crate::store::now();
-            let subscription = json!({
-                "id": sub_id, "object": "subscription", "customer": customer, "status": "active",
-                "metadata": session["_subscription_metadata"].clone(), "created": now,
-                "items": {"object": "list", "has_more": false, "data": [{
-                    "id": format!("si_{sub_id}"), "object": "subscription_item",
-                    "price": {"id": session["_price"].clone(), "object": "price"},
-                    "quantity": 1, "current_period_start": now, "current_period_end": now + 30 * 86_400
-                }]}
-            });
-            s.subscriptions.insert(sub_id.clone(), subscription.clone());
+            let price = session["_price"].as_str().unwrap_or_default().to_string();
+            let metadata = session["_subscription_metadata"].clone();
+            // A trial end (a member paid through a date) starts the first charge then.
+            let trial_end = session["_trial_end"].as_i64();
+            let sub_id = s.add_subscription(&customer, &price, metadata, trial_end);
+            let subscription = s.subscriptions.get(&sub_id).cloned().unwrap_or_default();
+            // A trial takes no payment at checkout.
+            let payment_status = if trial_end.is_some() { "no_payment_required" } else { "paid" };
             let invoice = invoice_of(&mut s, &subscription, "paid");
             let mut completed = session.clone();
             if let Some(obj) = completed.as_object_mut() {
                 obj.retain(|k, _| !k.starts_with('_'));
                 obj.insert("status".into(), "complete".into());
-                obj.insert("payment_status".into(), "paid".into());
+                obj.insert("payment_status".into(), payment_status.into());
                 obj.insert("customer".into(), customer.clone().into());
                 obj.insert("subscription".into(), sub_id.clone().into());
             }
             if let Some(stored) = s.sessions.get_mut(session_id) {
                 stored["status"] = "complete".into();
-                stored["payment_status"] = "paid".into();
+                stored["payment_status"] = payment_status.into();
                 stored["customer"] = customer.into();
                 stored["subscription"] = sub_id.into();
             }
@@ -370,6 +421,7 @@ async fn create_session(
         "customer": customer, "customer_email": customer_email, "success_url": success_url,
         "cancel_url": cancel_url, "subscription": null, "livemode": false,
         "_price": price, "_subscription_metadata": subscription_metadata,
+        "_trial_end": param("subscription_data[trial_end]").and_then(|t| t.parse::<i64>().ok()),
     });
     s.sessions.insert(id.clone(), session.clone());
     if let Some(key) = idempotency_key {
@@ -413,6 +465,83 @@ async fn retrieve_subscription(
         Some(sub) => Json(sub.clone()).into_response(),
         None => stripe_error(StatusCode::NOT_FOUND, &format!("No such subscription: '{id}'")),
     }
+}
+
+/// `POST /v1/subscriptions/{id}`: `metadata[KEY]` (an empty value removes the key) and
+/// `cancel_at_period_end`; emits `customer.subscription.updated`, delivered in the background
+/// as Stripe's would be.
+async fn update_subscription(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawForm(body): RawForm,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
+        return r;
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let (sub, event) = {
+        let mut s = fake.lock();
+        let Some(sub) = s.subscriptions.get_mut(&id) else {
+            return stripe_error(StatusCode::NOT_FOUND, &format!("No such subscription: '{id}'"));
+        };
+        let previous = sub.clone();
+        for (k, v) in &params {
+            if let Some(key) = k.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')) {
+                if !sub["metadata"].is_object() {
+                    sub["metadata"] = json!({});
+                }
+                match (v.is_empty(), sub["metadata"].as_object_mut()) {
+                    (true, Some(m)) => drop(m.remove(key)),
+                    (false, Some(m)) => drop(m.insert(key.to_string(), v.clone().into())),
+                    _ => {}
+                }
+            } else if k == "cancel_at_period_end" {
+                sub["cancel_at_period_end"] = (v == "true").into();
+            } else {
+                return stripe_error(StatusCode::BAD_REQUEST, &format!("Received unknown parameter: {k}"));
+            }
+        }
+        let sub = sub.clone();
+        let mut event = s.emit("customer.subscription.updated", sub.clone());
+        event["data"]["previous_attributes"] = json!({ "metadata": previous["metadata"], "cancel_at_period_end": previous["cancel_at_period_end"] });
+        if let Some(last) = s.events.last_mut() {
+            *last = event.clone();
+        }
+        (sub, event)
+    };
+    let background = fake.clone();
+    tokio::spawn(async move { background.deliver(&event).await });
+    Json(sub).into_response()
+}
+
+/// `DELETE /v1/subscriptions/{id}`: cancels at once; emits `customer.subscription.deleted`.
+async fn cancel_subscription(
+    State(fake): State<FakeStripe>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = refused(&fake, &headers) {
+        return r;
+    }
+    let (sub, event) = {
+        let mut s = fake.lock();
+        let now = crate::store::now();
+        let Some(sub) = s.subscriptions.get_mut(&id) else {
+            return stripe_error(StatusCode::NOT_FOUND, &format!("No such subscription: '{id}'"));
+        };
+        if sub["status"] == "canceled" {
+            return stripe_error(StatusCode::BAD_REQUEST, "This subscription has already been canceled");
+        }
+        sub["status"] = "canceled".into();
+        sub["canceled_at"] = now.into();
+        let sub = sub.clone();
+        let event = s.emit("customer.subscription.deleted", sub.clone());
+        (sub, event)
+    };
+    let background = fake.clone();
+    tokio::spawn(async move { background.deliver(&event).await });
+    Json(sub).into_response()
 }
 
 /// `GET /v1/events`: newest first, `created[gte]`, `limit` (≤ 100), `starting_after`.

@@ -225,10 +225,29 @@ impl Client {
         self.send(request).await
     }
 
-    pub async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
+    fn subscription_url(&self, id: &str) -> Result<Url, StripeError> {
         let mut url = self.url("v1/subscriptions/")?;
         url.path_segments_mut().map_err(|_| StripeError::Unreachable("bad base URL".into()))?.pop().push(id);
-        self.send(self.http.get(url)).await
+        Ok(url)
+    }
+
+    pub async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
+        self.send(self.http.get(self.subscription_url(id)?)).await
+    }
+
+    /// `POST /v1/subscriptions/{id}` with form parameters (`metadata[membership]`,
+    /// `cancel_at_period_end`, …).
+    pub async fn update_subscription(
+        &self,
+        id: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Subscription, StripeError> {
+        self.send(self.http.post(self.subscription_url(id)?).form(params)).await
+    }
+
+    /// `DELETE /v1/subscriptions/{id}`: cancels at once.
+    pub async fn cancel_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
+        self.send(self.http.delete(self.subscription_url(id)?)).await
     }
 
     /// One page of `GET /v1/events` (newest first), created at or after `since`, older than

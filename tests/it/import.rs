@@ -5,6 +5,7 @@
 
 use portico::flows::{self, Ctx};
 use portico::store::Store;
+use portico::stripe::fake::FakeStripe;
 
 use crate::common::{self, portico};
 
@@ -210,8 +211,21 @@ async fn the_example_file_of_the_guide_passes_the_check() {
     };
     flows::plans::create(&store, &ctx, "club", &plan).await.unwrap();
     store.close().await;
+    // Grace's subscription, as the space's Stripe account has it.
+    let fake =
+        FakeStripe::start("127.0.0.1".parse().unwrap(), "sk_test_example", "whsec_x", None).await.unwrap();
+    fake.insert_existing_subscription("cus_P1x2y3", "sub_Q4r5s6", "grace@example.org", "price_standard");
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/members.csv");
-    let out = portico(&url, &["import", "members", "--org", "club", example, "--dry-run"], &[], None);
+    let api = fake.url().to_string();
+    let env = [("PORTICO_STRIPE_SECRET_KEY", "sk_test_example"), ("PORTICO_STRIPE_API_BASE", api.as_str())];
+    let args = ["import", "members", "--org", "club", example, "--dry-run"];
+    // Off the runtime's thread: the fake answering the command runs on it.
+    let run = {
+        let url = url.clone();
+        let env = env.map(|(k, v)| (k, v.to_string()));
+        move || portico(&url, &args, &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(), None)
+    };
+    let out = tokio::task::spawn_blocking(run).await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("created 3, updated 0, unchanged 0, refused 0"), "{text}");

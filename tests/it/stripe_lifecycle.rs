@@ -658,3 +658,157 @@ async fn payments_and_their_status_changes_go_out_as_webhook_events() {
         assert!(body["data"]["details"]["cause"].as_str().unwrap().starts_with("stripe:evt_"), "{body}");
     }
 }
+
+impl Pay {
+    /// `portico import members --org space FILE ARGS` with Stripe configured, off the test's
+    /// runtime thread (the fake answering it runs there): (success, stdout).
+    async fn import(&self, csv: &str, args: &[&str]) -> (bool, String) {
+        let dir = crate::operating::temp_dir("stripe-import");
+        let file = dir.join("members.csv");
+        std::fs::write(&file, csv).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portico"));
+        command
+            .args(["import", "members", "--org", "space"])
+            .arg(&file)
+            .args(args)
+            .env("PORTICO_DATABASE_URL", &self.app.database_url)
+            .env("PORTICO_STRIPE_SECRET_KEY", KEY)
+            .env("PORTICO_STRIPE_API_BASE", self.fake.url().as_str())
+            .env("PORTICO_LOG", "warn");
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+        let out = String::from_utf8_lossy(&output.stdout).to_string();
+        (output.status.success(), out + &String::from_utf8_lossy(&output.stderr))
+    }
+
+    async fn column(&self, membership: i64, column: &str) -> Option<String> {
+        let sql = format!("SELECT CAST({column} AS TEXT) FROM memberships WHERE id = $1");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(membership)
+            .fetch_one(self.app.store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn membership_of(&self, email: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT m.id FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = $1",
+        )
+        .bind(email)
+        .fetch_one(self.app.store.pool())
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_subscription_is_bound_and_stripes_later_events_follow_it() {
+    let p = setup("automatic").await;
+    let (customer, sub) = p.fake.add_existing_subscription("moved@example.org", "price_full");
+    let (_, other_sub) = p.fake.add_existing_subscription("else@example.org", "price_full");
+    // A member who paid through Portico: their subscription's metadata names them.
+    let (c, paying) = p.member("paying@example.org").await;
+    p.pay(&c).await;
+    let paying_sub = p.subscription(paying).await;
+
+    // Bad rows: a subscription bound elsewhere (by its metadata), one Stripe does not have,
+    // the customer of another subscription, the same subscription twice.
+    let bad = format!(
+        "email,stripe_subscription,stripe_customer\n\
+         thief@example.org,{paying_sub},\n\
+         ghost@example.org,sub_nothere,\n\
+         mixed@example.org,{other_sub},{customer}\n\
+         moved@example.org,{sub},\n\
+         twice@example.org,{sub},\n"
+    );
+    let (ok, out) = p.import(&bad, &[]).await;
+    assert!(!ok, "{out}");
+    for expected in [
+        "line 2, column stripe_subscription: this subscription belongs to another membership",
+        "line 3, column stripe_subscription: Stripe has no such subscription",
+        "line 4, column stripe_customer: not the customer of the row's subscription",
+        "line 6, column stripe_subscription: appears on an earlier line of the file",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    assert_eq!(p.app.count("SELECT COUNT(*) FROM memberships").await, 1, "nothing written");
+    let paying_meta = p.fake.subscription(&paying_sub).unwrap()["metadata"]["membership"].clone();
+    assert_eq!(paying_meta.as_str(), p.column(paying, "payment_ref").await.as_deref(), "left as it was");
+
+    let (ok, out) = p.import(&format!("email,stripe_subscription\nmoved@example.org,{sub}\n"), &[]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("created 1, updated 0, unchanged 0, refused 0"), "{out}");
+    assert!(out.contains("Stripe subscriptions bound: 1"), "{out}");
+    let moved = p.membership_of("moved@example.org").await;
+    let reference = p.column(moved, "payment_ref").await.expect("a reference");
+    let stripe_side = p.fake.subscription(&sub).unwrap();
+    assert_eq!(stripe_side["metadata"]["membership"], reference.as_str(), "Stripe's metadata names it");
+    // Status, customer, plan and renewal from the subscription.
+    assert_eq!(p.status(moved).await, "active");
+    assert_eq!(p.column(moved, "stripe_customer").await.as_deref(), Some(customer.as_str()));
+    assert_eq!(p.column(moved, "subscription_status").await.as_deref(), Some("active"));
+    assert_eq!(p.column(moved, "plan").await.as_deref(), Some("Full"));
+    let period_end = stripe_side["items"]["data"][0]["current_period_end"].as_i64().unwrap();
+    assert_eq!(p.column(moved, "renews_at").await, Some(period_end.to_string()));
+
+    // Again: nothing to change, nothing sent to Stripe.
+    let updates = || p.fake.events().iter().filter(|e| e["type"] == "customer.subscription.updated").count();
+    let before = updates();
+    let (ok, out) = p.import(&format!("email,stripe_subscription\nmoved@example.org,{sub}\n"), &[]).await;
+    assert!(ok && out.contains("created 0, updated 0, unchanged 1, refused 0"), "{out}");
+    assert!(!out.contains("bound"), "{out}");
+    assert_eq!(updates(), before);
+
+    // The subscription made elsewhere now drives the membership: a failed renewal, then a
+    // cancellation, arrive as events and act on it.
+    p.fake.set_status(&sub, "past_due").await.unwrap();
+    assert_eq!(p.column(moved, "subscription_status").await.as_deref(), Some("past_due"));
+    p.fake.set_status(&sub, "canceled").await.unwrap();
+    assert_eq!(p.status(moved).await, "suspended");
+    let processed = p
+        .app
+        .count("SELECT COUNT(*) FROM stripe_events WHERE state = 'processed' AND membership_id IS NOT NULL")
+        .await;
+    // The paying member's three events, the update the binding caused, and the two changes'
+    // three (an invoice and an update, then a deletion).
+    assert_eq!(processed, 3 + 1 + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_through_member_first_pays_when_the_paid_period_ends() {
+    let p = setup("automatic").await;
+    let (c, id) = p.member("early@example.org").await;
+    let through = time::OffsetDateTime::now_utc().date() + time::Duration::days(60);
+    let (ok, out) =
+        p.import(&format!("email,status,paid_through\nearly@example.org,active,{through}\n"), &[]).await;
+    assert!(ok, "{out}");
+    assert_eq!(p.status(id).await, "active");
+
+    let (_, dashboard) = p.app.get_page(&c, "/dashboard?org=space").await;
+    assert!(dashboard.contains("Set up your subscription now"), "{dashboard}");
+    assert!(dashboard.contains("href=\"/o/space/join/payment\""));
+    let location = p.checkout(&c, &[]).await;
+    let sent = p.fake.checkout_requests().pop().unwrap();
+    let midnight = through.midnight().assume_utc().unix_timestamp();
+    assert_eq!(sent.param("subscription_data[trial_end]"), Some(midnight.to_string().as_str()));
+
+    p.fake.pay(location.rsplit('/').next().unwrap()).await.unwrap();
+    assert_eq!(p.status(id).await, "active");
+    let sub = p.subscription(id).await;
+    let stripe_side = p.fake.subscription(&sub).unwrap();
+    assert_eq!(stripe_side["status"], "trialing");
+    assert_eq!(stripe_side["trial_end"], midnight);
+    assert_eq!(p.column(id, "renews_at").await, Some(midnight.to_string()), "first charge at that date");
+    let (_, dashboard) = p.app.get_page(&c, "/dashboard?org=space").await;
+    assert!(!dashboard.contains("href=\"/o/space/join/payment\""), "nothing more to pay");
+
+    // A member whose paid period ends tomorrow is charged at once: Stripe wants 48 hours.
+    let (c2, id2) = p.member("late@example.org").await;
+    let soon = time::OffsetDateTime::now_utc().date() + time::Duration::days(1);
+    let (ok, out) =
+        p.import(&format!("email,status,paid_through\nlate@example.org,active,{soon}\n"), &[]).await;
+    assert!(ok, "{out}");
+    assert_eq!(p.status(id2).await, "active");
+    p.checkout(&c2, &[]).await;
+    let sent = p.fake.checkout_requests().pop().unwrap();
+    assert_eq!(sent.param("subscription_data[trial_end]"), None);
+}
