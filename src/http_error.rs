@@ -142,6 +142,9 @@ pub fn code_key(code: &str) -> Option<&'static str> {
         "passkeys_unavailable" => "error-passkeys-unavailable",
         "passkey_exists" => "error-passkey-exists",
         "missing_prerequisites" => "error-missing-prerequisites",
+        "already_erased" => "error-already-erased",
+        "erasure_pending" => "error-erasure-pending",
+        "address_erased_banned" => "error-address-erased-banned",
         // Other refusals.
         "not_found" => "error-not-found",
         "forbidden" => "error-forbidden",

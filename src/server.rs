@@ -369,7 +369,8 @@ async fn housekeeping(state: AppState) {
 }
 
 /// The scheduled work, every `scheduler_secs`: past-due grace periods and interrupted Stripe
-/// event processing; timed suspensions and expired authorisations. Several processes may run
+/// event processing; timed suspensions and expired authorisations; erasure requests whose
+/// cooling-off period is over. Several processes may run
 /// it at once: each change is conditional.
 async fn scheduler(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(state.config.scheduler_secs));
@@ -385,6 +386,11 @@ async fn scheduler(state: AppState) {
             Ok(swept) if swept != Default::default() => tracing::info!(?swept, "access sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "access sweep failed"),
+        }
+        match crate::flows::erasure::run_due(&state.store, state.stripe.as_ref()).await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "erasure requests carried out"),
+            Err(e) => tracing::warn!(error = %e, "erasure requests failed"),
         }
         match crate::flows::oidc::keys::upkeep(&state.store, state.config.oidc_key_publish_secs).await {
             Ok(done) if done != Default::default() => tracing::info!(?done, "signing keys rotated"),

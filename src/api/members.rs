@@ -184,6 +184,52 @@ pub async fn export_member(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why (kept in the audit trail), 1 to 500 characters.
+    pub reason: String,
+    /// The person's Stripe subscription: `cancel_now` (the default) or `cancel_at_period_end`.
+    #[serde(default, deserialize_with = "crate::flows::present")]
+    pub stripe: Option<String>,
+}
+
+/// Erase the person holding this membership, at once (SPEC §3.11): anonymised in place across
+/// every organisation they belong to, keys and authorisations removed, sign-ins revoked, their
+/// subscription cancelled, `member.erased` emitted. Audited with the reason.
+#[utoipa::path(
+    post, path = "/api/v1/orgs/{slug}/members/{id}/erase", tag = "members",
+    params(("slug" = String, Path, description = "Organisation slug"), ("id" = i64, Path, description = "Membership id")),
+    request_body = EraseRequest,
+    responses(
+        (status = 200, description = "Erased: user_id, email (the erased address), memberships, subscriptions (each with its outcome), removed, audit_events_anonymised, erased_at", body = Object),
+        (status = 400, description = "`required` or `too_long` (reason), `invalid_stripe_choice`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`already_erased`, `last_admin`", body = ErrorBody),
+        (status = 502, description = "`payment_provider_unavailable`: Stripe failed; nothing was erased", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn erase_member(
+    State(state): State<AppState>,
+    ApiCaller(ctx): ApiCaller,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiJson(body): ApiJson<EraseRequest>,
+) -> Result<Json<flows::erasure::Erased>, ApiError> {
+    let stripe = state.stripe.as_ref();
+    let erased = flows::erasure::erase_member(
+        &state.store,
+        stripe,
+        &ctx,
+        &slug,
+        id,
+        &body.reason,
+        body.stripe.as_deref(),
+    )
+    .await?;
+    Ok(Json(erased))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MemberChange {
     /// New status, along the allowed transitions (a reason is required).
     #[serde(default, deserialize_with = "crate::flows::present")]

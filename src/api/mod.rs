@@ -38,6 +38,7 @@ use error::ApiError;
         members::list_members,
         members::get_member,
         members::export_member,
+        members::erase_member,
         members::patch_member,
         members::add_note,
         members::add_credential,
@@ -188,6 +189,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/members", get(members::list_members))
         .route("/orgs/{slug}/members/{id}", get(members::get_member).patch(members::patch_member))
         .route("/orgs/{slug}/members/{id}/export", get(members::export_member))
+        .route("/orgs/{slug}/members/{id}/erase", post(members::erase_member))
         .route("/orgs/{slug}/members/{id}/notes", post(members::add_note))
         .route("/orgs/{slug}/members/{id}/credentials", post(members::add_credential))
         .route("/orgs/{slug}/members/{id}/credentials/{credential_id}", delete(members::remove_credential))

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// Every event type, as endpoints subscribe to them.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "membership.created",
     "membership.activated",
     "membership.suspended",
@@ -16,6 +16,7 @@ pub const EVENT_TYPES: [&str; 11] = [
     "payment.succeeded",
     "payment.failed",
     "invitation.accepted",
+    "member.erased",
 ];
 
 /// The event an audited change of a membership is, if any: every change of a membership is
@@ -43,6 +44,7 @@ pub fn event_for(action: &str, details: &Value) -> Option<&'static str> {
         "member.payment_failed" => "payment.failed",
         "member.signed_up" | "member.joined" | "member.imported" => "membership.created",
         "invitation.accepted" => "invitation.accepted",
+        "member.erased" => "member.erased",
         _ => return None,
     })
 }

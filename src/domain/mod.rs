@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod destination;
 mod email;
+pub mod erasure;
 pub mod events;
 pub mod import;
 pub mod member;

@@ -154,6 +154,14 @@ pub const IMPORT_CLAIM_EMAILS_PER_MINUTE: SettingDef = SettingDef {
     help: "claim-your-account emails an import sends per minute (the rest wait their turn in the outbox)",
 };
 
+pub const ERASURE_COOLING_OFF_DAYS: SettingDef = SettingDef {
+    key: "erasure.cooling_off_days",
+    default: 7,
+    min: 0,
+    max: 90,
+    help: "days between a member asking to be erased and the erasure, during which they may cancel (0: at the next scheduled run)",
+};
+
 pub const ALL_SETTINGS: &[SettingDef] = &[
     LOGIN_ATTEMPTS_PER_IP,
     INVITE_LIMIT_PER_RECIPIENT,
@@ -173,6 +181,7 @@ pub const ALL_SETTINGS: &[SettingDef] = &[
     SECOND_FACTOR_ATTEMPTS_PER_ACCOUNT,
     SECOND_FACTOR_ATTEMPTS_PER_IP,
     IMPORT_CLAIM_EMAILS_PER_MINUTE,
+    ERASURE_COOLING_OFF_DAYS,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -771,6 +771,9 @@ async fn judge(
     if !seen.emails.insert(email.as_str().to_string()) {
         refuse("email", "duplicate_in_file");
     }
+    if super::erasure::tombstoned(store, org.id, email.as_str()).await? {
+        refuse("email", "erased_banned");
+    }
     let user = store::users::find_by_email(pool, email).await?;
     let membership = match &user {
         Some(u) => store::memberships::find_of_user(pool, org.id, u.id).await?,
@@ -884,6 +887,7 @@ async fn judge(
 pub fn reason_text(reason: &str) -> &'static str {
     match reason {
         "invalid_email" => "not an email address",
+        "erased_banned" => "a banned member who was erased had this address: they cannot join again",
         "required" => "required",
         "duplicate_in_file" => "appears on an earlier line of the file",
         "username_taken" => "this username belongs to someone else",

@@ -152,6 +152,9 @@ pub async fn create(
     if user.as_ref().is_some_and(|(_, member)| *member) {
         return Err(FlowError::Conflict { code: "already_member" });
     }
+    if super::erasure::tombstoned(store, org.id, email.as_str()).await? {
+        return Err(FlowError::Conflict { code: "address_erased_banned" });
+    }
     let user = user.map(|(user, _)| user);
     let locale = requested_locale
         .or_else(|| user.as_ref().and_then(|u| u.locale.as_deref()).and_then(Locale::parse))

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod demo;
+pub mod erasure;
 pub mod export;
 pub mod import;
 pub mod invitations;

@@ -57,6 +57,21 @@ pub async fn dispatch(store: &Store, config: &Config, limit: i64) -> FlowResult<
     for r in &requests {
         let Some(org) = store::orgs::find_by_id(tx.conn(), r.org_id).await? else { continue };
         let email = Email::from_trusted(r.email.clone());
+        let hash = crate::domain::erasure::tombstone_hash(email.as_str());
+        if store::erasure::tombstoned(tx.conn(), org.id, &hash).await? {
+            // A banned member who was erased: the visitor was answered as anyone is; nothing
+            // is sent, and staff read why in the audit log (without the address).
+            let event = store::audit::NewEvent {
+                actor: &Actor::system("signup"),
+                origin: &Origin::default(),
+                action: "signup.blocked",
+                target: None,
+                org_id: Some(org.id),
+                details: json!({ "reason": "erased_banned_member", "address_hash": &hash[..16] }),
+            };
+            store::audit::record(tx.conn(), event).await?;
+            continue;
+        }
         let locale = Locale::parse(&r.locale).unwrap_or(config.default_locale);
         let existing = users::find_by_email(tx.conn(), &email).await?;
         let join = |path: &str| {

@@ -134,6 +134,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0020_org_overview.sql"),
         postgres: include_str!("../../migrations/postgres/0020_org_overview.sql"),
     },
+    Migration {
+        version: 21,
+        name: "erasure",
+        sqlite: include_str!("../../migrations/sqlite/0021_erasure.sql"),
+        postgres: include_str!("../../migrations/postgres/0021_erasure.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

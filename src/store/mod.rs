@@ -6,6 +6,7 @@ pub mod access;
 pub mod api_tokens;
 pub mod audit;
 pub mod backup;
+pub mod erasure;
 pub mod export;
 pub mod factors;
 pub mod invitations;

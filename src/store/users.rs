@@ -14,14 +14,16 @@ pub struct User {
     pub staff_role: Option<StaffRole>,
     /// When an admin disabled the account: it cannot sign in and has no sessions or tokens.
     pub disabled_at: Option<i64>,
+    /// When the person was erased (SPEC §3.11): the account is anonymised and disabled.
+    pub erased_at: Option<i64>,
 }
 
 macro_rules! columns {
     () => {
-        "id, email, username, password_hash, locale, staff_role, disabled_at"
+        "id, email, username, password_hash, locale, staff_role, disabled_at, erased_at"
     };
 }
-const COLUMN_COUNT: usize = 7;
+const COLUMN_COUNT: usize = 8;
 
 pub(crate) fn staff_role_column(row: &AnyRow, column: &str) -> Result<Option<StaffRole>> {
     row.try_get::<Option<String>, _>(column)?
@@ -38,6 +40,7 @@ fn from_row(row: &AnyRow) -> Result<User> {
         locale: row.try_get("locale")?,
         staff_role: staff_role_column(row, "staff_role")?,
         disabled_at: row.try_get("disabled_at")?,
+        erased_at: row.try_get("erased_at")?,
     })
 }
 

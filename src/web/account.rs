@@ -16,6 +16,7 @@ use super::{
 };
 use crate::flows::FlowError;
 use crate::flows::account::{self, Me};
+use crate::flows::erasure;
 use crate::http_error::{classify, field_key};
 use crate::state::AppState;
 
@@ -37,10 +38,50 @@ async fn page(
     status: StatusCode,
 ) -> Response {
     let Some(me) = me(ctx) else { return see_other("/login") };
+    let erasure = match erasure::pending(&state.store, me.user_id).await {
+        Ok(pending) => pending,
+        Err(e) => return error_page(ctx, classify(&e)),
+    };
     match account::overview(&state.store, &me).await {
-        Ok(overview) => render(status, &AccountPage { p: ctx, overview, error }),
+        Ok(overview) => render(status, &AccountPage { p: ctx, overview, erasure, error }),
         Err(e) => error_page(ctx, classify(&e)),
     }
+}
+
+/// `POST /account/erasure` (behind a recent sign-in): asks to be erased after the cooling-off
+/// period. The form must carry `confirm=erase`.
+pub async fn request_erasure(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    form: Result<Form<ErasureForm>, FormRejection>,
+) -> Response {
+    let Some(me) = me(&ctx) else { return see_other("/login") };
+    let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
+    if f.confirm.trim() != "erase" {
+        return refused(&state, &ctx, "erasure", crate::flows::invalid("confirm", "confirm_erase")).await;
+    }
+    match erasure::request(&state.store, me.user_id, me.origin).await {
+        Ok(_) => flash_redirect(&ctx, FlashKind::Success, "flash-erasure-requested", PAGE),
+        Err(FlowError::Conflict { code: "erasure_pending" }) => see_other(PAGE),
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+/// `POST /account/erasure/cancel`: the pending request ends; nothing else changed.
+pub async fn cancel_erasure(State(state): State<AppState>, ctx: WebCtx) -> Response {
+    let Some(me) = me(&ctx) else { return see_other("/login") };
+    match erasure::cancel(&state.store, me.user_id, me.origin).await {
+        Ok(()) | Err(FlowError::NotFound) => {
+            flash_redirect(&ctx, FlashKind::Success, "flash-erasure-cancelled", PAGE)
+        }
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ErasureForm {
+    #[serde(default)]
+    confirm: String,
 }
 
 pub async fn show(State(state): State<AppState>, ctx: WebCtx) -> Response {

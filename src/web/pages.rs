@@ -657,6 +657,8 @@ impl AuditRow {
 pub struct AccountPage<'a> {
     pub p: &'a WebCtx,
     pub overview: crate::flows::account::Overview,
+    /// The person's pending request to be erased.
+    pub erasure: Option<crate::flows::erasure::Pending>,
     /// The section a refused form came from, and why.
     pub error: Option<(&'static str, String)>,
 }

@@ -174,6 +174,53 @@ pub async fn act(
     }
 }
 
+#[derive(Deserialize)]
+pub struct EraseForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    stripe: String,
+}
+
+/// `POST /staff/orgs/{slug}/members/{id}/erase` (admins, behind a recent sign-in): erases the
+/// person at once, with a reason and a choice about their subscription.
+pub async fn erase(
+    State(state): State<AppState>,
+    ctx: WebCtx,
+    path: Result<Path<(String, i64)>, PathRejection>,
+    form: Result<Form<EraseForm>, FormRejection>,
+) -> Response {
+    if let Some(denied) = deny_unless_staff(&ctx) {
+        return denied;
+    }
+    let Ok(Path((slug, id))) = path else { return not_found_page(&ctx) };
+    let Ok(Form(f)) = form else { return bad_request_page(&ctx) };
+    let stripe = Some(f.stripe.as_str()).filter(|s| !s.is_empty());
+    let erased = crate::flows::erasure::erase_member(
+        &state.store,
+        state.stripe.as_ref(),
+        &ctx.flow_ctx(),
+        &slug,
+        id,
+        &f.reason,
+        stripe,
+    )
+    .await;
+    match erased {
+        Ok(_) => flash_redirect(
+            &ctx,
+            FlashKind::Success,
+            "flash-member-erased",
+            &format!("/staff/orgs/{slug}/members/{id}"),
+        ),
+        Err(e) if e.is_correctable() => {
+            let (message, status) = explain(&ctx, &e);
+            page(&state, &ctx, &slug, id, Some(message), status).await
+        }
+        Err(e) => error_page(&ctx, classify(&e)),
+    }
+}
+
 pub async fn csv(
     State(state): State<AppState>,
     ctx: WebCtx,

@@ -9,6 +9,7 @@ mod account;
 mod api_orgs;
 mod audit;
 mod cli;
+mod erasure;
 mod export;
 mod import;
 mod invitations;

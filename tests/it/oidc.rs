@@ -1040,3 +1040,30 @@ async fn each_recipe_of_the_guide_signs_in_the_way_its_application_calls() {
     }
     assert_eq!(subs.len(), 1, "one person has one `sub` whichever application asks");
 }
+
+#[tokio::test]
+async fn an_erasure_revokes_the_persons_tokens() {
+    let s = setup().await;
+    let (client_id, secret) = s.client(json!({})).await;
+    let secret = secret.unwrap();
+    let (browser, id) = s.member("ada@example.org").await;
+    let (verifier, challenge) = pkce();
+    let code = s.code(&browser, &client_id, &challenge).await;
+    let (_, tokens) = s.exchange(&client_id, &secret, &code, &verifier).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(s.userinfo(access).await.0, 200);
+    let path = format!("/api/v1/orgs/club/members/{id}/erase");
+    let (status, body) = s.call(reqwest::Method::POST, &path, Some(json!({"reason": "asked"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.userinfo(access).await.0, 401);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = s
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some((&client_id, &secret)))
+        .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let reason: String = sqlx::query_scalar("SELECT revoked_reason FROM oidc_grants")
+        .fetch_one(s.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(reason, "erased");
+}

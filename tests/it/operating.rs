@@ -238,6 +238,11 @@ async fn restore_refuses_while_a_server_runs_and_keeps_the_database_it_replaces(
 /// A database at schema version `version` - 1 with one organisation in it, made by applying the
 /// migration files of this repository one by one.
 pub(crate) async fn database_before_latest(dir: &Path) -> String {
+    database_at(dir, portico::store::migrations::SCHEMA_VERSION - 1).await
+}
+
+/// A SQLite database with the first `version` migrations applied, and an organisation `old`.
+pub(crate) async fn database_at(dir: &Path, version: i64) -> String {
     let path = dir.join("portico.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     sqlx::any::install_default_drivers();
@@ -254,7 +259,7 @@ pub(crate) async fn database_before_latest(dir: &Path) -> String {
             .map(|e| e.unwrap().path())
             .collect();
     files.sort();
-    files.pop();
+    files.truncate(version as usize);
     for (i, file) in files.iter().enumerate() {
         let sql = std::fs::read_to_string(file).unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
