@@ -286,7 +286,10 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
 /// limit is refused at once with 413 (nothing is read), a body that grows past the limit gets
 /// 413, and one that does not arrive in full within the body timeout gets 408.
 async fn limit_body(State(state): State<AppState>, request: axum::extract::Request, next: Next) -> Response {
-    let limit = state.config.max_body_bytes;
+    // The console's import takes a file: its two forms may be as large as the import allows.
+    let limit = crate::web::staff_import::body_limit(&state.config, request.uri().path())
+        .filter(|_| request.method() == axum::http::Method::POST)
+        .unwrap_or(state.config.max_body_bytes);
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -42,6 +42,21 @@ pub struct Report {
     /// The file itself was refused (empty, unreadable, too large, a bad header): nothing in it
     /// is written, whatever the options.
     pub file_refused: bool,
+    /// What each row would do, in file order, for the console's preview: the first
+    /// `PREVIEW_ROWS` rows (refused ones as `None`).
+    pub rows: Vec<RowVerdict>,
+}
+
+/// Rows of a file the preview lists one by one; the counts cover the rest.
+pub const PREVIEW_ROWS: usize = 1000;
+
+/// One row of the preview.
+#[derive(Debug, Clone)]
+pub struct RowVerdict {
+    pub line: u64,
+    pub email: String,
+    /// `None`: refused (the refusals say why).
+    pub verdict: Option<Verdict>,
 }
 
 impl Report {
@@ -51,6 +66,13 @@ impl Report {
             "created {}, updated {}, unchanged {}, refused {}",
             self.created, self.updated, self.unchanged, self.refused
         )
+    }
+
+    fn note_row(&mut self, row: &ImportRow, verdict: Option<Verdict>) {
+        if self.rows.len() < PREVIEW_ROWS {
+            let email = row.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
+            self.rows.push(RowVerdict { line: row.line, email, verdict });
+        }
     }
 
     fn refuse_file(&mut self, line: u64, reason: &'static str) {
@@ -325,7 +347,9 @@ pub async fn check(
     let mut rows = Rows::new(input, max_bytes, today);
     let mut seen = Seen::default();
     while let Some(row) = rows.next(&mut report) {
-        match judge(store, &target, options, &row, &mut seen, today).await?.map(|j| j.verdict) {
+        let judged = judge(store, &target, options, &row, &mut seen, today).await?.map(|j| j.verdict);
+        report.note_row(&row, judged.as_ref().ok().copied());
+        match judged {
             Ok(Verdict::Create) => report.created += 1,
             Ok(Verdict::Update) => report.updated += 1,
             Ok(Verdict::Unchanged) => report.unchanged += 1,
@@ -389,6 +413,25 @@ pub async fn write(
     }
     rows.finish(&mut writer.done.report);
     writer.write_batch(batch).await?;
+    // One record of the run, besides those of each membership it changed.
+    let r = &writer.done.report;
+    let details = json!({
+        "created": r.created, "updated": r.updated, "unchanged": r.unchanged, "refused": r.refused,
+        "claim_emails": writer.done.invited, "subscriptions_bound": writer.done.subscriptions_bound,
+        "options": { "skip_invalid": options.skip_invalid, "invite": options.invite,
+                     "create_authorisations": options.create_authorisations },
+    });
+    let mut tx = store.begin().await?;
+    let event = audit::NewEvent {
+        actor: &ctx.actor,
+        origin: &ctx.origin,
+        action: "org.imported",
+        target: Some(writer.target.org.slug.as_str()),
+        org_id: Some(writer.target.org.id),
+        details,
+    };
+    audit::record(tx.conn(), event).await?;
+    tx.commit().await?;
     Ok(writer.done)
 }
 

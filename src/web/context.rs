@@ -302,19 +302,24 @@ async fn check_form(
     if cross_site(&parts.headers, &state.config.base_url) {
         return Err(ErrorInfo::new(StatusCode::FORBIDDEN, "cross_site", "error-cross-site"));
     }
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let import_limit = super::staff_import::body_limit(&state.config, parts.uri.path());
+    if let Some(limit) = import_limit
+        && content_type.starts_with("multipart/form-data")
+    {
+        // The import's upload: its handler checks the form token inside the multipart body.
+        return to_bytes(body, limit).await.map_err(|_| {
+            ErrorInfo::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error-too-large")
+        });
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(ErrorInfo::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "error-not-a-form",
         ));
     }
-    let bytes = to_bytes(body, state.config.max_body_bytes)
+    let bytes = to_bytes(body, import_limit.unwrap_or(state.config.max_body_bytes))
         .await
         .map_err(|_| ErrorInfo::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error-too-large"))?;
     if !form_is_utf8(&bytes) {

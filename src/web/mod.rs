@@ -21,6 +21,7 @@ mod signup;
 mod staff;
 mod staff_audit;
 pub mod staff_devices;
+pub mod staff_import;
 mod staff_members;
 mod staff_oidc;
 pub mod staff_payments;
@@ -114,6 +115,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/staff/orgs/{slug}/members.csv", get(staff_members::csv).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/export.jsonl", get(staff_members::export_org).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/catalogue", post(staff_members::add_to_catalogue))
+        .route("/staff/orgs/{slug}/import", get(staff_import::show).post(staff_import::preview))
+        .route("/staff/orgs/{slug}/import/commit", post(staff_import::commit).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/members/{id}", get(staff_members::show))
         .route("/staff/orgs/{slug}/members/{id}/export", get(staff_members::export).route_layer(sensitive()))
         .route("/staff/orgs/{slug}/members/{id}/erase", post(staff_members::erase).route_layer(sensitive()))

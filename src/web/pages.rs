@@ -776,3 +776,42 @@ pub struct StaffOidc<'a> {
     pub new_secret: Option<(String, String)>,
     pub error: Option<String>,
 }
+
+/// Where the console's import is.
+pub enum ImportStep {
+    Upload,
+    /// The check's report, and the file (base64) for the commit form.
+    Preview {
+        file: String,
+        committable: bool,
+        report: Box<crate::flows::import::Report>,
+        options: crate::flows::import::Options,
+    },
+    Written(Box<crate::flows::import::Written>),
+}
+
+#[derive(Template)]
+#[template(path = "staff_import.html")]
+pub struct StaffImport<'a> {
+    pub p: &'a WebCtx,
+    pub slug: String,
+    pub step: ImportStep,
+    pub error: Option<String>,
+}
+
+impl StaffImport<'_> {
+    /// The words of a verdict in the preview.
+    pub fn verdict_key(verdict: &Option<crate::flows::import::Verdict>) -> &'static str {
+        use crate::flows::import::Verdict;
+        match verdict {
+            Some(Verdict::Create) => "import-verdict-create",
+            Some(Verdict::Update) => "import-verdict-update",
+            Some(Verdict::Unchanged) => "import-verdict-unchanged",
+            None => "import-verdict-refused",
+        }
+    }
+
+    pub fn reason(code: &str) -> &'static str {
+        crate::flows::import::reason_text(code)
+    }
+}

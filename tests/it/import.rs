@@ -12,6 +12,12 @@ use crate::common::{self, portico};
 async fn club(url: &str) -> Store {
     let store = Store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
+    club_on(&store).await;
+    store
+}
+
+/// The organisation `club` with a catalogue entry `woodshop` and a plan `Standard`.
+async fn club_on(store: &Store) {
     let ctx = Ctx::cli();
     let org = flows::orgs::OrgInput {
         slug: "club".into(),
@@ -20,16 +26,15 @@ async fn club(url: &str) -> Store {
         company_name: None,
         signup: Some("open".into()),
     };
-    flows::orgs::create(&store, &ctx, &org).await.unwrap();
-    flows::members::add_to_catalogue(&store, &ctx, "club", "woodshop", None).await.unwrap();
+    flows::orgs::create(store, &ctx, &org).await.unwrap();
+    flows::members::add_to_catalogue(store, &ctx, "club", "woodshop", None).await.unwrap();
     let plan = flows::plans::PlanInput {
         name: "Standard".into(),
         price_id: "price_std".into(),
         display_price: "€20".into(),
         interval: "month".into(),
     };
-    flows::plans::create(&store, &ctx, "club", &plan).await.unwrap();
-    store
+    flows::plans::create(store, &ctx, "club", &plan).await.unwrap();
 }
 
 /// An existing member: `taken` as username, key 0004711999, woodshop, active.
@@ -516,4 +521,88 @@ async fn claim_emails_arrive_at_the_configured_rate() {
     assert!(text.contains("unchanged 5") && text.contains("claim emails queued: 0"), "{text}");
     store.close().await;
     std::fs::remove_dir_all(files).ok();
+}
+
+/// The console's import: upload, a preview with a verdict per row and every refusal, then
+/// commit; the upload's form token is checked like every form's.
+#[tokio::test]
+async fn the_console_previews_a_file_row_by_row_and_commits_it() {
+    let app = common::spawn_with(|c| c.import_max_bytes = 4096).await;
+    club_on(&app.store).await;
+    let browser = common::client();
+    let password = app.create_staff("admin@portico.test", portico::domain::StaffRole::Admin).await;
+    assert_eq!(app.login(&browser, "admin@portico.test", &password).await.status(), 303);
+    let (status, page) = app.get_page(&browser, "/staff/orgs/club").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("href=\"/staff/orgs/club/import\""), "the organisation page links to it");
+    let (status, page) = app.get_page(&browser, "/staff/orgs/club/import").await;
+    assert_eq!(status, 200);
+    let token = common::csrf_token(&page);
+    let csv = "email,first_name,plan\nnew@example.org,Nell,Standard\nbad@,Bad,Standard\nother@example.org,Otto,Gold\n";
+    let upload = |token: &str, skip: bool, file: &[u8]| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("csrf_token", token.to_string())
+            .part("file", reqwest::multipart::Part::bytes(file.to_vec()).file_name("members.csv"));
+        if skip {
+            form = form.text("skip_invalid", "1");
+        }
+        browser.post(app.url("/staff/orgs/club/import")).multipart(form).send()
+    };
+
+    // Refused rows: the preview names them and offers no commit.
+    let r = upload(&token, false, csv.as_bytes()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("created 1, updated 0, unchanged 0, refused 2"), "{page}");
+    assert!(page.contains("not an email address") && page.contains("invalid_email"), "{page}");
+    assert!(page.contains("unknown_plan"));
+    assert!(page.contains("new@example.org") && page.contains("creates a membership"));
+    assert!(!page.contains("/import/commit"), "nothing to commit");
+
+    // A forged upload (no form token) is refused; so is one from support staff.
+    let r = upload("forged", true, csv.as_bytes()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(count(&app.store, "SELECT COUNT(*) FROM memberships").await, 0);
+
+    // With "write the good rows": commit writes the one good row.
+    let page = upload(&token, true, csv.as_bytes()).await.unwrap().text().await.unwrap();
+    assert!(page.contains("/import/commit"), "{page}");
+    let marker = "name=\"file\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let file = &page[start..start + page[start..].find('"').unwrap()];
+    let r = browser
+        .post(app.url("/staff/orgs/club/import/commit"))
+        .form(&[("csrf_token", token.as_str()), ("file", file), ("skip_invalid", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("created 1, updated 0, unchanged 0, refused 2"), "{page}");
+    assert_eq!(count(&app.store, "SELECT COUNT(*) FROM memberships").await, 1);
+    let run = app.audit("org.imported").await;
+    assert_eq!(run.len(), 1);
+    assert_eq!(run[0].details["created"], 1);
+    // The same commit without skipping: the file is checked again and nothing is written.
+    let r = browser
+        .post(app.url("/staff/orgs/club/import/commit"))
+        .form(&[("csrf_token", token.as_str()), ("file", file)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // A file over import_max_bytes is refused as a file.
+    let big = format!("email\n{}", "x@example.org\n".repeat(400));
+    let page = upload(&token, true, big.as_bytes()).await.unwrap().text().await.unwrap();
+    assert!(page.contains("file_too_large") && !page.contains("/import/commit"), "{page}");
+    // A body far beyond it is not read.
+    let r = upload(&token, true, &vec![b'a'; 200 * 1024]).await.unwrap();
+    assert_eq!(r.status(), 413);
+
+    let support = common::client();
+    let password = app.create_staff("help@portico.test", portico::domain::StaffRole::Support).await;
+    assert_eq!(app.login(&support, "help@portico.test", &password).await.status(), 303);
+    let (status, _) = app.get_page(&support, "/staff/orgs/club/import").await;
+    assert_eq!(status, 403);
 }
