@@ -62,6 +62,86 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
+/// The column names of one row and its cells, in the same order.
+pub type NamedCells = (Vec<String>, Vec<String>);
+
+/// A line of an organisation export (`GET /api/v1/orgs/{slug}/export`, JSON Lines) as the
+/// header and cells of an import row: `Ok(None)` for a line that is not a member (the
+/// organisation, its plans, catalogue, devices, endpoints: the import reads members only),
+/// `Err` for one that is not a JSON object with a `type`. Dates given as Unix seconds become
+/// days; keys and authorisations are joined as the CSV columns write them; every value then
+/// passes the same rules as a CSV cell.
+pub fn cells_of_export_line(line: &str) -> Result<Option<NamedCells>, &'static str> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(line).map_err(|_| "invalid_json")?;
+    let object = value.as_object().ok_or("invalid_json")?;
+    match object.get("type").and_then(Value::as_str) {
+        Some("member") => {}
+        Some(_) => return Ok(None),
+        None => return Err("invalid_json"),
+    }
+    let day = |v: &Value| {
+        v.as_i64()
+            .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+            .map(|t| t.date().to_string())
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let mut names = Vec::new();
+    let mut cells = Vec::new();
+    let mut put = |name: String, cell: Option<String>| {
+        if let Some(cell) = cell.filter(|c| !c.is_empty()) {
+            names.push(name);
+            cells.push(cell);
+        }
+    };
+    for (column, field) in [
+        ("email", "email"),
+        ("first_name", "first_name"),
+        ("last_name", "last_name"),
+        ("preferred_name", "preferred_name"),
+        ("username", "username"),
+        ("phone", "phone"),
+        ("birthday", "birthday"),
+        ("status", "status"),
+        ("role", "role"),
+        ("plan", "plan"),
+        ("stripe_customer", "stripe_customer"),
+        ("stripe_subscription", "stripe_subscription"),
+    ] {
+        put(column.to_string(), object.get(field).and_then(text));
+    }
+    put("member_since".into(), object.get("member_since").and_then(day));
+    put("paid_through".into(), object.get("renews_at").and_then(day));
+    let tags: Vec<String> =
+        object.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(text).collect();
+    put("tags".into(), Some(tags.join(";")));
+    let held: Vec<String> = object
+        .get("authorisations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            let name = a.get("name").and_then(Value::as_str)?;
+            Some(match a.get("granted_at").and_then(day) {
+                Some(date) => format!("{name}@{date}"),
+                None => name.to_string(),
+            })
+        })
+        .collect();
+    put("authorisations".into(), Some(held.join(";")));
+    if let Some(custom) = object.get("custom_fields").and_then(Value::as_object) {
+        for (key, value) in custom {
+            put(format!("{CUSTOM_PREFIX}{key}"), text(value));
+        }
+    }
+    Ok(Some((names, cells)))
+}
+
 /// The header row: each cell a known column or `custom.KEY`, each once, `email` among them.
 #[derive(Debug, Clone)]
 pub struct Header {

@@ -7,7 +7,7 @@
 //! is written: idempotent by email, and a re-run after a crash finishes the job.
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 use time::Date;
 
@@ -123,12 +123,21 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// What the file is: a CSV file, or the JSON Lines of an organisation export (its first
+/// character, after a byte-order mark and blanks, is `{`), whose member lines are read.
+enum Source<R> {
+    Csv(csv::Reader<BufReader<Capped<R>>>),
+    Jsonl(BufReader<Capped<R>>),
+}
+
 /// The rows of one file, one at a time: each refusal of the file or of a row it cannot read
 /// goes straight into the report; what it yields passed the rules of `domain::import`.
 struct Rows<R> {
-    reader: csv::Reader<Capped<R>>,
+    source: Source<R>,
     record: csv::ByteRecord,
     header: Option<Header>,
+    /// Lines of a JSON Lines file read so far.
+    jsonl_line: u64,
     /// Data rows seen (read or not).
     rows: u64,
     today: Date,
@@ -137,18 +146,42 @@ struct Rows<R> {
 
 impl<R: Read> Rows<R> {
     fn new(input: R, max_bytes: u64, today: Date) -> Rows<R> {
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(Capped {
-            inner: input,
-            left: max_bytes,
-            over: false,
-        });
-        Rows { reader, record: csv::ByteRecord::new(), header: None, rows: 0, today, done: false }
+        let mut buffered =
+            BufReader::with_capacity(64 * 1024, Capped { inner: input, left: max_bytes, over: false });
+        let head = buffered.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+        let head = head.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&head);
+        let jsonl = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let source = if jsonl {
+            Source::Jsonl(buffered)
+        } else {
+            Source::Csv(csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(buffered))
+        };
+        Rows {
+            source,
+            record: csv::ByteRecord::new(),
+            header: None,
+            jsonl_line: 0,
+            rows: 0,
+            today,
+            done: false,
+        }
+    }
+
+    fn capped(&self) -> &Capped<R> {
+        match &self.source {
+            Source::Csv(reader) => reader.get_ref().get_ref(),
+            Source::Jsonl(reader) => reader.get_ref(),
+        }
+    }
+
+    fn is_jsonl(&self) -> bool {
+        matches!(self.source, Source::Jsonl(_))
     }
 
     /// A row refused before it could be read; a refusal before the header is the file's.
     fn refuse_unread(&mut self, report: &mut Report, line: u64, reason: &'static str) {
         report.refusals.push(Refusal { line, column: String::new(), reason });
-        if self.header.is_none() {
+        if self.header.is_none() && !self.is_jsonl() {
             report.file_refused = true;
         } else {
             self.rows += 1;
@@ -159,9 +192,13 @@ impl<R: Read> Rows<R> {
     /// The next row that passed the domain's rules; `None` at the end (or where the file can
     /// no longer be read).
     fn next(&mut self, report: &mut Report) -> Option<ImportRow> {
+        if self.is_jsonl() {
+            return self.next_jsonl(report);
+        }
         while !self.done {
-            let line = self.reader.position().line();
-            match self.reader.read_byte_record(&mut self.record) {
+            let Source::Csv(reader) = &mut self.source else { return None };
+            let line = reader.position().line();
+            match reader.read_byte_record(&mut self.record) {
                 Ok(false) => self.done = true,
                 Ok(true) => {
                     let line = self.record.position().map_or(line, csv::Position::line);
@@ -227,13 +264,66 @@ impl<R: Read> Rows<R> {
         }
     }
 
+    /// The next member line of an organisation export, read by the same rules as a CSV row.
+    fn next_jsonl(&mut self, report: &mut Report) -> Option<ImportRow> {
+        let mut bytes = Vec::new();
+        while !self.done {
+            let Source::Jsonl(reader) = &mut self.source else { return None };
+            bytes.clear();
+            match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.jsonl_line += 1;
+                    let line = self.jsonl_line;
+                    if bytes.len() > MAX_ROW_BYTES {
+                        self.refuse_unread(report, line, "row_too_long");
+                        continue;
+                    }
+                    let Ok(text) = std::str::from_utf8(&bytes) else {
+                        self.refuse_unread(report, line, "invalid_utf8");
+                        continue;
+                    };
+                    let text = text.trim_start_matches('\u{feff}').trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    match crate::domain::import::cells_of_export_line(text) {
+                        Ok(None) => continue,
+                        Err(reason) => self.refuse_unread(report, line, reason),
+                        Ok(Some((names, cells))) => {
+                            self.rows += 1;
+                            let parsed = Header::parse(&names)
+                                .and_then(|header| ImportRow::parse(&header, &cells, line, self.today));
+                            match parsed {
+                                Ok(row) => return Some(row),
+                                Err(refusals) => {
+                                    report.refused += 1;
+                                    report
+                                        .refusals
+                                        .extend(refusals.into_iter().map(|r| Refusal { line, ..r }));
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "import file unreadable");
+                    report.refuse_file(self.jsonl_line + 1, "unreadable_csv");
+                    self.done = true;
+                }
+            }
+        }
+        None
+    }
+
     /// The refusals of the file as a whole, once it has been read.
     fn finish(self, report: &mut Report) {
-        if self.reader.get_ref().over {
+        let jsonl = self.is_jsonl();
+        if self.capped().over {
             report.refuse_file(0, "file_too_large");
-        } else if self.header.is_none() && report.refusals.is_empty() {
+        } else if self.header.is_none() && !jsonl && report.refusals.is_empty() {
             report.refuse_file(1, "empty_file");
-        } else if self.header.is_some() && self.rows == 0 && report.refusals.is_empty() {
+        } else if (self.header.is_some() || jsonl) && self.rows == 0 && report.refusals.is_empty() {
             report.refuse_file(2, "no_rows");
         }
     }
@@ -958,6 +1048,7 @@ pub fn reason_text(reason: &str) -> &'static str {
         "wrong_number_of_cells" => "not as many cells as the header has columns",
         "row_too_long" => "the row is longer than 64 KiB",
         "invalid_utf8" => "not UTF-8 text",
+        "invalid_json" => "not a JSON object with a type (a line of an organisation export)",
         "unreadable_csv" => "not readable as CSV from here on (an unclosed quote?)",
         "unknown_column" => "not a column an import takes",
         "duplicate_column" => "the same column twice",

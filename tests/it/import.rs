@@ -606,3 +606,155 @@ async fn the_console_previews_a_file_row_by_row_and_commits_it() {
     let (status, _) = app.get_page(&support, "/staff/orgs/club/import").await;
     assert_eq!(status, 403);
 }
+
+/// An organisation export (JSON Lines) read back by the import: its member lines become the
+/// same memberships in another organisation, by the same rules; a second run changes nothing.
+#[tokio::test]
+async fn an_organisation_export_imports_back_member_for_member() {
+    let app = common::spawn().await;
+    club_on(&app.store).await;
+    let ctx = Ctx::cli();
+    flows::members::add_to_catalogue(&app.store, &ctx, "club", "induction", None).await.unwrap();
+    let csv = "email,first_name,last_name,preferred_name,username,phone,birthday,status,role,plan,member_since,paid_through,tags,authorisations,custom.locker\n\
+               ada@example.org,Ada,Lovelace,Countess,ada,+44 20 7946 0000,1990-12-10,active,member,Standard,2021-03-01,2027-01-31,0004711234;0004711235,induction@2021-03-02;woodshop,A12\n\
+               kate@example.org,Katherine,Johnson,,,,,pending,admin,,,,,,\n";
+    let today = time::OffsetDateTime::now_utc().date();
+    let written = flows::import::write(
+        &app.store,
+        &app.config,
+        None,
+        &ctx,
+        "club",
+        csv.as_bytes(),
+        today,
+        &flows::import::Options::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written.report.created, 2, "{:?}", written.report.refusals);
+    let token = app.admin_token().await;
+    let export = reqwest::Client::new()
+        .get(app.url("/api/v1/orgs/club/export"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(export.lines().count() > 3, "{export}");
+
+    // Another organisation with the same catalogue and plan.
+    let copy = flows::orgs::OrgInput {
+        slug: "copy".into(),
+        name: "Copy".into(),
+        kind: "nonprofit".into(),
+        company_name: None,
+        signup: Some("open".into()),
+    };
+    flows::orgs::create(&app.store, &ctx, &copy).await.unwrap();
+    for name in ["woodshop", "induction"] {
+        flows::members::add_to_catalogue(&app.store, &ctx, "copy", name, None).await.unwrap();
+    }
+    let plan = flows::plans::PlanInput {
+        name: "Standard".into(),
+        price_id: "price_copy".into(),
+        display_price: "€20".into(),
+        interval: "month".into(),
+    };
+    flows::plans::create(&app.store, &ctx, "copy", &plan).await.unwrap();
+    let files = crate::operating::temp_dir("import-jsonl");
+    let file = write(&files, "club.jsonl", export.as_bytes());
+    let run = |args: &[&str]| {
+        let mut all = vec!["import", "members", "--org", "copy", file.as_str()];
+        all.extend_from_slice(args);
+        portico(&app.database_url, &all, &[], None)
+    };
+    let out = run(&["--dry-run"]);
+    assert!(
+        common::stdout(&out).contains("created 2, updated 0, unchanged 0, refused 0"),
+        "{}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = run(&[]);
+    assert!(
+        common::stdout(&out).contains("created 0, updated 0, unchanged 2, refused 0"),
+        "{}",
+        common::stdout(&out)
+    );
+
+    // Member for member: the record, keys and authorisations (with their dates) are the same.
+    let record = |slug: &'static str| {
+        let token = token.clone();
+        let url = app.url(&format!("/api/v1/orgs/{slug}/members?limit=10"));
+        async move {
+            let list: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list
+        }
+    };
+    let (club_list, copy_list) = (record("club").await, record("copy").await);
+    let ids = |list: &serde_json::Value| -> Vec<i64> {
+        list["items"]
+            .as_array()
+            .or(list.as_array())
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect()
+    };
+    for (a, b) in ids(&club_list).into_iter().zip(ids(&copy_list)) {
+        let get = |slug: &str, id: i64| {
+            reqwest::Client::new()
+                .get(app.url(&format!("/api/v1/orgs/{slug}/members/{id}")))
+                .bearer_auth(&token)
+                .send()
+        };
+        let one: serde_json::Value = get("club", a).await.unwrap().json().await.unwrap();
+        let two: serde_json::Value = get("copy", b).await.unwrap().json().await.unwrap();
+        for field in ["email", "status", "role", "plan", "member_since", "renews_at", "profile"] {
+            assert_eq!(one[field], two[field], "{field}: {one} / {two}");
+        }
+        let keys = |r: &serde_json::Value| -> Vec<String> {
+            r["credentials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["tag"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(keys(&one), keys(&two));
+        let held = |r: &serde_json::Value| -> Vec<(String, i64)> {
+            r["authorisations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                // The import takes grant dates to the day, as its column writes them.
+                .map(|a| {
+                    (a["name"].as_str().unwrap().to_string(), a["granted_at"].as_i64().unwrap() / 86_400)
+                })
+                .collect()
+        };
+        assert_eq!(held(&one), held(&two));
+    }
+
+    // A bad member line is named by its line; a line that is not JSON too.
+    let bad = "{\"type\":\"organisation\",\"slug\":\"x\"}\n{\"type\":\"member\",\"email\":\"not-an-email\"}\nnot json\n";
+    let file = write(&files, "bad.jsonl", bad.as_bytes());
+    let out =
+        portico(&app.database_url, &["import", "members", "--org", "copy", &file, "--dry-run"], &[], None);
+    let text = common::stdout(&out);
+    assert!(!out.status.success());
+    assert!(text.contains("line 2, column email: not an email address"), "{text}");
+    assert!(text.contains("line 3: not a JSON object"), "{text}");
+}
