@@ -77,6 +77,20 @@ pub async fn erase_member(
     erase(store, stripe, record.membership.user_id, choice, by).await
 }
 
+/// `last_admin` when `user` is the only enabled staff admin.
+async fn refuse_last_admin(store: &Store, user: &users::User) -> FlowResult<()> {
+    if user.staff_role != Some(StaffRole::Admin) || user.disabled_at.is_some() {
+        return Ok(());
+    }
+    let staff = users::staff(store.pool()).await?;
+    let admin = |u: &users::User| u.staff_role == Some(StaffRole::Admin) && u.disabled_at.is_none();
+    if staff.iter().any(|(u, _)| u.id != user.id && admin(u)) {
+        Ok(())
+    } else {
+        Err(FlowError::Conflict { code: "last_admin" })
+    }
+}
+
 /// Cancels (or ends at period end) each live subscription of the memberships.
 async fn settle_stripe(
     stripe: Option<&Client>,
@@ -122,24 +136,20 @@ async fn erase(
     for id in store_erasure::memberships_of(pool, user_id).await? {
         held.extend(memberships::find(pool, id).await?);
     }
-    let last_admin =
-        |tx_done: bool| if tx_done { Ok(()) } else { Err(FlowError::Conflict { code: "last_admin" }) };
-    if user.staff_role == Some(StaffRole::Admin) && user.disabled_at.is_none() {
-        // Asked before Stripe: a refusal must change nothing anywhere.
-        let others = users::staff(pool).await?;
-        let another = others.iter().any(|(u, _)| {
-            u.id != user_id && u.staff_role == Some(StaffRole::Admin) && u.disabled_at.is_none()
-        });
-        last_admin(another)?;
-    }
+    // Asked before Stripe: a refusal must change nothing anywhere.
+    refuse_last_admin(store, &user).await?;
     let subscriptions = settle_stripe(stripe, &held, choice).await?;
 
     let at = now();
     let old = user.email.as_str().to_lowercase();
     let new = erasure::erased_address(user_id);
     let mut tx = store.begin().await?;
-    if user.staff_role.is_some() && user.disabled_at.is_none() {
-        last_admin(users::disable_keeping_an_admin(tx.conn(), user_id, at).await?)?;
+    // Again in the transaction: the database decides a race between two admins' erasures.
+    if user.staff_role.is_some()
+        && user.disabled_at.is_none()
+        && !users::disable_keeping_an_admin(tx.conn(), user_id, at).await?
+    {
+        return Err(FlowError::Conflict { code: "last_admin" });
     }
     let mut removed = Removed::default();
     for m in &held {
@@ -285,14 +295,7 @@ pub async fn pending(store: &Store, user_id: i64) -> FlowResult<Option<Pending>>
 /// A last admin is refused (`last_admin`), as is a second request (`erasure_pending`).
 pub async fn request(store: &Store, user_id: i64, origin: &Origin) -> FlowResult<Pending> {
     let user = users::find_by_id(store.pool(), user_id).await?.ok_or(FlowError::NotFound)?;
-    if user.staff_role == Some(StaffRole::Admin) {
-        let staff = users::staff(store.pool()).await?;
-        if !staff.iter().any(|(u, _)| {
-            u.id != user_id && u.staff_role == Some(StaffRole::Admin) && u.disabled_at.is_none()
-        }) {
-            return Err(FlowError::Conflict { code: "last_admin" });
-        }
-    }
+    refuse_last_admin(store, &user).await?;
     let days = super::settings::get(store, &ERASURE_COOLING_OFF_DAYS).await?;
     let at = now();
     let due_at = at + days * 86_400;
