@@ -144,6 +144,9 @@ async fn erase(
     let old = user.email.as_str().to_lowercase();
     let new = erasure::erased_address(user_id);
     let mut tx = store.begin().await?;
+    if !store_erasure::claim(tx.conn(), user_id, at).await? {
+        return Err(FlowError::Conflict { code: "already_erased" });
+    }
     // Again in the transaction: the database decides a race between two admins' erasures.
     if user.staff_role.is_some()
         && user.disabled_at.is_none()

@@ -18,6 +18,18 @@ pub async fn memberships_of<'c, E: Executor<'c, Database = sqlx::Any>>(
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
+/// Marks the person erased, unless they are already (whether it was marked): the first write
+/// of an erasure, so that two at once are ordered by the database and the second changes
+/// nothing.
+pub async fn claim(conn: &mut AnyConnection, user_id: i64, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE users SET erased_at = $2 WHERE id = $1 AND erased_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The account without anything that says who it was: the address given, no username,
 /// password or passkey handle, disabled, no staff role, erased now.
 pub async fn anonymise_user(conn: &mut AnyConnection, user_id: i64, address: &str, now: i64) -> Result<()> {
@@ -301,6 +313,18 @@ pub async fn add_tombstone(conn: &mut AnyConnection, org_id: i64, hash: &str, no
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The tombstones of an organisation (a few: banned members who were erased).
+pub async fn tombstones_of<'c, E: Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    org_id: i64,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT address_hash FROM erasure_tombstones WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_all(e)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
 pub async fn tombstoned<'c, E: Executor<'c, Database = sqlx::Any>>(

@@ -501,3 +501,16 @@ async fn the_last_admin_is_not_erased_and_nothing_changes() {
     let (status, _) = s.app.api(&s.token, Method::GET, "/api/v1/orgs/space/members", None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn ten_erasures_of_one_person_at_once_erase_once() {
+    let s = space().await;
+    let (_, ada) = s.member(ADA, "0001112223", ("Ada", "Lovelace")).await;
+    let answers =
+        futures_util::future::join_all((0..10).map(|_| s.erase(ada, json!({"reason": "asked"})))).await;
+    let ok = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(ok, 1, "{answers:?}");
+    assert!(answers.iter().all(|(status, body)| *status == 200 || body["error"]["code"] == "already_erased"));
+    assert_eq!(s.app.audit("member.erased").await.len(), 1);
+    assert_eq!(s.app.count("SELECT COUNT(*) FROM webhook_events WHERE type = 'member.erased'").await, 1);
+}
