@@ -239,6 +239,15 @@ pub fn apply(doc: &mut Value) {
         string(format!("^[{ws}]*{RFID_TAG}[{ws}]*$")),
     );
 
+    // An erasure gives a reason; the Stripe choice is one of two (blank: the default).
+    let erase = format!("{schemas}/EraseRequest");
+    set(doc, &format!("{erase}/properties/reason"), string(text(500, Lines::Single, true)));
+    set(
+        doc,
+        &format!("{erase}/properties/stripe"),
+        string(one_of(&["cancel_now", "cancel_at_period_end"], true)),
+    );
+
     // A change names something to change; a status change gives a reason.
     let change = format!("{schemas}/MemberChange");
     set(doc, &format!("{change}/properties/status"), string(one_of(&statuses, false)));
