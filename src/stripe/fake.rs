@@ -65,16 +65,16 @@ impl FakeState {
         format!("{prefix}_fake{:08}", self.counter)
     }
 
-    /// A subscription of `customer` to `price`: active for 30 days, or trialing until
-    /// `trial_end`. Returns its id.
+    /// The subscription `sub_id` of `customer` to `price`: active for 30 days, or trialing
+    /// until `trial_end`.
     fn add_subscription(
         &mut self,
+        sub_id: &str,
         customer: &str,
         price: &str,
         metadata: Value,
         trial_end: Option<i64>,
-    ) -> String {
-        let sub_id = self.next_id("sub");
+    ) {
         let now = crate::store::now();
         let (status, period_end) = match trial_end {
             Some(end) => ("trialing", end),
@@ -89,8 +89,7 @@ impl FakeState {
                 "quantity": 1, "current_period_start": now, "current_period_end": period_end
             }]}
         });
-        self.subscriptions.insert(sub_id.clone(), subscription);
-        sub_id
+        self.subscriptions.insert(sub_id.to_string(), subscription);
     }
 
     /// Records an event. Each is created at least a second after the previous one, so their
@@ -208,12 +207,7 @@ impl FakeStripe {
     pub fn insert_existing_subscription(&self, customer: &str, sub: &str, email: &str, price: &str) {
         let mut s = self.lock();
         s.customers.insert(customer.to_string(), email.to_string());
-        let generated = s.add_subscription(customer, price, json!({}), None);
-        if let Some(mut object) = s.subscriptions.remove(&generated) {
-            object["id"] = sub.into();
-            object["items"]["data"][0]["id"] = format!("si_{sub}").into();
-            s.subscriptions.insert(sub.to_string(), object);
-        }
+        s.add_subscription(sub, customer, price, json!({}), None);
     }
 
     /// What the customer's "Pay" button does: a customer (unless the session names one), an
@@ -240,7 +234,8 @@ impl FakeStripe {
             let metadata = session["_subscription_metadata"].clone();
             // A trial end (a member paid through a date) starts the first charge then.
             let trial_end = session["_trial_end"].as_i64();
-            let sub_id = s.add_subscription(&customer, &price, metadata, trial_end);
+            let sub_id = s.next_id("sub");
+            s.add_subscription(&sub_id, &customer, &price, metadata, trial_end);
             let subscription = s.subscriptions.get(&sub_id).cloned().unwrap_or_default();
             // A trial takes no payment at checkout.
             let payment_status = if trial_end.is_some() { "no_payment_required" } else { "paid" };
@@ -317,6 +312,12 @@ impl FakeStripe {
             self.deliver(event).await;
         }
         Ok(events)
+    }
+
+    /// Sends one event in the background, as Stripe does after answering an API call.
+    fn deliver_later(&self, event: Value) {
+        let fake = self.clone();
+        tokio::spawn(async move { fake.deliver(&event).await });
     }
 
     /// Sends one event to the webhook URL, signed; the answer's status (None: not delivered).
@@ -510,8 +511,7 @@ async fn update_subscription(
         }
         (sub, event)
     };
-    let background = fake.clone();
-    tokio::spawn(async move { background.deliver(&event).await });
+    fake.deliver_later(event);
     Json(sub).into_response()
 }
 
@@ -539,8 +539,7 @@ async fn cancel_subscription(
         let event = s.emit("customer.subscription.deleted", sub.clone());
         (sub, event)
     };
-    let background = fake.clone();
-    tokio::spawn(async move { background.deliver(&event).await });
+    fake.deliver_later(event);
     Json(sub).into_response()
 }
 
